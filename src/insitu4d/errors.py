@@ -1,0 +1,51 @@
+"""Exceptions raised on bad input. Each message says what was wrong and how to fix it."""
+
+from __future__ import annotations
+
+__all__ = [
+    "Insitu4dError",
+    "UnreadableFile",
+    "MissingTiltAngles",
+    "TiltAngleMismatch",
+    "InvalidTiltAngles",
+    "InvalidPixelValues",
+    "NotAStack",
+    "MissingPixelSize",
+    "InvalidParameter",
+]
+
+
+class Insitu4dError(Exception):
+    """Base class of every error insitu4d raises on purpose."""
+
+
+class UnreadableFile(Insitu4dError, OSError):
+    """A file is missing, of an unknown format, or could not be parsed."""
+
+
+class MissingTiltAngles(Insitu4dError, ValueError):
+    """No tilt angles in the file's metadata and none given."""
+
+
+class TiltAngleMismatch(Insitu4dError, ValueError):
+    """The number of tilt angles differs from the number of images."""
+
+
+class InvalidTiltAngles(Insitu4dError, ValueError):
+    """Tilt angles are duplicated, not monotonic, not finite or out of range."""
+
+
+class InvalidPixelValues(Insitu4dError, ValueError):
+    """The data hold NaN or infinite values."""
+
+
+class NotAStack(Insitu4dError, ValueError):
+    """A single image (or a wrongly shaped array) where a stack is needed."""
+
+
+class MissingPixelSize(Insitu4dError, ValueError):
+    """The pixel size is neither in the metadata nor given."""
+
+
+class InvalidParameter(Insitu4dError, ValueError):
+    """A parameter is out of its valid range."""

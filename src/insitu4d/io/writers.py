@@ -1,0 +1,183 @@
+"""Atomic writers (temporary file in the target folder, then rename) and volume readers.
+
+An interrupted write never leaves a file that looks whole: the target name only ever
+points to a complete file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import NotAStack, UnreadableFile
+
+__all__ = ["atomic_path", "write_array", "read_array", "write_csv", "write_json", "sha256_file"]
+
+
+@contextlib.contextmanager
+def atomic_path(target):
+    """Yield a temporary path beside ``target``; rename it to ``target`` on success.
+
+    On an exception the temporary file is removed and ``target`` is left as it was.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part" + target.suffix, dir=target.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_array(path, data: np.ndarray, *, attrs: dict | None = None) -> Path:
+    """Write a 3D array to HDF5 (dataset ``/data``) or TIFF, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.h5``/``.hdf5`` or ``.tif``/``.tiff``.
+    data : (nz, ny, nx) ndarray
+    attrs : dict, optional
+        Stored as HDF5 attributes of ``/data`` (JSON-encoded when not scalar), or as the
+        TIFF's JSON description.
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(path)
+    attrs = dict(attrs or {})
+    suffix = path.suffix.lower()
+    with atomic_path(path) as tmp:
+        if suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(tmp, "w") as f:
+                dset = f.create_dataset("data", data=np.asarray(data), compression="gzip", compression_opts=4)
+                for key, value in attrs.items():
+                    dset.attrs[key] = value if np.isscalar(value) else json.dumps(value)
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
+
+            tifffile.imwrite(tmp, np.asarray(data), metadata=None, description=json.dumps(attrs))
+        else:
+            raise UnreadableFile(f"cannot write {path.name}: use a .h5 or .tif file name.")
+    return path
+
+
+def read_array(path, *, ndim: int = 3) -> tuple[np.ndarray, dict]:
+    """Read an array written by :func:`write_array` (or any TIFF / HDF5 with ``/data``).
+
+    Parameters
+    ----------
+    path : str or Path
+    ndim : int
+        Required number of dimensions.
+
+    Returns
+    -------
+    data : ndarray
+    attrs : dict
+        Attributes stored with the array (empty when there are none).
+
+    Raises
+    ------
+    UnreadableFile
+        If the file is missing, not HDF5/TIFF, or has no ``/data`` dataset.
+    NotAStack
+        If the array does not have ``ndim`` dimensions.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UnreadableFile(f"file not found: {path}.")
+    suffix = path.suffix.lower()
+    attrs: dict = {}
+    try:
+        if suffix in (".h5", ".hdf5"):
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                if "data" not in f:
+                    raise UnreadableFile(f"{path.name} has no dataset '/data'; store the array there.")
+                data = f["data"][()]
+                for key, value in f["data"].attrs.items():
+                    if isinstance(value, (bytes, str)):
+                        with contextlib.suppress(ValueError, TypeError):
+                            value = json.loads(value)
+                    attrs[key] = value.item() if isinstance(value, np.generic) else value
+        elif suffix in (".tif", ".tiff"):
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                data = tif.asarray()
+                desc = tif.pages[0].description if tif.pages else ""
+            with contextlib.suppress(ValueError, TypeError):
+                parsed = json.loads(desc)
+                attrs = parsed if isinstance(parsed, dict) else {}
+        else:
+            raise UnreadableFile(f"cannot read {path.name}: use a .h5 (dataset /data) or .tif file.")
+    except UnreadableFile:
+        raise
+    except Exception as exc:
+        raise UnreadableFile(f"could not read {path.name}: {exc}") from exc
+    if data.ndim != ndim:
+        raise NotAStack(f"{path.name} holds a {data.ndim}D array of shape {data.shape}; expected {ndim}D (z, y, x).")
+    return data, attrs
+
+
+def write_csv(path, rows: list[dict], columns: list[str]) -> Path:
+    """Write rows (dicts) as CSV with a fixed column order, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: _csv_value(row.get(k)) for k in columns})
+    return path
+
+
+def _csv_value(value):
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return " ".join(f"{float(v):.6g}" for v in value)
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.6g}"
+    return value
+
+
+def _json_default(obj):
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path, obj) -> Path:
+    """Write an object as indented JSON, atomically (NumPy values converted)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    return path
+
+
+def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk_bytes), b""):
+            h.update(block)
+    return h.hexdigest()

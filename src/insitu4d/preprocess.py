@@ -1,0 +1,175 @@
+"""Preprocessing of a tilt series: detector offset, normalisation, crop, bin, tilt-axis rotation."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from skimage.filters import threshold_otsu
+
+from .data import TiltSeries
+from .errors import InvalidParameter
+
+__all__ = ["remove_background", "normalise", "crop", "bin_tilt_series", "rotate_images", "rotate_and_shift",
+           "rotate_to_vertical_axis"]
+
+
+def _image_background(image: np.ndarray) -> float:
+    """Detector offset of one HAADF image: the median of its dark (vacuum) Otsu class."""
+    if np.ptp(image) == 0:
+        return float(image.flat[0])
+    t = threshold_otsu(image)
+    dark = image[image <= t]
+    return float(np.median(dark))
+
+
+def remove_background(ts: TiltSeries, *, offset: float | None = None) -> TiltSeries:
+    """Subtract the detector offset (vacuum level) from every image.
+
+    With ``offset=None`` each image's offset is the median of its dark class after an Otsu
+    split (Otsu, IEEE Trans. SMC 9, 62 (1979), doi:10.1109/TSMC.1979.4310076), which for a
+    HAADF image with vacuum in the field is the vacuum level: the needle MRC, stored as
+    int16, has it near −31 880.
+
+    Parameters
+    ----------
+    ts : TiltSeries
+    offset : float, optional
+        One offset for all images, in the data's units.
+
+    Returns
+    -------
+    TiltSeries
+        Same shape; ``raw_metadata["background_offsets"]`` holds the offsets subtracted.
+    """
+    data = np.asarray(ts.data, dtype=np.float32)
+    if offset is None:
+        offsets = np.array([_image_background(im) for im in data], dtype=np.float64)
+    else:
+        offsets = np.full(ts.n_tilts, float(offset))
+    out = data - offsets[:, None, None].astype(np.float32)
+    raw = dict(ts.raw_metadata, background_offsets=offsets.tolist())
+    return ts.replace(data=out, raw_metadata=raw)
+
+
+def normalise(ts: TiltSeries, *, percentile: float = 99.9) -> TiltSeries:
+    """Divide the whole stack by one scale, its ``percentile``-th percentile.
+
+    One scale for all images keeps the relative intensities that a reconstruction needs.
+
+    Returns
+    -------
+    TiltSeries
+        ``raw_metadata["intensity_scale"]`` holds the divisor.
+    """
+    data = np.asarray(ts.data, dtype=np.float32)
+    scale = float(np.percentile(data, percentile))
+    if not scale > 0:
+        raise InvalidParameter(
+            f"cannot normalise: the {percentile}th percentile of the stack is {scale:g} (≤ 0); "
+            "remove the background first or check that the images hold signal."
+        )
+    return ts.replace(data=data / scale, raw_metadata=dict(ts.raw_metadata, intensity_scale=scale))
+
+
+def crop(ts: TiltSeries, *, y: tuple[int, int] | None = None, x: tuple[int, int] | None = None) -> TiltSeries:
+    """Crop every image to rows ``y = (start, stop)`` and columns ``x = (start, stop)`` (pixels)."""
+    ny, nx = ts.shape[1:]
+    ys = slice(*(y or (0, ny)))
+    xs = slice(*(x or (0, nx)))
+    for name, s, n in (("y", ys, ny), ("x", xs, nx)):
+        if not (0 <= (s.start or 0) < (s.stop if s.stop is not None else n) <= n):
+            raise InvalidParameter(f"crop {name}=({s.start}, {s.stop}) is outside the image (0, {n}).")
+    return ts.replace(data=np.asarray(ts.data)[:, ys, xs])
+
+
+def bin_tilt_series(ts: TiltSeries, factor: int) -> TiltSeries:
+    """Average ``factor × factor`` pixel blocks; the pixel size grows by ``factor``.
+
+    Rows and columns that do not fill a whole block are dropped.
+    """
+    factor = int(factor)
+    if factor < 1:
+        raise InvalidParameter(f"bin factor must be a positive integer; got {factor}.")
+    if factor == 1:
+        return ts
+    data = np.asarray(ts.data, dtype=np.float32)
+    n, ny, nx = data.shape
+    ny2, nx2 = ny // factor, nx // factor
+    if ny2 < 1 or nx2 < 1:
+        raise InvalidParameter(f"bin factor {factor} is larger than the image ({ny} × {nx}).")
+    binned = data[:, : ny2 * factor, : nx2 * factor].reshape(n, ny2, factor, nx2, factor).mean(axis=(2, 4))
+    return ts.replace(data=binned, pixel_size_nm=ts.pixel_size_nm * factor)
+
+
+def rotate_and_shift(data: np.ndarray, rotation_deg: float = 0.0, offset_px: float = 0.0,
+                     rows: np.ndarray | None = None, shifts_px: np.ndarray | None = None) -> np.ndarray:
+    """Resample each image so that a line at ``rotation_deg`` through ``x = xc + offset_px``
+    becomes the vertical centre line.
+
+    The line's direction is (cos ρ, sin ρ) in (y, x) array coordinates (ρ counter-clockwise
+    from ``y``); output pixel (y, x) is taken, bilinearly, from
+    ``centre + Rot(ρ)·((y, x) − centre) + (0, offset_px) − shifts_px[i]``: the per-image
+    shifts (as :func:`insitu4d.align.xcorr.apply_shifts` takes them) and the axis
+    correction in one interpolation.
+
+    Parameters
+    ----------
+    data : (n, ny, nx) ndarray
+    rotation_deg : float, degrees
+    offset_px : float, pixels
+    rows : (m,) ndarray of int, optional
+        Only these output rows (default all).
+    shifts_px : (n, 2) ndarray of float, pixels, optional
+        (dy, dx) of each image, applied first.
+
+    Returns
+    -------
+    (n, m or ny, nx) ndarray of float32
+    """
+    data = np.asarray(data, np.float32)
+    n, ny, nx = data.shape
+    yc, xc = (ny - 1) / 2.0, (nx - 1) / 2.0
+    ys = np.arange(ny) if rows is None else np.asarray(rows)
+    yy, xx = np.meshgrid(ys - yc, np.arange(nx) - xc, indexing="ij")
+    r = np.deg2rad(rotation_deg)
+    src_y = yc + np.cos(r) * yy - np.sin(r) * xx
+    src_x = xc + np.sin(r) * yy + np.cos(r) * xx + offset_px
+    shifts = np.zeros((n, 2)) if shifts_px is None else np.asarray(shifts_px, np.float64)
+    out = np.empty((n, len(ys), nx), np.float32)
+    for i in range(n):
+        out[i] = ndimage.map_coordinates(data[i], [src_y - shifts[i, 0], src_x - shifts[i, 1]], order=1,
+                                         mode="constant", cval=0.0)
+    return out
+
+
+def rotate_images(data: np.ndarray, angle_deg: float) -> np.ndarray:
+    """Rotate each image so that the direction ``angle_deg`` (from ``y``) becomes ``y``.
+
+    Multiples of 90° are exact (``numpy.rot90``); other angles use :func:`rotate_and_shift`.
+
+    Parameters
+    ----------
+    data : (n, ny, nx) ndarray
+    angle_deg : float, degrees
+
+    Returns
+    -------
+    (n, ny', nx') ndarray of float32
+    """
+    quarter = angle_deg / 90.0
+    if abs(quarter - round(quarter)) < 1e-9:
+        # rot90 by -k maps the array axis at k·90° from y onto y
+        return np.ascontiguousarray(np.rot90(data, k=-int(round(quarter)) % 4, axes=(1, 2)), dtype=np.float32)
+    return rotate_and_shift(data, angle_deg)
+
+
+def rotate_to_vertical_axis(ts: TiltSeries) -> TiltSeries:
+    """Rotate the images so that the tilt axis runs along ``y`` (``tilt_axis_deg`` becomes 0).
+
+    Multiples of 90° are exact.
+    """
+    if ts.tilt_axis_deg == 0:
+        return ts
+    data = rotate_images(np.asarray(ts.data), ts.tilt_axis_deg)
+    raw = dict(ts.raw_metadata, rotated_tilt_axis_from_deg=ts.tilt_axis_deg)
+    return ts.replace(data=data, tilt_axis_deg=0.0, raw_metadata=raw)
