@@ -16,7 +16,7 @@ from ..data import TiltSeries
 from ..errors import MissingPixelSize, MissingTiltAngles, NotAStack, UnreadableFile
 from .tilts import find_tilt_sidecar, read_tilt_file
 
-__all__ = ["read_tilt_series", "read_signal", "METADATA_MAP", "FORMATS"]
+__all__ = ["read_tilt_series", "read_signal", "describe_file", "METADATA_MAP", "FORMATS"]
 
 #: file extension -> RosettaSciIO plugin module
 FORMATS = {
@@ -214,3 +214,53 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
         data=data, tilts_deg=tilt_values, pixel_size_nm=pixel_size_nm, tilt_axis_deg=tilt_axis_deg,
         source=str(path), raw_metadata=raw, **_mapped_metadata(signal),
     )
+
+
+def describe_file(path, *, tilts=None, pixel_size_nm: float | None = None) -> dict:
+    """What a tilt-series file holds and what is missing to process it.
+
+    Parameters
+    ----------
+    path : str or Path
+    tilts : str, Path or array_like, optional
+    pixel_size_nm : float, nm, optional
+
+    Returns
+    -------
+    dict
+        ``shape``, ``dtype``, ``tilts_deg`` (or None), ``tilts_source``, ``pixel_size_nm``
+        (or None), ``pixel_size_source``, acquisition settings, and ``missing``: the names
+        of what is unknown, each with how to supply it.
+
+    Raises
+    ------
+    UnreadableFile, NotAStack
+        If the file cannot be read as an image stack at all.
+    """
+    missing: dict[str, str] = {}
+    try:
+        ts = read_tilt_series(path, tilts=tilts, pixel_size_nm=pixel_size_nm)
+    except MissingPixelSize:
+        ts = read_tilt_series(path, tilts=tilts, pixel_size_nm=1.0)
+        ts.raw_metadata["pixel_size_source"] = None
+        missing["pixel_size_nm"] = "give --pixel-size NM"
+    except MissingTiltAngles:
+        signal = read_signal(path)
+        data = signal["data"]
+        if data.ndim != 3:
+            raise NotAStack(f"{Path(path).name} holds a {data.ndim}D array; a tilt series needs (tilt, y, x).")
+        return {"path": str(path), "shape": list(data.shape), "dtype": str(data.dtype), "tilts_deg": None,
+                "pixel_size_nm": _pixel_size_from_axes(_signal_axes(signal)),
+                "missing": {"tilts_deg": "give --tilts FILE (.rawtlt/.tlt/.mdoc/.csv)"}}
+    for name in ts.missing_metadata():
+        missing[name] = "not in the file's metadata"
+    return {
+        "path": str(path), "shape": list(ts.shape), "dtype": ts.raw_metadata.get("dtype"),
+        "tilts_deg": ts.tilts_deg.tolist(), "tilts_source": ts.raw_metadata.get("tilts_source"),
+        "tilt_range_deg": [float(ts.tilts_deg.min()), float(ts.tilts_deg.max())],
+        "pixel_size_nm": None if "pixel_size_nm" in missing else ts.pixel_size_nm,
+        "pixel_size_source": ts.raw_metadata.get("pixel_size_source"),
+        "beam_energy_keV": ts.beam_energy_keV, "probe_current_pA": ts.probe_current_pA,
+        "dwell_time_s": ts.dwell_time_s, "frame_time_s": ts.frame_time_s,
+        "holder_temperature_C": ts.holder_temperature_C, "missing": missing,
+    }

@@ -1,0 +1,229 @@
+"""The ``insitu4d`` command: parses, calls the library, prints. No algorithms here."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from importlib.resources import files
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .errors import Insitu4dError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="insitu4d: in situ electron tomography of nanoparticles, from tilt series to measured necks.")
+console = Console(stderr=True)
+out = Console()
+
+
+class Method(str, Enum):
+    fbp = "fbp"
+    sirt = "sirt"
+
+
+class Filter(str, Enum):
+    ramp = "ramp"
+    shepp_logan = "shepp-logan"
+    hann = "hann"
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    raise typer.Exit(code=2)
+
+
+class _StageProgress:
+    """Rich progress bars, one per pipeline stage."""
+
+    def __init__(self) -> None:
+        self.progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                                 TimeElapsedColumn(), console=console, transient=False)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total)
+        self.progress.update(self.tasks[stage], completed=done, total=total)
+
+
+def _tilt_axis(value: str) -> float | str:
+    return value if value == "auto" else float(value)
+
+
+@app.command()
+def info(path: Path = typer.Argument(..., help="Tilt-series file (MRC, DM3/DM4, EMD, SER, TIFF)."),
+         tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
+         pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Print shape, tilts, pixel size, dose-relevant metadata and what is missing."""
+    from .io.readers import describe_file
+
+    try:
+        d = describe_file(path, tilts=tilts, pixel_size_nm=pixel_size)
+    except Insitu4dError as exc:
+        _fail(exc)
+    if as_json:
+        out.print_json(json.dumps(d))
+        return
+    out.print(f"[bold]{path}[/]  shape (tilt, y, x) = {tuple(d['shape'])}  dtype {d.get('dtype')}")
+    if d.get("tilts_deg"):
+        t = d["tilts_deg"]
+        out.print(f"tilts: {len(t)} from {min(t):g}° to {max(t):g}° (from {d.get('tilts_source')})")
+    px = d.get("pixel_size_nm")
+    out.print(f"pixel size: {px:g} nm (from {d.get('pixel_size_source')})" if px else "pixel size: unknown")
+    for key in ("beam_energy_keV", "probe_current_pA", "dwell_time_s", "frame_time_s", "holder_temperature_C"):
+        if d.get(key) is not None:
+            out.print(f"{key}: {d[key]:g}")
+    for key, how in d.get("missing", {}).items():
+        out.print(f"[yellow]missing[/] {key}: {how}")
+
+
+@app.command()
+def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-series file."),
+        output: Path = typer.Option(Path("insitu4d_output"), "-o", "--output", help="Output folder."),
+        tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
+        pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
+        tilt_axis: str = typer.Option("auto", "--tilt-axis-deg", help="Tilt-axis direction from image y, or 'auto'."),
+        method: Method = typer.Option(Method.sirt, "--method", help="Reconstruction method."),
+        iterations: int = typer.Option(100, "--iterations", help="SIRT iterations."),
+        bin_factor: int = typer.Option(1, "--bin", help="Bin pixels by this factor first."),
+        no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned).")) -> None:
+    """Tilt series to volume, labels, particles.csv, pairs.csv and run.json."""
+    from .pipeline import RunParameters, run_tilt_series
+
+    try:
+        params = RunParameters(pixel_size_nm=pixel_size, tilt_axis_deg=_tilt_axis(tilt_axis), method=method.value,
+                               iterations=iterations, bin_factor=bin_factor, align=not no_align)
+        with _StageProgress() as progress:
+            result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
+    except (Insitu4dError, ValueError) as exc:
+        _fail(exc)
+    out.print(f"{result['n_particles']} particle(s), {result['n_pairs']} touching pair(s); "
+              f"reprojection residual {result['reprojection_residual']:.4f}")
+    out.print(f"outputs in [bold]{output}[/]: {', '.join(result['outputs'])}")
+
+
+@app.command()
+def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
+                output: Path = typer.Option(..., "-o", "--output", help="Volume file (.tif or .h5), (z, y, x) float32."),
+                tilts: Optional[Path] = typer.Option(None, "--tilts"),
+                pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
+                method: Method = typer.Option(Method.sirt, "--method"),
+                iterations: int = typer.Option(100, "--iterations"),
+                filter_name: Filter = typer.Option(Filter.ramp, "--filter", help="FBP filter."),
+                tilt_axis: str = typer.Option("auto", "--tilt-axis-deg"),
+                no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned)."),
+                thickness: Optional[int] = typer.Option(None, "--thickness-px", help="Volume size along z.")) -> None:
+    """Reconstruct a volume (background removal, optional alignment, FBP or SIRT)."""
+    from .align import align_tilt_series
+    from .io import read_tilt_series, write_array
+    from .preprocess import normalise, remove_background, rotate_to_vertical_axis
+    from .recon import reconstruct as recon
+
+    try:
+        ts = normalise(remove_background(read_tilt_series(tilt_series, tilts=tilts, pixel_size_nm=pixel_size)))
+        axis = _tilt_axis(tilt_axis)
+        if no_align:
+            ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=0.0 if axis == "auto" else axis))
+        else:
+            ts, _ = align_tilt_series(ts, tilt_axis_deg=axis)
+        with _StageProgress() as progress:
+            vol = recon(ts, method=method.value, iterations=iterations, filter_name=filter_name.value,
+                        thickness_px=thickness, progress=lambda i, n: progress("reconstruct", i, n))
+        write_array(output, vol.data, attrs={"voxel_size_nm": vol.voxel_size_nm, "axes": "z,y,x",
+                                             "provenance": vol.provenance})
+    except (Insitu4dError, ValueError) as exc:
+        _fail(exc)
+    out.print(f"volume {vol.shape} (z, y, x), voxel {vol.voxel_size_nm:g} nm -> {output}")
+
+
+@app.command()
+def segment(volume: Path = typer.Argument(..., metavar="VOLUME", help="Volume (.tif or .h5 with /data)."),
+            output: Path = typer.Option(..., "-o", "--output", help="Label volume (.tif or .h5)."),
+            voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel size in nm (else from the file)."),
+            threshold: Optional[float] = typer.Option(None, "--threshold", help="Grey level; default Otsu."),
+            no_split: bool = typer.Option(False, "--no-split", help="Do not split touching particles.")) -> None:
+    """Segment a volume into labelled particles split at their necks."""
+    from .data import Volume
+    from .io import read_array, write_array
+    from .segment import SegmentationParameters
+    from .segment import segment as seg
+
+    try:
+        data, attrs = read_array(volume)
+        vs = voxel_size or attrs.get("voxel_size_nm") or 1.0
+        labels, info_ = seg(Volume(data, vs), SegmentationParameters(threshold=threshold, split=not no_split))
+        write_array(output, labels, attrs={"voxel_size_nm": vs, "axes": "z,y,x", "segmentation": info_})
+    except Insitu4dError as exc:
+        _fail(exc)
+    out.print(f"{info_['n_particles']} particle(s), threshold {info_['threshold']:.4g} -> {output}")
+
+
+@app.command()
+def measure(labels: Path = typer.Argument(..., metavar="LABELS", help="Label volume (.tif or .h5 with /data)."),
+            voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel size in nm (else from the file)."),
+            json_out: Optional[Path] = typer.Option(None, "--json", help="Write the measurements as JSON.")) -> None:
+    """Measure particles and necks of a label volume, in nm."""
+    from .io import read_array, write_json
+    from .measure import measure as meas
+
+    try:
+        data, attrs = read_array(labels)
+        vs = voxel_size if voxel_size is not None else attrs.get("voxel_size_nm")
+        if vs is None:
+            raise Insitu4dError(f"{labels.name} does not store its voxel size; give --voxel-size NM.")
+        result = meas(data, vs)
+        if json_out is not None:
+            write_json(json_out, result)
+    except Insitu4dError as exc:
+        _fail(exc)
+    out.print(f"{len(result['particles'])} particle(s), {len(result['pairs'])} touching pair(s)")
+    for p in result["pairs"]:
+        out.print(f"  pair {p['labels']}: r_n = {p['r_n_nm']:.2f} nm, d = {p['d_nm']:.2f} nm")
+    if json_out is not None:
+        out.print(f"-> {json_out}")
+
+
+@app.command()
+def demo(output: Path = typer.Option(Path("demo_output"), "-o", "--output", help="Output folder.")) -> None:
+    """Run the main job on the embedded example (the NIST needle tilt series)."""
+    from .pipeline import run_tilt_series
+
+    example = files("insitu4d.examples") / "needle"
+    mrc, tlt = Path(str(example / "HAADF.mrc")), Path(str(example / "HAADF.rawtlt"))
+    console.print(f"insitu4d {__version__} demo: {mrc.name} (NIST needle, 77 tilts ±76°, 3.36 nm/px)")
+    try:
+        with _StageProgress() as progress:
+            result = run_tilt_series(mrc, output, tilts=tlt, progress=progress)
+    except Insitu4dError as exc:
+        _fail(exc)
+    out.print(f"{result['n_particles']} object(s) measured; reprojection residual "
+              f"{result['reprojection_residual']:.4f}; total {sum(result['timings_s'].values()):.0f} s")
+    out.print(f"outputs in [bold]{output.resolve()}[/]: {', '.join(result['outputs'])}")
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
+    if version:
+        out.print(f"insitu4d {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Embedded example data (see each folder's README for provenance and licence)."""

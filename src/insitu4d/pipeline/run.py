@@ -1,0 +1,258 @@
+"""The main job for one tilt series: read → preprocess → align → reconstruct → segment → measure → write.
+
+Every output is written atomically; ``run.json`` is written last, so its presence means the
+run finished. A rerun with the same input and parameters reuses a finished ``volume.h5``
+(the expensive stage) instead of reconstructing again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .. import __version__
+from ..align import align_tilt_series
+from ..data import TiltSeries, Volume
+from ..errors import InvalidParameter
+from ..io.readers import read_tilt_series
+from ..io.writers import read_array, sha256_file, write_array, write_csv, write_json
+from ..measure import measure
+from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_to_vertical_axis
+from ..recon import METHODS, reconstruct, reprojection_residual
+from ..report.orthoslices import save_orthoslices
+from ..segment import SegmentationParameters, segment
+
+__all__ = ["RunParameters", "run_tilt_series", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES"]
+
+STAGES = ("read", "preprocess", "align", "reconstruct", "segment", "measure", "write")
+
+PARTICLE_COLUMNS = [
+    "label", "n_voxels", "volume_nm3", "r_p_nm", "r_inscribed_nm",
+    "centroid_z_nm", "centroid_y_nm", "centroid_x_nm", "centre_z_nm", "centre_y_nm", "centre_x_nm",
+    "extent_z_nm", "extent_y_nm", "extent_x_nm", "aspect_ratio_hw", "touches_border",
+]
+PAIR_COLUMNS = [
+    "label_a", "label_b", "r_n_nm", "r_n_inscribed_nm", "contact_area_nm2", "d_nm", "d_xy_nm", "d_z_nm",
+    "d_centre_nm", "r_p_nm", "r_n_over_r_p", "d_over_2r_p", "neck_normal_z", "neck_normal_y", "neck_normal_x",
+    "interface_faces",
+]
+
+
+@dataclass
+class RunParameters:
+    """Every parameter of :func:`run_tilt_series` (all recorded in ``run.json``).
+
+    Attributes
+    ----------
+    pixel_size_nm : float or None
+        Overrides the file's calibration.
+    tilt_axis_deg : float or "auto"
+        In-plane direction of the tilt axis (from image y, counter-clockwise); "auto" detects
+        0° or 90° from the data.
+    background_offset : float or None
+        Detector offset; None estimates it per image.
+    bin_factor : int
+        Pixel binning before alignment.
+    align : bool
+        Register the images; ``search_tilt_axis`` also finds the axis offset and rotation.
+    method, iterations, filter_name, thickness_px
+        Reconstruction (:func:`insitu4d.recon.reconstruct`).
+    segmentation : SegmentationParameters
+    """
+
+    pixel_size_nm: float | None = None
+    tilt_axis_deg: float | str = "auto"
+    background_offset: float | None = None
+    bin_factor: int = 1
+    align: bool = True
+    search_tilt_axis: bool = True
+    max_rotation_deg: float = 3.0
+    method: str = "sirt"
+    iterations: int = 100
+    filter_name: str = "ramp"
+    thickness_px: int | None = None
+    segmentation: SegmentationParameters = field(default_factory=SegmentationParameters)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidParameter(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
+        if int(self.iterations) < 1:
+            raise InvalidParameter(f"iterations must be ≥ 1; got {self.iterations}.")
+        if self.tilt_axis_deg != "auto":
+            try:
+                self.tilt_axis_deg = float(self.tilt_axis_deg)
+            except (TypeError, ValueError):
+                raise InvalidParameter(f"tilt_axis_deg must be 'auto' or a number of degrees; got "
+                                       f"{self.tilt_axis_deg!r}.") from None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _flatten_particle(p: dict) -> dict:
+    row = dict(p)
+    for key in ("centroid", "centre", "extent"):
+        for axis, v in zip("zyx", p[f"{key}_nm"]):
+            row[f"{key}_{axis}_nm"] = v
+    return row
+
+
+def _flatten_pair(p: dict) -> dict:
+    row = dict(p, label_a=p["labels"][0], label_b=p["labels"][1])
+    for axis, v in zip("zyx", p["neck_normal"]):
+        row[f"neck_normal_{axis}"] = v
+    return row
+
+
+def _recon_key(inputs: dict, params: RunParameters) -> str:
+    relevant = {k: v for k, v in params.to_dict().items() if k != "segmentation"}
+    blob = json.dumps({"inputs": inputs, "params": relevant, "version": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Run the main job on one tilt series and write every output to ``outdir``.
+
+    Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attribute
+    ``voxel_size_nm``), ``particles.csv``, ``pairs.csv``, ``measurements.json``,
+    ``orthoslices.png`` and ``run.json`` (software version, every parameter, input SHA-256,
+    alignment, reprojection residual, stage timings, output list).
+
+    Parameters
+    ----------
+    input_path : str or Path
+        Tilt-series file (see :func:`insitu4d.io.read_tilt_series`).
+    outdir : str or Path
+    tilts : str, Path or array_like, optional
+        Tilt file or angles in degrees.
+    params : RunParameters, optional
+    progress : callable(stage, done, total), optional
+        Called as stages start (done = 0) and finish (done = total), and per SIRT iteration.
+
+    Returns
+    -------
+    dict
+        The content of ``run.json``.
+
+    Raises
+    ------
+    UnreadableFile, MissingTiltAngles, TiltAngleMismatch, InvalidTiltAngles, MissingPixelSize,
+    InvalidPixelValues, NotAStack, InvalidParameter
+    """
+    params = params or RunParameters()
+    outdir = Path(outdir)
+    report = progress or (lambda stage, done, total: None)
+    timings: dict[str, float] = {}
+
+    def stage(name):
+        class _Stage:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                report(name, 0, 1)
+                return self
+
+            def __exit__(self, exc_type, *_):
+                if exc_type is None:
+                    timings[name] = round(time.perf_counter() - self.t0, 3)
+                    report(name, 1, 1)
+                return False
+        return _Stage()
+
+    with stage("read"):
+        ts = read_tilt_series(input_path, tilts=tilts, pixel_size_nm=params.pixel_size_nm)
+        inputs = {"tilt_series": {"path": str(input_path), "sha256": sha256_file(input_path)}}
+        if isinstance(tilts, (str, Path)):
+            inputs["tilts"] = {"path": str(tilts), "sha256": sha256_file(tilts)}
+    with stage("preprocess"):
+        ts = remove_background(ts, offset=params.background_offset)
+        ts = normalise(bin_tilt_series(ts, params.bin_factor))
+    with stage("align"):
+        if params.align:
+            ts, alignment = align_tilt_series(ts, tilt_axis_deg=params.tilt_axis_deg,
+                                              search_tilt_axis=params.search_tilt_axis,
+                                              max_rotation_deg=params.max_rotation_deg)
+            alignment_info = alignment.to_dict()
+        else:
+            axis = 0.0 if params.tilt_axis_deg == "auto" else params.tilt_axis_deg
+            ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=axis))
+            alignment_info = {"skipped": True, "tilt_axis_deg": axis}
+    key = _recon_key(inputs, params)
+    volume_path = outdir / "volume.h5"
+    with stage("reconstruct"):
+        volume = _cached_volume(volume_path, key)
+        resumed = volume is not None
+        if volume is None:
+            volume = reconstruct(ts, method=params.method, iterations=params.iterations,
+                                 filter_name=params.filter_name, thickness_px=params.thickness_px,
+                                 progress=lambda i, n: report("reconstruct", i, n + 1))
+            write_array(volume_path, volume.data, attrs={
+                "voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x", "units": "nm",
+                "provenance": volume.provenance, "run_key": key})
+        residual = reprojection_residual(volume, ts)
+    with stage("segment"):
+        labels, seg_info = segment(volume, params.segmentation)
+    with stage("measure"):
+        measurements = measure(labels, volume.voxel_size_nm)
+    with stage("write"):
+        write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x"})
+        write_csv(outdir / "particles.csv", [_flatten_particle(p) for p in measurements["particles"]],
+                  PARTICLE_COLUMNS)
+        write_csv(outdir / "pairs.csv", [_flatten_pair(p) for p in measurements["pairs"]], PAIR_COLUMNS)
+        write_json(outdir / "measurements.json", measurements)
+        centre = _figure_centre(labels)
+        save_orthoslices(outdir / "orthoslices.png", volume.data, volume.voxel_size_nm, labels=labels,
+                         centre_vox=centre, title=f"{Path(input_path).name}: {params.method.upper()}")
+    run = {
+        "software": {"name": "insitu4d", "version": __version__},
+        "inputs": inputs,
+        "parameters": params.to_dict(),
+        "tilt_series": {
+            "shape": list(ts.shape), "pixel_size_nm": ts.pixel_size_nm,
+            "tilts_deg": ts.tilts_deg.tolist(),
+            "tilts_source": ts.raw_metadata.get("tilts_source"),
+            "pixel_size_source": ts.raw_metadata.get("pixel_size_source"),
+            "background_offsets": ts.raw_metadata.get("background_offsets"),
+            "intensity_scale": ts.raw_metadata.get("intensity_scale"),
+            "missing_metadata": ts.missing_metadata(),
+        },
+        "alignment": alignment_info,
+        "reconstruction": dict(volume.provenance, resumed_from_volume_h5=resumed),
+        "reprojection_residual": residual,
+        "segmentation": {k: v for k, v in seg_info.items()},
+        "n_particles": len(measurements["particles"]),
+        "n_pairs": len(measurements["pairs"]),
+        "timings_s": timings,
+        "outputs": sorted(["volume.h5", "labels.h5", "particles.csv", "pairs.csv", "measurements.json",
+                           "orthoslices.png", "run.json"]),
+    }
+    write_json(outdir / "run.json", run)
+    return run
+
+
+def _cached_volume(path: Path, key: str) -> Volume | None:
+    if not path.is_file():
+        return None
+    try:
+        data, attrs = read_array(path)
+    except Exception:  # an unreadable old file is simply rebuilt
+        return None
+    if attrs.get("run_key") != key:
+        return None
+    return Volume(data, attrs["voxel_size_nm"], attrs.get("provenance") or {})
+
+
+def _figure_centre(labels: np.ndarray) -> tuple[int, int, int] | None:
+    """Slice through the centroid of the largest particle, if any."""
+    if labels.max() == 0:
+        return None
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    idx = np.argwhere(labels == int(np.argmax(sizes)))
+    return tuple(int(v) for v in idx.mean(axis=0).round())
