@@ -98,12 +98,21 @@ def _signal_axes(signal: dict) -> list[dict]:
     return axes
 
 
-def _pixel_size_from_axes(axes: list[dict]) -> float | None:
+def _pixel_size_from_axes(axes: list[dict], *, mrc: bool = False) -> float | None:
+    """Pixel size in nm from the two image axes, or None if uncalibrated.
+
+    A scale of 0 (MRC's "unset") counts as uncalibrated, and so does an MRC pixel of
+    exactly 1 Å, the default that IMOD and many writers leave in the header (the needle
+    MRC's standard header says 1.0 while its true pixel is 3.36 nm).
+    """
     for axis in axes[-2:]:
         unit = axis.get("units")
-        scale = float(axis.get("scale", 1.0) or 1.0)
-        if unit in _LENGTH_TO_NM and scale > 0:
-            return float(f"{scale * _LENGTH_TO_NM[unit]:.7g}")  # drop float32 noise (3.3600001)
+        scale = axis.get("scale")
+        if unit in _LENGTH_TO_NM and scale is not None and float(scale) > 0:
+            size = float(f"{float(scale) * _LENGTH_TO_NM[unit]:.7g}")  # drop float32 noise (3.3600001)
+            if mrc and size == 0.1:
+                return None
+            return size
     return None
 
 
@@ -194,7 +203,7 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
             tilt_values, tilt_source = read_tilt_file(sidecar), str(sidecar)
     axes = _signal_axes(signal)
     if pixel_size_nm is None:
-        pixel_size_nm = _pixel_size_from_axes(axes)
+        pixel_size_nm = _pixel_size_from_axes(axes, mrc=FORMATS.get(path.suffix.lower()) == "rsciio.mrc")
         size_source = f"{path.name} metadata"
         if pixel_size_nm is None:
             raise MissingPixelSize(
@@ -250,7 +259,8 @@ def describe_file(path, *, tilts=None, pixel_size_nm: float | None = None) -> di
         if data.ndim != 3:
             raise NotAStack(f"{Path(path).name} holds a {data.ndim}D array; a tilt series needs (tilt, y, x).")
         return {"path": str(path), "shape": list(data.shape), "dtype": str(data.dtype), "tilts_deg": None,
-                "pixel_size_nm": _pixel_size_from_axes(_signal_axes(signal)),
+                "pixel_size_nm": _pixel_size_from_axes(_signal_axes(signal),
+                                                       mrc=FORMATS.get(Path(path).suffix.lower()) == "rsciio.mrc"),
                 "missing": {"tilts_deg": "give --tilts FILE (.rawtlt/.tlt/.mdoc/.csv)"}}
     for name in ts.missing_metadata():
         missing[name] = "not in the file's metadata"

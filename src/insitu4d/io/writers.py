@@ -77,7 +77,8 @@ def write_array(path, data: np.ndarray, *, attrs: dict | None = None) -> Path:
         elif suffix in (".tif", ".tiff"):
             import tifffile
 
-            tifffile.imwrite(tmp, np.asarray(data), metadata=None, description=json.dumps(attrs))
+            tifffile.imwrite(tmp, np.asarray(data), metadata=None, description=json.dumps(attrs),
+                             photometric="minisblack")
         else:
             raise UnreadableFile(f"cannot write {path.name}: use a .h5 or .tif file name.")
     return path
