@@ -17,8 +17,8 @@ from .errors import Insitu4dError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="insitu4d: in situ electron tomography of nanoparticles, from tilt series to measured necks.")
-console = Console(stderr=True)
-out = Console()
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)  # no hard wrapping: output is often piped or parsed
 
 
 class Method(str, Enum):

@@ -153,7 +153,7 @@ def segment(volume: Volume, params: SegmentationParameters | None = None) -> tup
     labels : (nz, ny, nx) ndarray of int32
         0 background, 1..n particles.
     info : dict
-        ``threshold`` used, ``n_particles``, and the parameters.
+        ``threshold`` (the grey level used), ``n_particles`` and ``parameters``.
 
     Raises
     ------
@@ -163,4 +163,4 @@ def segment(volume: Volume, params: SegmentationParameters | None = None) -> tup
     params = params or SegmentationParameters()
     mask, threshold = binarise(volume.data, params)
     labels = split_particles(mask, params)
-    return labels, {"threshold": threshold, "n_particles": int(labels.max()), **params.__dict__}
+    return labels, {"threshold": threshold, "n_particles": int(labels.max()), "parameters": dict(params.__dict__)}

@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+from conftest import write_mrc_stack
+from test_measure import two_sphere_labels
+from test_pipeline import PIXEL_NM, synthetic_stack  # noqa: F401  (fixture)
+from typer.testing import CliRunner
+
+from insitu4d.cli import app
+from insitu4d.io import read_array, write_array
+
+runner = CliRunner()
+
+
+def test_info_on_needle(needle_paths):
+    res = runner.invoke(app, ["info", str(needle_paths[0])])
+    assert res.exit_code == 0, res.output
+    assert "(77, 256, 256)" in res.output
+    assert "3.36 nm" in res.output
+    assert "77 from -76° to 76°" in res.output
+    assert "missing" in res.output and "probe_current_pA" in res.output
+    res = runner.invoke(app, ["info", str(needle_paths[0]), "--json"])
+    assert json.loads(res.output)["pixel_size_nm"] == pytest.approx(3.36)
+
+
+def test_missing_tilts_is_a_clear_error(tmp_path):
+    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(3, 8, 8), voxel_size_angstrom=10)
+    res = runner.invoke(app, ["run", str(p), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "MissingTiltAngles" in res.output and "--tilts" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_unknown_pixel_size_asks_for_it(tmp_path):
+    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(3, 8, 8))
+    (tmp_path / "s.rawtlt").write_text("-2\n0\n2\n")
+    res = runner.invoke(app, ["run", str(p), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "--pixel-size NM" in res.output
+
+
+def test_run_command_writes_the_interface_files(synthetic_stack, tmp_path):  # noqa: F811
+    mrc, tlt = synthetic_stack
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["run", str(mrc), "--tilts", str(tlt), "--pixel-size", str(PIXEL_NM), "-o", str(out),
+                              "--method", "fbp"])
+    assert res.exit_code == 0, res.output
+    for name in ("particles.csv", "pairs.csv", "run.json"):
+        assert (out / name).is_file()
+    assert json.loads((out / "run.json").read_text())["parameters"]["method"] == "fbp"
+
+
+def test_reconstruct_segment_measure_chain(synthetic_stack, tmp_path):  # noqa: F811
+    mrc, tlt = synthetic_stack
+    vol = tmp_path / "vol.tif"
+    res = runner.invoke(app, ["reconstruct", str(mrc), "--tilts", str(tlt), "--pixel-size", str(PIXEL_NM),
+                              "--method", "sirt", "--iterations", "20", "-o", str(vol)])
+    assert res.exit_code == 0, res.output
+    data, attrs = read_array(vol)
+    assert data.dtype == np.float32 and data.shape == (48, 48, 48)
+    assert attrs["voxel_size_nm"] == pytest.approx(PIXEL_NM)
+    labels = tmp_path / "labels.h5"
+    res = runner.invoke(app, ["segment", str(vol), "-o", str(labels)])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "m.json"
+    res = runner.invoke(app, ["measure", str(labels), "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    m = json.loads(out.read_text())
+    assert len(m["particles"]) == 3 and len(m["pairs"]) == 1
+
+
+def test_measure_json_schema_on_ground_truth(tmp_path):
+    labels, r_n, *_ = two_sphere_labels(10.0, 9.0, 15.0, (1, 1, 0), (36, 36, 36))
+    path = write_array(tmp_path / "lab.tif", labels)
+    out = tmp_path / "out.json"
+    res = runner.invoke(app, ["measure", str(path), "--voxel-size", "0.5", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    m = json.loads(out.read_text())
+    for p in m["particles"]:
+        assert {"label", "volume_nm3", "r_p_nm", "r_inscribed_nm", "centroid_nm", "aspect_ratio_hw"} <= set(p)
+        assert len(p["centroid_nm"]) == 3
+    (pair,) = m["pairs"]
+    assert {"labels", "r_n_nm", "contact_area_nm2", "d_nm", "d_xy_nm", "d_z_nm"} <= set(pair)
+    assert pair["r_n_nm"] == pytest.approx(0.5 * r_n, abs=0.5)  # within 1 voxel of 0.5 nm
+
+
+def test_measure_needs_voxel_size(tmp_path):
+    path = write_array(tmp_path / "lab.tif", np.zeros((3, 3, 3), np.int32))
+    res = runner.invoke(app, ["measure", str(path)])
+    assert res.exit_code == 2 and "--voxel-size" in res.output
+
+
+def test_version():
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and "insitu4d" in res.output
