@@ -103,14 +103,14 @@ def bin_tilt_series(ts: TiltSeries, factor: int) -> TiltSeries:
 
 def rotate_and_shift(data: np.ndarray, rotation_deg: float = 0.0, offset_px: float = 0.0,
                      rows: np.ndarray | None = None, shifts_px: np.ndarray | None = None) -> np.ndarray:
-    """Resample each image so that a line at ``rotation_deg`` through ``x = xc + offset_px``
-    becomes the vertical centre line.
+    """Resample each image so that the line at ``rotation_deg`` through the point
+    ``centre + Rot(ρ)·(0, offset_px)`` becomes the vertical centre line, then shift it.
 
     The line's direction is (cos ρ, sin ρ) in (y, x) array coordinates (ρ counter-clockwise
-    from ``y``); output pixel (y, x) is taken, bilinearly, from
-    ``centre + Rot(ρ)·((y, x) − centre) + (0, offset_px) − shifts_px[i]``: the per-image
-    shifts (as :func:`insitu4d.align.xcorr.apply_shifts` takes them) and the axis
-    correction in one interpolation.
+    from ``y``). Output pixel p of image i is taken, bilinearly, from
+    ``centre + Rot(ρ)·(p − centre + (0, offset_px) − shifts_px[i])``: the axis correction
+    and the per-image shifts (in the output frame, as :func:`insitu4d.align.xcorr.apply_shifts`
+    takes them) in one interpolation.
 
     Parameters
     ----------
@@ -120,7 +120,7 @@ def rotate_and_shift(data: np.ndarray, rotation_deg: float = 0.0, offset_px: flo
     rows : (m,) ndarray of int, optional
         Only these output rows (default all).
     shifts_px : (n, 2) ndarray of float, pixels, optional
-        (dy, dx) of each image, applied first.
+        (dy, dx) of each image in the output frame.
 
     Returns
     -------
@@ -130,14 +130,14 @@ def rotate_and_shift(data: np.ndarray, rotation_deg: float = 0.0, offset_px: flo
     n, ny, nx = data.shape
     yc, xc = (ny - 1) / 2.0, (nx - 1) / 2.0
     ys = np.arange(ny) if rows is None else np.asarray(rows)
-    yy, xx = np.meshgrid(ys - yc, np.arange(nx) - xc, indexing="ij")
+    yy, xx = np.meshgrid(ys - yc, np.arange(nx) - xc + offset_px, indexing="ij")
     r = np.deg2rad(rotation_deg)
-    src_y = yc + np.cos(r) * yy - np.sin(r) * xx
-    src_x = xc + np.sin(r) * yy + np.cos(r) * xx + offset_px
+    cos, sin = np.cos(r), np.sin(r)
     shifts = np.zeros((n, 2)) if shifts_px is None else np.asarray(shifts_px, np.float64)
     out = np.empty((n, len(ys), nx), np.float32)
     for i in range(n):
-        out[i] = ndimage.map_coordinates(data[i], [src_y - shifts[i, 0], src_x - shifts[i, 1]], order=1,
+        py, px = yy - shifts[i, 0], xx - shifts[i, 1]
+        out[i] = ndimage.map_coordinates(data[i], [yc + cos * py - sin * px, xc + sin * py + cos * px], order=1,
                                          mode="constant", cval=0.0)
     return out
 

@@ -8,11 +8,12 @@ import numpy as np
 
 from ..data import TiltSeries
 from ..preprocess import rotate_and_shift, rotate_to_vertical_axis
+from .projection_matching import projection_matching
 from .tilt_axis import detect_tilt_axis_direction, find_tilt_axis
 from .xcorr import apply_shifts, xcorr_shifts
 
 __all__ = ["align_tilt_series", "Alignment", "xcorr_shifts", "apply_shifts", "find_tilt_axis",
-           "detect_tilt_axis_direction"]
+           "detect_tilt_axis_direction", "projection_matching"]
 
 
 @dataclass
@@ -22,7 +23,8 @@ class Alignment:
     Attributes
     ----------
     shifts_px : (n_tilts, 2) ndarray of float, pixels
-        (dy, dx) applied to each image after the coarse rotation, including the axis offset.
+        (dy, dx) applied to each image in the aligned frame (after the coarse and fine
+        rotations), including the axis offset.
     tilt_axis_deg : float, degrees
         Coarse in-plane direction of the tilt axis in the input images (0: along y).
     tilt_axis_offset_px : float, pixels
@@ -33,6 +35,8 @@ class Alignment:
         Normalised cross-correlation of each image with its neighbour nearer 0°.
     residual_before, residual_after : float
         Criterion of the tilt-axis search before and after it (reprojection residual).
+    refinement_rms_px : list of float
+        RMS shift correction of each projection-matching round.
     """
 
     shifts_px: np.ndarray
@@ -42,6 +46,7 @@ class Alignment:
     quality: np.ndarray
     residual_before: float
     residual_after: float
+    refinement_rms_px: list
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -51,7 +56,7 @@ class Alignment:
 
 
 def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", search_tilt_axis: bool = True,
-                      max_rotation_deg: float = 3.0) -> tuple[TiltSeries, Alignment]:
+                      max_rotation_deg: float = 3.0, refine_rounds: int = 3) -> tuple[TiltSeries, Alignment]:
     """Align a background-free tilt series: coarse axis direction, registration, axis search.
 
     1. Rotate so the tilt axis runs along ``y`` (``tilt_axis_deg``, or detected with
@@ -59,7 +64,12 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
     2. Register neighbouring images, chained from 0°, with cosine stretching
        (:func:`xcorr_shifts`).
     3. Find the axis offset and fine rotation by the reprojection residual
-       (:func:`find_tilt_axis`), and resample every image once with all corrections.
+       (:func:`find_tilt_axis`); if the axis is rotated, register again in the rotated
+       frame and find the offset once more.
+    4. Refine the shifts by projection matching (:func:`projection_matching`).
+
+    Every image is resampled once with all corrections
+    (:func:`insitu4d.preprocess.rotate_and_shift`).
 
     Parameters
     ----------
@@ -69,6 +79,8 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
         Step 3; without it the axis is assumed through the image centre.
     max_rotation_deg : float, degrees
         Range of the fine rotation search (0 disables it).
+    refine_rounds : int
+        Projection-matching rounds (0 disables step 4).
 
     Returns
     -------
@@ -80,16 +92,34 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
         tilt_axis_deg = detect_tilt_axis_direction(np.asarray(ts.data))
     coarse = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=float(tilt_axis_deg)))
     shifts, quality = xcorr_shifts(coarse)
-    registered = apply_shifts(coarse, shifts)
+    nan = float("nan")
+    axis = {"offset_px": 0.0, "rotation_deg": 0.0, "residual": nan, "residual_at_zero": nan}
     if search_tilt_axis:
-        axis = find_tilt_axis(registered.data, ts.tilts_deg, max_rotation_deg=max_rotation_deg)
-    else:
-        axis = {"offset_px": 0.0, "rotation_deg": 0.0, "residual": float("nan"), "residual_at_zero": float("nan")}
-    data = rotate_and_shift(coarse.data, axis["rotation_deg"], axis["offset_px"], shifts_px=shifts)
+        found = find_tilt_axis(apply_shifts(coarse, shifts).data, ts.tilts_deg, max_rotation_deg=max_rotation_deg)
+        axis = {"offset_px": found["offset_px"], "rotation_deg": 0.0, "residual": found["residual"],
+                "residual_at_zero": found["residual_at_zero"]}
+        rotation = found["fitted_rotation_deg"]
+        if abs(rotation) >= 0.1:
+            # register again in the rotated frame (cosine stretching acts across the true
+            # axis), find the offset again, and keep whichever alignment is more consistent
+            rotated = coarse.replace(data=rotate_and_shift(coarse.data, rotation))
+            shifts_r, quality_r = xcorr_shifts(rotated)
+            registered = rotate_and_shift(coarse.data, rotation, shifts_px=shifts_r)
+            refined = find_tilt_axis(registered, ts.tilts_deg, max_rotation_deg=0.0)
+            if refined["residual"] < found["residual"]:
+                shifts, quality = shifts_r, quality_r
+                axis.update(offset_px=refined["offset_px"], rotation_deg=rotation, residual=refined["residual"])
+    def resample(s):
+        return rotate_and_shift(coarse.data, axis["rotation_deg"], axis["offset_px"], shifts_px=s)
+
+    rms: list[float] = []
+    if refine_rounds > 0:
+        shifts, rms = projection_matching(resample, shifts, ts.tilts_deg, rounds=refine_rounds)
+    data = resample(shifts)
     total = shifts - np.array([0.0, axis["offset_px"]])
     aligned = coarse.replace(data=data, shifts_px=total)
     return aligned, Alignment(
         shifts_px=total, tilt_axis_deg=float(tilt_axis_deg), tilt_axis_offset_px=axis["offset_px"],
         tilt_axis_rotation_deg=axis["rotation_deg"], quality=quality,
-        residual_before=axis["residual_at_zero"], residual_after=axis["residual"],
+        residual_before=axis["residual_at_zero"], residual_after=axis["residual"], refinement_rms_px=rms,
     )

@@ -4,21 +4,21 @@
   parallel-beam geometry every slice perpendicular to the tilt axis keeps its integrated
   mass at every tilt (the zeroth Helgason–Ludwig moment condition), so the 1D profile
   along the tilt axis is the same in every image; along the wrong axis it is not.
-* :func:`find_tilt_axis` refines the rotation and the x-offset of the axis by minimising
-  the reprojection residual ‖A x − b‖/‖b‖ of a short SIRT reconstruction of a few slices.
+* :func:`find_tilt_axis` finds the x-offset of the axis, and its in-plane rotation from the
+  offsets of bands of slices, by minimising the reprojection residual ‖A x − b‖/‖b‖ of a
+  short SIRT reconstruction of a few slices.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from skimage.registration import phase_cross_correlation
 
 from ..preprocess import rotate_and_shift, rotate_images
 from ..recon.algorithms import sirt_block
 from ..recon.projector import Projector
 
-__all__ = ["detect_tilt_axis_direction", "find_tilt_axis", "profile_inconsistency"]
+__all__ = ["detect_tilt_axis_direction", "find_tilt_axis", "profile_inconsistency", "residual_table"]
 
 
 def profile_inconsistency(data: np.ndarray) -> float:
@@ -68,31 +68,58 @@ def _sample_rows(ny: int, n_rows: int) -> np.ndarray:
     return np.unique(np.linspace(margin, ny - 1 - margin, n_rows).round().astype(int))
 
 
-def _residual(data, tilts_deg, rows, rotation_deg, offset_px, iterations, binning) -> float:
-    sub = rotate_and_shift(data, rotation_deg, offset_px, rows=rows)
-    n, m, nx = sub.shape
+def residual_table(data, tilts_deg, rows, offsets, *, rotation_deg: float = 0.0, shifts_px=None,
+                   iterations: int = 30, binning: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Squared reprojection residuals of short SIRT reconstructions, for many axis offsets at once.
+
+    The slices ``rows`` resampled for every offset (:func:`insitu4d.preprocess.rotate_and_shift`)
+    become the columns of one block, reconstructed together.
+
+    Returns
+    -------
+    r2 : (n_offsets, n_rows) ndarray
+        ‖A x − b‖² of each slice.
+    b2 : (n_offsets, n_rows) ndarray
+        ‖b‖² of each slice.
+    """
+    subs = [rotate_and_shift(data, rotation_deg, float(o), rows=rows, shifts_px=shifts_px) for o in offsets]
+    sub = np.concatenate(subs, axis=1)  # (n, K*m, nx)
+    n, km, nx = sub.shape
     nxb = nx // binning
-    sub = sub[:, :, : nxb * binning].reshape(n, m, nxb, binning).mean(axis=3)
+    sub = sub[:, :, : nxb * binning].reshape(n, km, nxb, binning).mean(axis=3)
     proj = Projector(tilts_deg, nxb, nxb)
     b = proj.sino_to_backend(sub)
-    x = sirt_block(proj, b, iterations=iterations, n_workers=1)
+    x = sirt_block(proj, b, iterations=iterations)
     r = proj.forward_block(x) - b
-    return float(np.linalg.norm(r) / max(np.linalg.norm(b), 1e-30))
+    shape = (len(offsets), len(rows))
+    return (r.astype(np.float64) ** 2).sum(axis=0).reshape(shape), (b.astype(np.float64) ** 2).sum(axis=0).reshape(shape)
+
+
+def _vertex(xs: np.ndarray, ys: np.ndarray) -> float:
+    """Minimum of a sampled curve, refined by a parabola through the lowest point and its neighbours."""
+    k = int(np.argmin(ys))
+    if 0 < k < len(xs) - 1:
+        y0, y1, y2 = ys[k - 1], ys[k], ys[k + 1]
+        denom = y0 - 2 * y1 + y2
+        if denom > 0:
+            return float(xs[k] + 0.5 * (xs[1] - xs[0]) * (y0 - y2) / denom)
+    return float(xs[k])
 
 
 def find_tilt_axis(data: np.ndarray, tilts_deg, *, max_offset_px: float | None = None,
-                   max_rotation_deg: float = 3.0, n_rows: int = 12, iterations: int = 15,
-                   binning: int = 2) -> dict:
+                   max_rotation_deg: float = 3.0, n_rows: int = 24, n_bands: int = 6,
+                   iterations: int = 30, binning: int = 2) -> dict:
     """Offset and in-plane rotation of the tilt axis from the reprojection residual.
 
     For a candidate offset δ the images are resampled so that ``x = xc + δ`` becomes the
-    centre column, a few slices are reconstructed with ``iterations`` of SIRT at
+    centre column, ``n_rows`` slices are reconstructed with ``iterations`` of SIRT at
     ``binning``, and the normalised residual ‖A x − b‖/‖b‖ is evaluated: projections about
-    a wrong axis are inconsistent, and SIRT cannot fit them. The offset is searched (grid,
-    then bounded Brent) over all sampled rows, and again in three bands of rows along the
-    axis: a rotated axis shows as an offset that changes linearly along ``y``, so a line
-    fit gives the rotation ρ = arctan(dδ/dy) and the offset at the centre row. The
-    rotation is kept only if it lowers the residual over all rows.
+    a wrong axis are inconsistent, and SIRT cannot fit them. A coarse grid over
+    ±``max_offset_px`` then a fine grid (1 px) with a parabolic vertex give δ. The fine
+    grid is also evaluated in ``n_bands`` bands of rows along the axis: a rotated axis shows
+    as an offset that changes linearly along ``y``, and a line fit δ(y) = δ₀ + y tan ρ gives
+    the rotation ρ (reported in ``fitted_rotation_deg``; whether to use it is decided by
+    the caller, after registering the images in the rotated frame).
 
     Parameters
     ----------
@@ -102,51 +129,45 @@ def find_tilt_axis(data: np.ndarray, tilts_deg, *, max_offset_px: float | None =
     max_offset_px : float, pixels, optional
         Search range ±; default nx/6.
     max_rotation_deg : float, degrees
-        Largest rotation accepted; a larger fitted rotation (an unreliable fit) or 0 here
-        leaves the rotation at 0.
-    n_rows, iterations, binning : int
+        Largest rotation reported; a larger fit (unreliable) reports 0; 0 skips the fit.
+    n_rows, n_bands, iterations, binning : int
         Size of the criterion's reconstruction.
 
     Returns
     -------
     dict
         ``offset_px`` (the axis crosses the centre row at ``xc + offset_px``),
-        ``rotation_deg``, ``band_offsets_px`` with ``band_rows``, ``residual`` (at the
-        optimum) and ``residual_at_zero`` (offset 0, rotation 0).
+        ``residual`` there, ``residual_at_zero`` (offset 0), ``fitted_rotation_deg``,
+        ``fitted_offset_px`` (δ₀ of the line fit), ``band_offsets_px`` and ``band_rows``.
     """
     data = np.asarray(data, np.float32)
     ny, nx = data.shape[1:]
     yc = (ny - 1) / 2.0
     rows = _sample_rows(ny, n_rows)
     max_offset_px = nx / 6 if max_offset_px is None else float(max_offset_px)
+    kw = {"iterations": iterations, "binning": binning}
 
-    def crit(rows_, rot, off):
-        return _residual(data, tilts_deg, rows_, rot, off, iterations, binning)
-
-    def search_offset(rows_):
-        grid = np.linspace(-max_offset_px, max_offset_px, 13)
-        vals = [crit(rows_, 0.0, g) for g in grid]
-        k = int(np.argmin(vals))
-        step = grid[1] - grid[0]
-        lo, hi = grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)]
-        res = minimize_scalar(lambda o: crit(rows_, 0.0, o), bounds=(lo, hi), method="bounded",
-                              options={"xatol": 0.05 * max(step, 1.0)})
-        return float(res.x) if res.fun <= vals[k] else float(grid[k])
-
-    residual_at_zero = crit(rows, 0.0, 0.0)
-    offset = search_offset(rows)
-    best = crit(rows, 0.0, offset)
-    rotation = 0.0
-    bands = [b for b in np.array_split(rows, 3) if b.size]
-    band_offsets = np.array([search_offset(b) for b in bands]) if max_rotation_deg > 0 else np.array([offset])
-    band_y = np.array([b.mean() for b in bands]) - yc if max_rotation_deg > 0 else np.array([0.0])
-    if max_rotation_deg > 0 and len(bands) >= 2:
-        slope, intercept = np.polyfit(band_y, band_offsets, 1)
-        fitted = float(np.degrees(np.arctan(slope)))
-        if abs(fitted) <= max_rotation_deg:
-            candidate = crit(rows, fitted, float(intercept))
-            if candidate < best:  # keep the rotation only where it makes the projections more consistent
-                rotation, offset, best = fitted, float(intercept), candidate
-    return {"offset_px": offset, "rotation_deg": rotation, "band_offsets_px": band_offsets.tolist(),
-            "band_rows": [float(y + yc) for y in band_y], "residual": best,
-            "residual_at_zero": residual_at_zero}
+    coarse = np.linspace(-max_offset_px, max_offset_px, 15)
+    r2, b2 = residual_table(data, tilts_deg, rows, coarse, **kw)
+    total = np.sqrt(r2.sum(1) / b2.sum(1))
+    k0 = int(np.argmin(total))
+    residual_at_zero = float(np.interp(0.0, coarse, total))
+    step = 1.0
+    fine = coarse[k0] + np.arange(-8, 9) * step
+    r2, b2 = residual_table(data, tilts_deg, rows, fine, **kw)
+    total = np.sqrt(r2.sum(1) / b2.sum(1))
+    offset = _vertex(fine, total)
+    result = {"offset_px": offset, "residual": float(total.min()), "residual_at_zero": residual_at_zero,
+              "fitted_rotation_deg": 0.0, "fitted_offset_px": offset, "band_offsets_px": [], "band_rows": []}
+    if max_rotation_deg <= 0:
+        return result
+    bands = [np.flatnonzero(np.isin(rows, b)) for b in np.array_split(rows, n_bands) if b.size]
+    band_offsets = np.array([_vertex(fine, r2[:, b].sum(1) / b2[:, b].sum(1)) for b in bands])
+    band_y = np.array([rows[b].mean() for b in bands]) - yc
+    slope, intercept = np.polyfit(band_y, band_offsets, 1)
+    fitted = float(np.degrees(np.arctan(slope)))
+    if abs(fitted) <= max_rotation_deg:
+        # rotate_and_shift puts the axis through centre + Rot(ρ)(0, δ): δ = δ₀ cos ρ
+        result.update(fitted_rotation_deg=fitted, fitted_offset_px=float(intercept * np.cos(np.arctan(slope))))
+    result.update(band_offsets_px=band_offsets.tolist(), band_rows=[float(y + yc) for y in band_y])
+    return result
