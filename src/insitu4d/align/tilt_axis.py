@@ -162,6 +162,10 @@ def find_tilt_axis(data: np.ndarray, tilts_deg, *, max_offset_px: float | None =
     if max_rotation_deg <= 0:
         return result
     bands = [np.flatnonzero(np.isin(rows, b)) for b in np.array_split(rows, n_bands) if b.size]
+    energy = np.array([b2[:, b].sum() for b in bands])
+    bands = [b for b, e in zip(bands, energy) if e > 0.05 * energy.max()]  # empty (vacuum) bands say nothing
+    if len(bands) < 3:
+        return result
     band_offsets = np.array([_vertex(fine, r2[:, b].sum(1) / b2[:, b].sum(1)) for b in bands])
     band_y = np.array([rows[b].mean() for b in bands]) - yc
     slope, intercept = np.polyfit(band_y, band_offsets, 1)
