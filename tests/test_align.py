@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import sphere_projections
 
-from insitu4d.align import align_tilt_series, apply_shifts, detect_tilt_axis_direction, find_tilt_axis, xcorr_shifts
+from insitu4d.align import align_tilt_series, detect_tilt_axis_direction, find_tilt_axis, xcorr_shifts
 from insitu4d.data import TiltSeries
 from insitu4d.preprocess import rotate_and_shift
 

@@ -41,8 +41,8 @@ class _StageProgress:
     """Rich progress bars, one per pipeline stage."""
 
     def __init__(self) -> None:
-        self.progress = Progress(TextColumn("{task.description:<12}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                                 TimeElapsedColumn(), console=console, transient=False)
+        self.progress = Progress(TextColumn("{task.description:<12}"), BarColumn(),
+                                 TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), console=console)
         self.tasks: dict[str, int] = {}
 
     def __enter__(self):
@@ -117,7 +117,7 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-serie
 
 @app.command()
 def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
-                output: Path = typer.Option(..., "-o", "--output", help="Volume file (.tif or .h5), (z, y, x) float32."),
+                output: Path = typer.Option(..., "-o", "--output", help="Volume (.tif or .h5), (z, y, x) float32."),
                 tilts: Optional[Path] = typer.Option(None, "--tilts"),
                 pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
                 method: Method = typer.Option(Method.sirt, "--method"),
@@ -152,7 +152,7 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
 @app.command()
 def segment(volume: Path = typer.Argument(..., metavar="VOLUME", help="Volume (.tif or .h5 with /data)."),
             output: Path = typer.Option(..., "-o", "--output", help="Label volume (.tif or .h5)."),
-            voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel size in nm (else from the file)."),
+            voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel size, nm (else the file's)."),
             threshold: Optional[float] = typer.Option(None, "--threshold", help="Grey level; default Otsu."),
             no_split: bool = typer.Option(False, "--no-split", help="Do not split touching particles.")) -> None:
     """Segment a volume into labelled particles split at their necks."""
@@ -173,7 +173,7 @@ def segment(volume: Path = typer.Argument(..., metavar="VOLUME", help="Volume (.
 
 @app.command()
 def measure(labels: Path = typer.Argument(..., metavar="LABELS", help="Label volume (.tif or .h5 with /data)."),
-            voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel size in nm (else from the file)."),
+            voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel size, nm (else the file's)."),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Write the measurements as JSON.")) -> None:
     """Measure particles and necks of a label volume, in nm."""
     from .io import read_array, write_json

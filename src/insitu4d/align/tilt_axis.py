@@ -92,7 +92,9 @@ def residual_table(data, tilts_deg, rows, offsets, *, rotation_deg: float = 0.0,
     x = sirt_block(proj, b, iterations=iterations)
     r = proj.forward_block(x) - b
     shape = (len(offsets), len(rows))
-    return (r.astype(np.float64) ** 2).sum(axis=0).reshape(shape), (b.astype(np.float64) ** 2).sum(axis=0).reshape(shape)
+    r2 = (r.astype(np.float64) ** 2).sum(axis=0).reshape(shape)
+    b2 = (b.astype(np.float64) ** 2).sum(axis=0).reshape(shape)
+    return r2, b2
 
 
 def _vertex(xs: np.ndarray, ys: np.ndarray) -> float:

@@ -47,9 +47,9 @@ def xcorr_shifts(ts: TiltSeries, *, stretch: bool = True, upsample: int = 20,
     """Shifts that register each image to its neighbour nearer 0°, chained from the 0° image.
 
     The image at the larger |tilt| is stretched along x by cos θ_near / cos θ_far before the
-    correlation (cosine stretching, Guckenberger, Ultramicroscopy 9, 167 (1982)), so that a thin specimen looks alike in both. Shifts
-    are found by phase correlation with sub-pixel refinement (Guizar-Sicairos et al.,
-    Opt. Lett. 33, 156 (2008), doi:10.1364/OL.33.000156).
+    correlation (cosine stretching, Guckenberger, Ultramicroscopy 9, 167 (1982)), so that a
+    thin specimen looks alike in both. Shifts are found by phase correlation with sub-pixel
+    refinement (Guizar-Sicairos et al., Opt. Lett. 33, 156 (2008), doi:10.1364/OL.33.000156).
 
     Parameters
     ----------

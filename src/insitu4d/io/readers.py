@@ -253,11 +253,11 @@ def describe_file(path, *, tilts=None, pixel_size_nm: float | None = None) -> di
         ts = read_tilt_series(path, tilts=tilts, pixel_size_nm=1.0)
         ts.raw_metadata["pixel_size_source"] = None
         missing["pixel_size_nm"] = "give --pixel-size NM"
-    except MissingTiltAngles:
+    except MissingTiltAngles as exc:
         signal = read_signal(path)
         data = signal["data"]
         if data.ndim != 3:
-            raise NotAStack(f"{Path(path).name} holds a {data.ndim}D array; a tilt series needs (tilt, y, x).")
+            raise NotAStack(f"{Path(path).name} holds a {data.ndim}D array; a tilt series needs (tilt, y, x).") from exc
         return {"path": str(path), "shape": list(data.shape), "dtype": str(data.dtype), "tilts_deg": None,
                 "pixel_size_nm": _pixel_size_from_axes(_signal_axes(signal),
                                                        mrc=FORMATS.get(Path(path).suffix.lower()) == "rsciio.mrc"),

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..align import align_tilt_series
-from ..data import TiltSeries, Volume
+from ..data import Volume
 from ..errors import InvalidParameter
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, sha256_file, write_array, write_csv, write_json

@@ -62,8 +62,9 @@ def save_orthoslices(path, volume: np.ndarray, voxel_size_nm: float, *, labels: 
         extent = (0, w * voxel_size_nm, h * voxel_size_nm, 0)
         ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
         if lab is not None and lab.max() > 0:
-            ax.contour(np.arange(w) * voxel_size_nm + voxel_size_nm / 2, np.arange(h) * voxel_size_nm + voxel_size_nm / 2,
-                       lab > 0, levels=[0.5], colors="orange", linewidths=0.8)
+            centres_x = (np.arange(w) + 0.5) * voxel_size_nm
+            centres_y = (np.arange(h) + 0.5) * voxel_size_nm
+            ax.contour(centres_x, centres_y, lab > 0, levels=[0.5], colors="orange", linewidths=0.8)
         bar = nice_scale_bar_nm(w * voxel_size_nm)
         x0, y0 = 0.05 * w * voxel_size_nm, 0.93 * h * voxel_size_nm
         ax.plot([x0, x0 + bar], [y0, y0], color="white", lw=4, solid_capstyle="butt")
