@@ -62,7 +62,7 @@ def two_spheres():
     return [((-3.0, 2.0, -7.0), 8.0), ((3.0, -1.0, 7.0), 8.0)]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def needle_paths():
     return NEEDLE_DIR / "HAADF.mrc", NEEDLE_DIR / "HAADF.rawtlt"
 
