@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import InvalidParameter, InvalidPixelValues, InvalidTiltAngles, NotAStack, TiltAngleMismatch
 
-__all__ = ["TiltSeries", "Volume", "validate_tilts"]
+__all__ = ["TiltSeries", "Volume", "validate_tilts", "require_positive"]
 
 
 def _is_dask(array) -> bool:
@@ -93,7 +93,14 @@ def validate_tilts(tilts_deg, n_images: int | None = None) -> np.ndarray:
     return tilts
 
 
-def _positive(value, name: str, unit: str, optional: bool = True):
+def require_positive(value, name: str, unit: str, optional: bool = False) -> float | None:
+    """``value`` as a finite positive float.
+
+    Raises
+    ------
+    InvalidParameter
+        If it is not a number or not finite and > 0 (None is allowed when ``optional``).
+    """
     if value is None and optional:
         return None
     try:
@@ -155,11 +162,11 @@ class TiltSeries:
     def __post_init__(self) -> None:
         self.data = _as_float32_stack(self.data, "tilt series", 3, "tilt, y, x")
         self.tilts_deg = validate_tilts(self.tilts_deg, self.data.shape[0])
-        self.pixel_size_nm = _positive(self.pixel_size_nm, "pixel_size_nm", "nm", optional=False)
+        self.pixel_size_nm = require_positive(self.pixel_size_nm, "pixel_size_nm", "nm")
         self.tilt_axis_deg = float(self.tilt_axis_deg)
         for name, unit in (("beam_energy_keV", "keV"), ("probe_current_pA", "pA"),
                            ("dwell_time_s", "s"), ("frame_time_s", "s")):
-            setattr(self, name, _positive(getattr(self, name), name, unit))
+            setattr(self, name, require_positive(getattr(self, name), name, unit, optional=True))
         if self.timestamps_s is not None:
             self.timestamps_s = np.asarray(self.timestamps_s, dtype=np.float64)
             if self.timestamps_s.shape != (self.n_tilts,):
@@ -218,7 +225,7 @@ class Volume:
 
     def __post_init__(self) -> None:
         self.data = _as_float32_stack(self.data, "volume", 3, "z, y, x")
-        self.voxel_size_nm = _positive(self.voxel_size_nm, "voxel_size_nm", "nm", optional=False)
+        self.voxel_size_nm = require_positive(self.voxel_size_nm, "voxel_size_nm", "nm")
 
     @property
     def shape(self) -> tuple[int, int, int]:

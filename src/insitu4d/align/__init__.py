@@ -109,6 +109,7 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
             if refined["residual"] < found["residual"]:
                 shifts, quality = shifts_r, quality_r
                 axis.update(offset_px=refined["offset_px"], rotation_deg=rotation, residual=refined["residual"])
+
     def resample(s):
         return rotate_and_shift(coarse.data, axis["rotation_deg"], axis["offset_px"], shifts_px=s)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from ..data import require_positive
 from ..errors import InvalidParameter, NotAStack
 
 __all__ = ["measure_particles", "check_labels", "foreground_edt"]
@@ -33,13 +34,7 @@ def check_labels(labels, voxel_size_nm) -> tuple[np.ndarray, float]:
             )
     if labels.size and labels.min() < 0:
         raise InvalidParameter("labels must be ≥ 0 (0 is background).")
-    try:
-        vs = float(voxel_size_nm)
-    except (TypeError, ValueError):
-        raise InvalidParameter(f"voxel size must be a number in nm; got {voxel_size_nm!r}.") from None
-    if not np.isfinite(vs) or vs <= 0:
-        raise InvalidParameter(f"voxel size must be a positive number in nm; got {voxel_size_nm!r}.")
-    return labels, vs
+    return labels, require_positive(voxel_size_nm, "voxel size", "nm")
 
 
 def foreground_edt(labels: np.ndarray) -> np.ndarray:
