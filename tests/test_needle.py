@@ -31,11 +31,11 @@ def test_alignment_is_as_consistent_as_etspy(needle_run):
 
 def test_unaligned_needle_is_far_less_consistent(needle_run, needle_paths):
     # the same reconstruction without alignment: the misalignment streaks show as a much
-    # larger reprojection residual (measured 0.19 vs 0.075)
+    # larger reprojection residual (measured 0.42 vs 0.076)
     ts = normalise(remove_background(read_tilt_series(needle_paths[0])))
     ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=90.0))
     unaligned = reprojection_residual(reconstruct(ts, method="sirt", iterations=30), ts)
-    assert unaligned > 1.5 * needle_run[0]["reprojection_residual"]
+    assert unaligned > 3 * needle_run[0]["reprojection_residual"]
 
 
 def test_needle_outputs(needle_run):
