@@ -93,3 +93,15 @@ def test_measure_needs_voxel_size(tmp_path):
 def test_version():
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and "insitu4d" in res.output
+
+
+def test_reconstruct_tv_from_the_command_line(synthetic_stack, tmp_path):  # noqa: F811
+    mrc, tlt = synthetic_stack
+    vol = tmp_path / "tv.h5"
+    res = runner.invoke(app, ["reconstruct", str(mrc), "--tilts", str(tlt), "--pixel-size", str(PIXEL_NM),
+                              "--method", "tv", "--iterations", "30", "--tv-weight", "0.3", "--no-align",
+                              "-o", str(vol)])
+    assert res.exit_code == 0, res.output
+    data, attrs = read_array(vol)
+    assert attrs["provenance"]["method"] == "tv" and attrs["provenance"]["tv_weight"] == 0.3
+    assert data.shape == (48, 48, 48) and data.min() >= 0

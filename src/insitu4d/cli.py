@@ -24,6 +24,9 @@ out = Console(soft_wrap=True)  # no hard wrapping: output is often piped or pars
 class Method(str, Enum):
     fbp = "fbp"
     sirt = "sirt"
+    sart = "sart"
+    cgls = "cgls"
+    tv = "tv"
 
 
 class Filter(str, Enum):
@@ -97,7 +100,8 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-serie
         pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
         tilt_axis: str = typer.Option("auto", "--tilt-axis-deg", help="Tilt-axis direction from image y, or 'auto'."),
         method: Method = typer.Option(Method.sirt, "--method", help="Reconstruction method."),
-        iterations: int = typer.Option(100, "--iterations", help="SIRT iterations."),
+        iterations: int = typer.Option(100, "--iterations", help="Iterations of the iterative methods."),
+        tv_weight: float = typer.Option(1.0, "--tv-weight", help="TV: regularisation weight (dimensionless)."),
         bin_factor: int = typer.Option(1, "--bin", help="Bin pixels by this factor first."),
         no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned).")) -> None:
     """Tilt series to volume, labels, particles.csv, pairs.csv and run.json."""
@@ -105,7 +109,8 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-serie
 
     try:
         params = RunParameters(pixel_size_nm=pixel_size, tilt_axis_deg=_tilt_axis(tilt_axis), method=method.value,
-                               iterations=iterations, bin_factor=bin_factor, align=not no_align)
+                               iterations=iterations, tv_weight=tv_weight, bin_factor=bin_factor,
+                               align=not no_align)
         with _StageProgress() as progress:
             result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
     except (Insitu4dError, ValueError) as exc:
@@ -122,6 +127,7 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
                 pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
                 method: Method = typer.Option(Method.sirt, "--method"),
                 iterations: int = typer.Option(100, "--iterations"),
+                tv_weight: float = typer.Option(1.0, "--tv-weight", help="TV: regularisation weight."),
                 filter_name: Filter = typer.Option(Filter.ramp, "--filter", help="FBP filter."),
                 tilt_axis: str = typer.Option("auto", "--tilt-axis-deg"),
                 no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned)."),
@@ -141,7 +147,8 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
             ts, _ = align_tilt_series(ts, tilt_axis_deg=axis)
         with _StageProgress() as progress:
             vol = recon(ts, method=method.value, iterations=iterations, filter_name=filter_name.value,
-                        thickness_px=thickness, progress=lambda i, n: progress("reconstruct", i, n))
+                        thickness_px=thickness, tv_weight=tv_weight,
+                        progress=lambda i, n: progress("reconstruct", i, n))
         write_array(output, vol.data, attrs={"voxel_size_nm": vol.voxel_size_nm, "axes": "z,y,x",
                                              "provenance": vol.provenance})
     except (Insitu4dError, ValueError) as exc:

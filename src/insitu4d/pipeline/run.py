@@ -61,7 +61,7 @@ class RunParameters:
         Pixel binning before alignment.
     align : bool
         Register the images; ``search_tilt_axis`` also finds the axis offset and rotation.
-    method, iterations, filter_name, thickness_px
+    method, iterations, filter_name, tv_weight, thickness_px
         Reconstruction (:func:`insitu4d.recon.reconstruct`).
     segmentation : SegmentationParameters
     """
@@ -76,6 +76,7 @@ class RunParameters:
     method: str = "sirt"
     iterations: int = 100
     filter_name: str = "ramp"
+    tv_weight: float = 1.0
     thickness_px: int | None = None
     segmentation: SegmentationParameters = field(default_factory=SegmentationParameters)
 
@@ -191,6 +192,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         if volume is None:
             volume = reconstruct(ts, method=params.method, iterations=params.iterations,
                                  filter_name=params.filter_name, thickness_px=params.thickness_px,
+                                 tv_weight=params.tv_weight,
                                  progress=lambda i, n: report("reconstruct", i, n + 1))
             write_array(volume_path, volume.data, attrs={
                 "voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x", "units": "nm",

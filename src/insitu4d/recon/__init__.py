@@ -9,17 +9,17 @@ import numpy as np
 from .. import __version__
 from ..data import TiltSeries, Volume
 from ..errors import InvalidParameter
-from .algorithms import FILTERS, fbp_block, sirt_block
+from .algorithms import FILTERS, cgls_block, fbp_block, sart_block, sirt_block, tv_block
 from .projector import Projector
 
 __all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "FILTERS"]
 
-METHODS = ("fbp", "sirt")
+METHODS = ("fbp", "sirt", "sart", "cgls", "tv")
 
 
 def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: int = 100,
                 filter_name: str = "ramp", thickness_px: int | None = None, nonnegative: bool = True,
-                n_workers: int | None = None,
+                tv_weight: float = 1.0, n_subsets: int = 8, n_workers: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> Volume:
     """Reconstruct a volume from an aligned tilt series, slice by slice along the tilt axis.
 
@@ -27,16 +27,21 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: in
     ----------
     tilt_series : TiltSeries
         Aligned, background-free; tilt axis along image ``y`` through the image centre.
-    method : {"fbp", "sirt"}
-        Filtered back-projection or SIRT (see :mod:`insitu4d.recon.algorithms`).
+    method : {"fbp", "sirt", "sart", "cgls", "tv"}
+        Filtered back-projection, SIRT, ordered-subset SART, CGLS, or TV-regularised
+        (compressed sensing; Chambolle–Pock) reconstruction; see :mod:`insitu4d.recon.algorithms`.
     iterations : int
-        SIRT iterations.
+        Iterations of the iterative methods (SART: passes over all tilts).
     filter_name : {"ramp", "shepp-logan", "hann"}
         FBP filter.
     thickness_px : int, optional
         Volume size along z (the beam at 0°); default the image width.
     nonnegative : bool
-        SIRT: clip negative densities.
+        SIRT, SART, TV: clip negative densities.
+    tv_weight : float
+        TV: dimensionless regularisation weight.
+    n_subsets : int
+        SART: tilt subsets per pass.
     n_workers : int, optional
         Threads; default the number of CPUs.
     progress : callable(done, total), optional
@@ -64,10 +69,21 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: in
     if method == "fbp":
         block = fbp_block(proj, b, filter_name=filter_name, n_workers=n_workers)
         params = {"filter": filter_name}
-    else:
+    elif method == "sirt":
         block = sirt_block(proj, b, iterations=iterations, nonnegative=nonnegative,
                            n_workers=n_workers, progress=progress)
         params = {"iterations": iterations, "nonnegative": nonnegative}
+    elif method == "sart":
+        block = sart_block(proj, b, iterations=iterations, n_subsets=n_subsets, nonnegative=nonnegative,
+                           n_workers=n_workers, progress=progress)
+        params = {"iterations": iterations, "n_subsets": n_subsets, "nonnegative": nonnegative}
+    elif method == "cgls":
+        block = cgls_block(proj, b, iterations=iterations, n_workers=n_workers, progress=progress)
+        params = {"iterations": iterations}
+    else:
+        block = tv_block(proj, b, iterations=iterations, tv_weight=tv_weight, nonnegative=nonnegative,
+                         n_workers=n_workers, progress=progress)
+        params = {"iterations": iterations, "tv_weight": tv_weight, "nonnegative": nonnegative}
     provenance = {"software": f"insitu4d {__version__}", "method": method, "projector": "joseph-cpu",
                   "thickness_px": nz, **params}
     return Volume(proj.volume_from_backend(block), tilt_series.pixel_size_nm, provenance)

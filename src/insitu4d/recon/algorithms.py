@@ -16,7 +16,8 @@ import numpy as np
 from ..errors import InvalidParameter
 from .projector import Projector
 
-__all__ = ["FILTERS", "fbp_block", "sirt_block", "angular_weights_rad", "fourier_filter"]
+__all__ = ["FILTERS", "fbp_block", "sirt_block", "sart_block", "cgls_block", "tv_block", "angular_weights_rad",
+           "fourier_filter"]
 
 FILTERS = ("ramp", "shepp-logan", "hann")
 
@@ -171,3 +172,220 @@ def sirt_block(projector: Projector, sino_block: np.ndarray, *, iterations: int 
             if progress is not None:
                 progress(it + 1, iterations)
     return np.concatenate(x_parts, axis=1)
+
+
+def _inverse_sums(A, axis: int) -> np.ndarray:
+    s = np.asarray(A.sum(axis=axis)).ravel()
+    return np.divide(1.0, s, out=np.zeros_like(s), where=s > 1e-6).astype(np.float32)
+
+
+def cgls_block(projector: Projector, sino_block: np.ndarray, *, iterations: int = 30,
+               n_workers: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """CGLS: conjugate gradients on the normal equations AᵀA x = Aᵀb (no constraints).
+
+    Hestenes & Stiefel, J. Res. Natl. Bur. Stand. 49, 409 (1952), doi:10.6028/jres.049.044;
+    the least-squares form as in Björck, *Numerical Methods for Least Squares Problems*
+    (SIAM 1996), alg. 7.4.1. Each slice (column) is an independent problem, so the scalars
+    α, β are per column.
+
+    Returns
+    -------
+    (nz * nx, ny) ndarray of float32
+    """
+    if iterations < 1:
+        raise InvalidParameter(f"CGLS needs at least 1 iteration; got {iterations}.")
+    A, At = projector.matrix, projector.matrix_t
+    b = np.ascontiguousarray(sino_block, dtype=np.float32)
+    parts = _chunks(b.shape[1], _workers(n_workers))
+
+    def init(p):
+        r = b[:, p].copy()
+        s = At @ r
+        return {"x": np.zeros((A.shape[1], r.shape[1]), np.float32), "r": r, "d": s.copy(),
+                "gamma": (s.astype(np.float64) ** 2).sum(axis=0)}
+
+    state = [init(p) for p in parts]
+
+    def step(k: int) -> None:
+        st = state[k]
+        q = A @ st["d"]
+        qq = (q.astype(np.float64) ** 2).sum(axis=0)
+        alpha = np.divide(st["gamma"], qq, out=np.zeros_like(qq), where=qq > 0).astype(np.float32)
+        st["x"] += alpha * st["d"]
+        st["r"] -= alpha * q
+        s = At @ st["r"]
+        gamma = (s.astype(np.float64) ** 2).sum(axis=0)
+        beta = np.divide(gamma, st["gamma"], out=np.zeros_like(gamma), where=st["gamma"] > 0).astype(np.float32)
+        st["d"] = s + beta * st["d"]
+        st["gamma"] = gamma
+
+    with ThreadPoolExecutor(len(parts)) as pool:
+        for it in range(iterations):
+            list(pool.map(step, range(len(parts))))
+            if progress is not None:
+                progress(it + 1, iterations)
+    return np.concatenate([st["x"] for st in state], axis=1)
+
+
+def sart_block(projector: Projector, sino_block: np.ndarray, *, iterations: int = 10, n_subsets: int = 8,
+               relaxation: float = 1.0, nonnegative: bool = True, n_workers: int | None = None,
+               progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """SART with ordered subsets of tilt angles (OS-SART).
+
+    For each subset S of tilts in turn, x ← x + λ C_S A_Sᵀ R_S (b_S − A_S x), with R_S, C_S the
+    inverse row and column sums of the subset's rows; one iteration visits every subset.
+    Subsets interleave the tilts (every ``n_subsets``-th tilt) so consecutive updates see
+    different directions. Andersen & Kak, Ultrason. Imaging 6, 81 (1984),
+    doi:10.1177/016173468400600107; ordered subsets: Hudson & Larkin, IEEE Trans. Med. Imaging
+    13, 601 (1994), doi:10.1109/42.363108.
+
+    Parameters
+    ----------
+    iterations : int
+        Full passes over all tilts.
+    n_subsets : int
+        Tilt subsets per pass (1 gives SIRT).
+    relaxation : float
+        λ in (0, 2).
+
+    Returns
+    -------
+    (nz * nx, ny) ndarray of float32
+    """
+    if iterations < 1:
+        raise InvalidParameter(f"SART needs at least 1 iteration; got {iterations}.")
+    if not 0 < relaxation < 2:
+        raise InvalidParameter(f"SART relaxation must be in (0, 2); got {relaxation}.")
+    n_t, n_det = projector.n_tilts, projector.nx
+    n_subsets = max(1, min(int(n_subsets), n_t))
+    subsets = []
+    for s in range(n_subsets):
+        tilts = np.arange(s, n_t, n_subsets)
+        rows = (tilts[:, None] * n_det + np.arange(n_det)[None, :]).ravel()
+        As = projector.matrix[rows]
+        subsets.append((rows, As, As.T.tocsr(), _inverse_sums(As, 1)[:, None], _inverse_sums(As, 0)[:, None]))
+    b = np.ascontiguousarray(sino_block, dtype=np.float32)
+    parts = _chunks(b.shape[1], _workers(n_workers))
+    x_parts = [np.zeros((projector.matrix.shape[1], p.stop - p.start), np.float32) for p in parts]
+    b_parts = [np.ascontiguousarray(b[:, p]) for p in parts]
+
+    def step(k: int) -> None:
+        xk, bk = x_parts[k], b_parts[k]
+        for rows, As, Ast, R, C in subsets:
+            r = bk[rows] - As @ xk
+            r *= R
+            xk += (relaxation * C) * (Ast @ r)
+            if nonnegative:
+                np.maximum(xk, 0, out=xk)
+
+    with ThreadPoolExecutor(len(parts)) as pool:
+        for it in range(iterations):
+            list(pool.map(step, range(len(parts))))
+            if progress is not None:
+                progress(it + 1, iterations)
+    return np.concatenate(x_parts, axis=1)
+
+
+def _products(mat, block: np.ndarray, parts: list[slice], pool: ThreadPoolExecutor) -> np.ndarray:
+    out = np.empty((mat.shape[0], block.shape[1]), np.float32)
+
+    def run(p: slice) -> None:
+        out[:, p] = mat @ np.ascontiguousarray(block[:, p])
+
+    list(pool.map(run, parts))
+    return out
+
+
+def _gradient(v: np.ndarray) -> np.ndarray:
+    """Forward differences of a (nz, nx, ny) volume along its three axes (0 at the far edge)."""
+    g = np.zeros((3,) + v.shape, np.float32)
+    g[0, :-1] = v[1:] - v[:-1]
+    g[1, :, :-1] = v[:, 1:] - v[:, :-1]
+    g[2, :, :, :-1] = v[:, :, 1:] - v[:, :, :-1]
+    return g
+
+
+def _gradient_adjoint(g: np.ndarray) -> np.ndarray:
+    """∇ᵀ g (minus the divergence), the exact adjoint of :func:`_gradient`."""
+    out = np.zeros(g.shape[1:], np.float32)
+    out[:-1] -= g[0, :-1]
+    out[1:] += g[0, :-1]
+    out[:, :-1] -= g[1, :, :-1]
+    out[:, 1:] += g[1, :, :-1]
+    out[:, :, :-1] -= g[2, :, :, :-1]
+    out[:, :, 1:] += g[2, :, :, :-1]
+    return out
+
+
+def tv_block(projector: Projector, sino_block: np.ndarray, *, iterations: int = 200, tv_weight: float = 1.0,
+             nonnegative: bool = True, n_workers: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Total-variation-regularised reconstruction (compressed sensing against the missing wedge).
+
+    Solves min_x ½‖A x − b‖² + λ TV(x) (+ x ≥ 0), TV the isotropic 3D total variation
+    Σ‖∇x‖₂ over the volume (z, x and the tilt-axis direction y), with the primal–dual
+    algorithm of Chambolle & Pock (J. Math. Imaging Vis. 40, 120 (2011),
+    doi:10.1007/s10851-010-0251-1) and its diagonal preconditioning (Pock & Chambolle,
+    ICCV 2011, 1762, doi:10.1109/ICCV.2011.6126441): step sizes from the row and column sums
+    of K = [A; λ∇], so no operator norm is needed and the data part behaves like SIRT.
+    Sidky & Pan's ASD-POCS (Phys. Med. Biol. 53, 4777 (2008), doi:10.1088/0031-9155/53/17/021)
+    and ISER pursue the same minimum-TV, data-consistent solution.
+
+    The weight is made scale-free: the data are divided by a density scale s (the 99.9th
+    percentile of one SIRT step from zero), and λ = ``tv_weight`` × n_tilts, because every
+    voxel is seen by about n_tilts rays. The result is multiplied back by s.
+
+    Parameters
+    ----------
+    iterations : int
+    tv_weight : float
+        Dimensionless; larger is smoother. 0 gives a non-negative least-squares solution.
+        The default 1.0 was chosen on touching spheres at ±40°, 2° steps, ~10 detected
+        counts at the thickest point (tests/test_missing_wedge.py); 0.1 suits noise-free data.
+    nonnegative : bool
+
+    Returns
+    -------
+    (nz * nx, ny) ndarray of float32
+    """
+    if iterations < 1:
+        raise InvalidParameter(f"TV reconstruction needs at least 1 iteration; got {iterations}.")
+    if tv_weight < 0:
+        raise InvalidParameter(f"tv_weight must be ≥ 0; got {tv_weight}.")
+    A, At = projector.matrix, projector.matrix_t
+    nz, nx = projector.nz, projector.nx
+    b = np.ascontiguousarray(sino_block, dtype=np.float32)
+    ny = b.shape[1]
+    parts = _chunks(ny, _workers(n_workers))
+    R = _inverse_sums(A, 1)[:, None]
+    col = np.asarray(A.sum(axis=0)).ravel().astype(np.float32)[:, None]
+    lam = float(tv_weight) * projector.n_tilts
+    with ThreadPoolExecutor(len(parts)) as pool:
+        first = _products(At, R * b, parts, pool) * np.divide(1.0, col, out=np.zeros_like(col), where=col > 1e-6)
+        scale = float(np.percentile(first, 99.9)) or 1.0
+        bs = b / scale
+        sigma_d = R  # 1 / row sums of A
+        tau = np.divide(1.0, col + 6.0 * lam, out=np.zeros_like(col), where=(col + 6.0 * lam) > 1e-6)
+        sigma_g = 1.0 / (2.0 * lam) if lam > 0 else 0.0
+        x = np.zeros((A.shape[1], ny), np.float32)
+        xbar = x.copy()
+        p = np.zeros_like(bs)
+        q = np.zeros((3, nz, nx, ny), np.float32)
+        for it in range(iterations):
+            p += sigma_d * (_products(A, xbar, parts, pool) - bs)
+            p /= 1.0 + sigma_d
+            update = _products(At, p, parts, pool)
+            if lam > 0:
+                q += (sigma_g * lam) * _gradient(xbar.reshape(nz, nx, ny))
+                norm = np.sqrt((q ** 2).sum(axis=0))
+                q /= np.maximum(norm, 1.0)
+                update += lam * _gradient_adjoint(q).reshape(-1, ny)
+            x_new = x - tau * update
+            if nonnegative:
+                np.maximum(x_new, 0, out=x_new)
+            xbar = 2 * x_new - x
+            x = x_new
+            if progress is not None:
+                progress(it + 1, iterations)
+    return x * scale
