@@ -10,7 +10,7 @@ from .. import __version__
 from ..data import TiltSeries, Volume
 from ..errors import InvalidParameter
 from .algorithms import FILTERS, cgls_block, fbp_block, sart_block, sirt_block, tv_block
-from .projector import Projector
+from .projector import Projector, get_projector
 
 __all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "FILTERS"]
 
@@ -64,7 +64,7 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: in
     nz = int(thickness_px or nx)
     if nz < 1:
         raise InvalidParameter(f"thickness_px must be ≥ 1; got {thickness_px}.")
-    proj = Projector(tilt_series.tilts_deg, nz, nx)
+    proj = get_projector(tilt_series.tilts_deg, nz, nx)
     b = proj.sino_to_backend(data)
     if method == "fbp":
         block = fbp_block(proj, b, filter_name=filter_name, n_workers=n_workers)
@@ -103,7 +103,7 @@ def reprojection_residual(volume: Volume, tilt_series: TiltSeries) -> float:
     -------
     float
     """
-    proj = Projector(tilt_series.tilts_deg, volume.shape[0], volume.shape[2])
+    proj = get_projector(tilt_series.tilts_deg, volume.shape[0], volume.shape[2])
     b = np.asarray(tilt_series.data, dtype=np.float32)
     ax = proj.forward(np.asarray(volume.data))
     return float(np.linalg.norm(ax - b) / max(np.linalg.norm(b), 1e-30))

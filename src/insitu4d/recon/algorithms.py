@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import numpy as np
+import scipy.fft
 
 from ..errors import InvalidParameter
 from .projector import Projector
@@ -95,20 +96,18 @@ def fbp_block(projector: Projector, sino_block: np.ndarray, *, filter_name: str 
     """
     n_t, n_det = projector.n_tilts, projector.nx
     filt, n_pad = fourier_filter(n_det, filter_name)
-    weights = angular_weights_rad(projector.tilts_deg)
-
-    def run(cols: slice) -> np.ndarray:
-        s = sino_block[:, cols].reshape(n_t, n_det, -1)
-        spec = np.fft.rfft(s, n=n_pad, axis=1)
-        spec *= filt[: n_pad // 2 + 1, None]
-        q = np.fft.irfft(spec, n=n_pad, axis=1)[:, :n_det, :]
-        q *= weights[:, None, None]
-        return projector.back_block(np.ascontiguousarray(q.reshape(n_t * n_det, -1), dtype=np.float32))
-
-    parts = _chunks(sino_block.shape[1], _workers(n_workers))
+    weights = angular_weights_rad(projector.tilts_deg).astype(np.float32)
+    workers = _workers(n_workers)
+    # filter all detector rows at once (float32 FFT), angular weights folded into the filter
+    s = np.asarray(sino_block, np.float32).reshape(n_t, n_det, -1)
+    spec = scipy.fft.rfft(s, n=n_pad, axis=1, workers=workers)
+    spec *= filt[: n_pad // 2 + 1, None].astype(np.float32)
+    spec *= weights[:, None, None]
+    q = scipy.fft.irfft(spec, n=n_pad, axis=1, workers=workers)[:, :n_det, :]
+    q = np.ascontiguousarray(q, dtype=np.float32).reshape(n_t * n_det, -1)
+    parts = _chunks(q.shape[1], workers)
     with ThreadPoolExecutor(len(parts)) as pool:
-        out = list(pool.map(run, parts))
-    return np.ascontiguousarray(np.concatenate(out, axis=1), dtype=np.float32)
+        return _products(projector.matrix_t, q, parts, pool)
 
 
 def sirt_block(projector: Projector, sino_block: np.ndarray, *, iterations: int = 100,

@@ -15,12 +15,13 @@ Internal ("backend") order, converted in :meth:`Projector.to_backend` /
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Projector", "joseph_matrix"]
+__all__ = ["Projector", "joseph_matrix", "get_projector"]
 
 
 def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None) -> sp.csr_matrix:
@@ -57,40 +58,34 @@ def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None) -> sp.c
     u = np.arange(n_det) - (n_det - 1) / 2.0
     xc = (nx - 1) / 2.0
     zc = (nz - 1) / 2.0
-    rows_all, cols_all, vals_all = [], [], []
-    for a, t in enumerate(theta):
+    counts, cols_all, vals_all = [], [], []
+    for t in theta:
         c, s = np.cos(t), np.sin(t)
         if abs(c) >= abs(s):
-            # step over pixel rows z_k; x = u / c - z_k * tan θ
-            z = np.arange(nz) - zc
-            pos = u[:, None] / c - z[None, :] * (s / c) + xc  # (n_det, nz) in x index units
-            step_idx = np.broadcast_to(np.arange(nz)[None, :], pos.shape)
+            # step over pixel rows z_k; x = u / c − z_k tan θ (x index units)
+            pos = u[:, None] / c - (np.arange(nz) - zc)[None, :] * (s / c) + xc  # (n_det, nz)
             n_other, weight = nx, 1.0 / abs(c)
-
-            def flat(k, j):
-                return k * nx + j
+            base = (np.arange(nz) * nx)[None, :, None]  # flat index k * nx + j
+            stride = 1
         else:
-            # step over pixel columns x_j; z = u / s - x_j * cot θ
-            x = np.arange(nx) - xc
-            pos = u[:, None] / s - x[None, :] * (c / s) + zc  # (n_det, nx) in z index units
-            step_idx = np.broadcast_to(np.arange(nx)[None, :], pos.shape)
+            # step over pixel columns x_j; z = u / s − x_j cot θ (z index units)
+            pos = u[:, None] / s - (np.arange(nx) - xc)[None, :] * (c / s) + zc  # (n_det, nx)
             n_other, weight = nz, 1.0 / abs(s)
-
-            def flat(j, k):
-                return k * nx + j
-        det = np.broadcast_to(np.arange(n_det)[:, None], pos.shape)
+            base = np.arange(nx)[None, :, None]  # flat index k * nx + j
+            stride = nx
         i0 = np.floor(pos).astype(np.int64)
-        frac = pos - i0
-        for idx, w in ((i0, 1.0 - frac), (i0 + 1, frac)):
-            ok = (idx >= 0) & (idx < n_other) & (w > 0)
-            rows_all.append(a * n_det + det[ok])
-            cols_all.append(flat(step_idx[ok], idx[ok]))
-            vals_all.append((w[ok] * weight).astype(np.float32))
-    rows = np.concatenate(rows_all)
-    cols = np.concatenate(cols_all)
-    vals = np.concatenate(vals_all)
+        frac = (pos - i0).astype(np.float32)
+        idx = np.stack((i0, i0 + 1), axis=-1)  # (n_det, n_steps, 2): entries already in row order
+        w = np.stack((1.0 - frac, frac), axis=-1) * np.float32(weight)
+        ok = (idx >= 0) & (idx < n_other) & (w > 0)
+        counts.append(ok.reshape(n_det, -1).sum(axis=1))
+        cols_all.append((base + idx * stride)[ok].astype(np.int32))
+        vals_all.append(w[ok])
+    indptr = np.concatenate(([0], np.cumsum(np.concatenate(counts)))).astype(np.int64)
     shape = (len(theta) * n_det, nz * nx)
-    return sp.csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float32)
+    index_dtype = np.int32 if indptr[-1] < np.iinfo(np.int32).max else np.int64
+    return sp.csr_matrix((np.concatenate(vals_all), np.concatenate(cols_all).astype(index_dtype, copy=False),
+                          indptr.astype(index_dtype)), shape=shape)
 
 
 @dataclass
@@ -176,3 +171,18 @@ class Projector:
         (nz, ny, nx) ndarray of float32
         """
         return self.volume_from_backend(self.back_block(self.sino_to_backend(tilt_series)))
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_projector(tilts_key: bytes, nz: int, nx: int) -> Projector:
+    return Projector(np.frombuffer(tilts_key, dtype=np.float64), nz, nx)
+
+
+def get_projector(tilts_deg, nz: int, nx: int) -> Projector:
+    """The projector for this geometry, reused while it is one of the last two asked for.
+
+    A pipeline reconstructs, then reprojects for the residual, with the same geometry;
+    building the matrix costs about as much as an FBP.
+    """
+    key = np.ascontiguousarray(tilts_deg, dtype=np.float64).tobytes()
+    return _cached_projector(key, int(nz), int(nx))
