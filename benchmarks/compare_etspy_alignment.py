@@ -40,7 +40,7 @@ def main() -> None:
 
     theirs = read_tilt_series(args.etspy_aligned, tilts=raw.tilts_deg, pixel_size_nm=raw.pixel_size_nm)
     theirs = normalise(remove_background(theirs))
-    axis = detect_tilt_axis_direction(theirs.data)
+    axis = detect_tilt_axis_direction(theirs)
     theirs = rotate_to_vertical_axis(theirs.replace(tilt_axis_deg=axis))
 
     print(f"insitu4d alignment: {t_align:.1f} s; tilt-axis offset {info.tilt_axis_offset_px:+.2f} px, "

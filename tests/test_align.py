@@ -53,9 +53,10 @@ def test_tilt_axis_offset_found():
 
 
 def test_tilt_axis_direction_detected():
-    clean = sphere_projections(SPHERES, TILTS, 64, 64)
-    assert detect_tilt_axis_direction(clean) == 0.0
-    assert detect_tilt_axis_direction(np.ascontiguousarray(np.rot90(clean, axes=(1, 2)))) == 90.0
+    ts, _ = _misaligned(np.zeros((len(TILTS), 2)))
+    assert detect_tilt_axis_direction(ts) == 0.0
+    turned = ts.replace(data=np.ascontiguousarray(np.rot90(ts.data, axes=(1, 2))))
+    assert detect_tilt_axis_direction(turned) == 90.0
 
 
 def test_full_alignment_makes_the_series_as_consistent_as_the_clean_one():

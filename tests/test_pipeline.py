@@ -96,3 +96,14 @@ def test_bad_parameters():
         RunParameters(iterations=0)
     with pytest.raises(InvalidParameter, match="'auto' or a number"):
         RunParameters(tilt_axis_deg="sideways")
+
+
+def test_volume_is_not_reused_when_the_aligned_data_differ(synthetic_stack, tmp_path):
+    # same file, same parameters, but another tilt axis given: the aligned series differ,
+    # so the stored volume must not be reused
+    mrc, tlt = synthetic_stack
+    out = tmp_path / "out"
+    base = dict(pixel_size_nm=PIXEL_NM, method="fbp", search_tilt_axis=False)
+    run_tilt_series(mrc, out, tilts=tlt, params=RunParameters(tilt_axis_deg=0.0, **base))
+    run = run_tilt_series(mrc, out, tilts=tlt, params=RunParameters(tilt_axis_deg=90.0, **base))
+    assert run["reconstruction"]["resumed_from_volume_h5"] is False

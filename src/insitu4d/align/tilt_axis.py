@@ -1,9 +1,5 @@
-"""Tilt-axis direction, in-plane rotation and offset.
+"""Tilt-axis offset and in-plane rotation.
 
-* :func:`detect_tilt_axis_direction` chooses between the image ``y`` and ``x`` axes: in
-  parallel-beam geometry every slice perpendicular to the tilt axis keeps its integrated
-  mass at every tilt (the zeroth Helgason–Ludwig moment condition), so the 1D profile
-  along the tilt axis is the same in every image; along the wrong axis it is not.
 * :func:`find_tilt_axis` finds the x-offset of the axis, and its in-plane rotation from the
   offsets of bands of slices, by minimising the reprojection residual ‖A x − b‖/‖b‖ of a
   short SIRT reconstruction of a few slices.
@@ -12,55 +8,12 @@
 from __future__ import annotations
 
 import numpy as np
-from skimage.registration import phase_cross_correlation
 
-from ..preprocess import rotate_and_shift, rotate_images
+from ..preprocess import rotate_and_shift
 from ..recon.algorithms import sirt_block
 from ..recon.projector import Projector
 
-__all__ = ["detect_tilt_axis_direction", "find_tilt_axis", "profile_inconsistency", "residual_table"]
-
-
-def profile_inconsistency(data: np.ndarray) -> float:
-    """How much the profiles along ``y`` (summed over ``x``) differ between tilts.
-
-    Each profile is shifted onto the median profile (1D phase correlation, so drift along
-    the axis does not count) and normalised to unit sum; the score is the mean over ``y`` of
-    the standard deviation over tilts, divided by the mean profile value.
-
-    Parameters
-    ----------
-    data : (n_tilts, ny, nx) ndarray, background removed
-
-    Returns
-    -------
-    float
-        0 for a perfectly consistent tilt axis along ``y``.
-    """
-    prof = np.asarray(data, np.float64).sum(axis=2)
-    prof /= np.maximum(np.abs(prof.sum(axis=1, keepdims=True)), 1e-30)
-    ref = np.median(prof, axis=0)
-    aligned = np.empty_like(prof)
-    for i, p in enumerate(prof):
-        shift, _, _ = phase_cross_correlation(ref, p, upsample_factor=10, normalization=None)
-        aligned[i] = np.interp(np.arange(p.size) - shift[0], np.arange(p.size), p)
-    return float(aligned.std(axis=0).mean() / max(np.abs(aligned.mean()), 1e-30))
-
-
-def detect_tilt_axis_direction(data: np.ndarray) -> float:
-    """Whether the tilt axis runs along image ``y`` (0°) or ``x`` (90°).
-
-    Parameters
-    ----------
-    data : (n_tilts, ny, nx) ndarray, background removed
-
-    Returns
-    -------
-    float
-        0.0 or 90.0 degrees (``tilt_axis_deg`` convention of :class:`~insitu4d.data.TiltSeries`).
-    """
-    scores = {angle: profile_inconsistency(rotate_images(data, angle)) for angle in (0.0, 90.0)}
-    return min(scores, key=scores.get)
+__all__ = ["find_tilt_axis", "residual_table"]
 
 
 def _sample_rows(ny: int, n_rows: int) -> np.ndarray:

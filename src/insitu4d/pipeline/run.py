@@ -1,8 +1,8 @@
 """The main job for one tilt series: read → preprocess → align → reconstruct → segment → measure → write.
 
 Every output is written atomically; ``run.json`` is written last, so its presence means the
-run finished. A rerun with the same input and parameters reuses a finished ``volume.h5``
-(the expensive stage) instead of reconstructing again.
+run finished. A rerun whose aligned tilt series and reconstruction parameters are the same
+reuses a finished ``volume.h5`` (the expensive stage) instead of reconstructing again.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import __version__
 from ..align import align_tilt_series
-from ..data import Volume
+from ..data import TiltSeries, Volume
 from ..errors import InvalidParameter
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, sha256_file, write_array, write_csv, write_json
@@ -111,10 +111,13 @@ def _flatten_pair(p: dict) -> dict:
     return row
 
 
-def _recon_key(inputs: dict, params: RunParameters) -> str:
+def _recon_key(ts: TiltSeries, params: RunParameters) -> str:
+    """Identity of a reconstruction: the aligned tilt series it is made from, and its parameters."""
     relevant = {k: v for k, v in params.to_dict().items() if k != "segmentation"}
-    blob = json.dumps({"inputs": inputs, "params": relevant, "version": __version__}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    h = hashlib.sha256(np.ascontiguousarray(ts.data, dtype=np.float32).tobytes())
+    h.update(ts.tilts_deg.tobytes())
+    h.update(json.dumps({"params": relevant, "version": __version__}, sort_keys=True, default=str).encode())
+    return h.hexdigest()
 
 
 def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | None = None,
@@ -184,7 +187,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             axis = 0.0 if params.tilt_axis_deg == "auto" else params.tilt_axis_deg
             ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=axis))
             alignment_info = {"skipped": True, "tilt_axis_deg": axis}
-    key = _recon_key(inputs, params)
+    key = _recon_key(ts, params)
     volume_path = outdir / "volume.h5"
     with stage("reconstruct"):
         volume = _cached_volume(volume_path, key)
