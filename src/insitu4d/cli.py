@@ -27,6 +27,17 @@ class Method(str, Enum):
     sart = "sart"
     cgls = "cgls"
     tv = "tv"
+    asd_pocs = "asd-pocs"
+
+
+class Backend(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+    astra = "astra"
+
+
+BACKEND_HELP = "Projector backend; 'auto' uses a GPU (CuPy) when one is usable."
 
 
 class Filter(str, Enum):
@@ -102,6 +113,7 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-serie
         method: Method = typer.Option(Method.sirt, "--method", help="Reconstruction method."),
         iterations: int = typer.Option(100, "--iterations", help="Iterations of the iterative methods."),
         tv_weight: float = typer.Option(1.0, "--tv-weight", help="TV: regularisation weight (dimensionless)."),
+        backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
         bin_factor: int = typer.Option(1, "--bin", help="Bin pixels by this factor first."),
         no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned).")) -> None:
     """Tilt series to volume, labels, particles.csv, pairs.csv and run.json."""
@@ -109,7 +121,8 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-serie
 
     try:
         params = RunParameters(pixel_size_nm=pixel_size, tilt_axis_deg=_tilt_axis(tilt_axis), method=method.value,
-                               iterations=iterations, tv_weight=tv_weight, bin_factor=bin_factor,
+                               iterations=iterations, tv_weight=tv_weight, backend=backend.value,
+                               bin_factor=bin_factor,
                                align=not no_align)
         with _StageProgress() as progress:
             result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
@@ -128,11 +141,12 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
                 method: Method = typer.Option(Method.sirt, "--method"),
                 iterations: int = typer.Option(100, "--iterations"),
                 tv_weight: float = typer.Option(1.0, "--tv-weight", help="TV: regularisation weight."),
+                backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
                 filter_name: Filter = typer.Option(Filter.ramp, "--filter", help="FBP filter."),
                 tilt_axis: str = typer.Option("auto", "--tilt-axis-deg"),
                 no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned)."),
                 thickness: Optional[int] = typer.Option(None, "--thickness-px", help="Volume size along z.")) -> None:
-    """Reconstruct a volume (background removal, optional alignment, FBP or SIRT)."""
+    """Reconstruct a volume (background removal, optional alignment, then FBP, SIRT, SART, CGLS, TV or ASD-POCS)."""
     from .align import align_tilt_series
     from .io import read_tilt_series, write_array
     from .preprocess import normalise, remove_background, rotate_to_vertical_axis
@@ -147,7 +161,7 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
             ts, _ = align_tilt_series(ts, tilt_axis_deg=axis)
         with _StageProgress() as progress:
             vol = recon(ts, method=method.value, iterations=iterations, filter_name=filter_name.value,
-                        thickness_px=thickness, tv_weight=tv_weight,
+                        thickness_px=thickness, tv_weight=tv_weight, backend=backend.value,
                         progress=lambda i, n: progress("reconstruct", i, n))
         write_array(output, vol.data, attrs={"voxel_size_nm": vol.voxel_size_nm, "axes": "z,y,x",
                                              "provenance": vol.provenance})

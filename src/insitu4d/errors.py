@@ -12,6 +12,7 @@ __all__ = [
     "NotAStack",
     "MissingPixelSize",
     "InvalidParameter",
+    "BackendUnavailable",
 ]
 
 
@@ -49,3 +50,7 @@ class MissingPixelSize(Insitu4dError, ValueError):
 
 class InvalidParameter(Insitu4dError, ValueError):
     """A parameter is out of its valid range."""
+
+
+class BackendUnavailable(Insitu4dError, RuntimeError):
+    """A reconstruction backend's optional dependency or device is missing."""

@@ -61,8 +61,9 @@ class RunParameters:
         Pixel binning before alignment.
     align : bool
         Register the images; ``search_tilt_axis`` also finds the axis offset and rotation.
-    method, iterations, filter_name, tv_weight, thickness_px
-        Reconstruction (:func:`insitu4d.recon.reconstruct`).
+    method, iterations, filter_name, tv_weight, thickness_px, backend
+        Reconstruction (:func:`insitu4d.recon.reconstruct`); ``backend="auto"`` uses a GPU
+        when one is usable.
     segmentation : SegmentationParameters
     """
 
@@ -78,6 +79,7 @@ class RunParameters:
     filter_name: str = "ramp"
     tv_weight: float = 1.0
     thickness_px: int | None = None
+    backend: str = "auto"
     segmentation: SegmentationParameters = field(default_factory=SegmentationParameters)
 
     def __post_init__(self) -> None:
@@ -195,12 +197,12 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         if volume is None:
             volume = reconstruct(ts, method=params.method, iterations=params.iterations,
                                  filter_name=params.filter_name, thickness_px=params.thickness_px,
-                                 tv_weight=params.tv_weight,
+                                 tv_weight=params.tv_weight, backend=params.backend,
                                  progress=lambda i, n: report("reconstruct", i, n + 1))
             write_array(volume_path, volume.data, attrs={
                 "voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x", "units": "nm",
                 "provenance": volume.provenance, "run_key": key})
-        residual = reprojection_residual(volume, ts)
+        residual = reprojection_residual(volume, ts, backend=params.backend)
     with stage("segment"):
         labels, seg_info = segment(volume, params.segmentation)
     with stage("measure"):

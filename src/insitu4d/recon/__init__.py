@@ -9,43 +9,50 @@ import numpy as np
 from .. import __version__
 from ..data import TiltSeries, Volume
 from ..errors import InvalidParameter
-from .algorithms import FILTERS, cgls_block, fbp_block, sart_block, sirt_block, tv_block
+from .algorithms import FILTERS, asd_pocs_block, cgls_block, fbp_block, sart_block, sirt_block, tv_block
+from .backends import BACKENDS, available_backends
+from .joseph import cpu_threads
 from .projector import Projector, get_projector
 
-__all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "FILTERS"]
+__all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "FILTERS", "BACKENDS",
+           "available_backends"]
 
-METHODS = ("fbp", "sirt", "sart", "cgls", "tv")
+METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "asd-pocs")
 
 
 def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: int = 100,
                 filter_name: str = "ramp", thickness_px: int | None = None, nonnegative: bool = True,
-                tv_weight: float = 1.0, n_subsets: int = 8, n_workers: int | None = None,
+                tv_weight: float = 1.0, n_subsets: int = 8, backend: str = "auto", n_workers: int | None = None,
                 progress: Callable[[int, int], None] | None = None) -> Volume:
-    """Reconstruct a volume from an aligned tilt series, slice by slice along the tilt axis.
+    """Reconstruct a volume from an aligned tilt series, all slices along the tilt axis at once.
 
     Parameters
     ----------
     tilt_series : TiltSeries
         Aligned, background-free; tilt axis along image ``y`` through the image centre.
-    method : {"fbp", "sirt", "sart", "cgls", "tv"}
-        Filtered back-projection, SIRT, ordered-subset SART, CGLS, or TV-regularised
-        (compressed sensing; Chambolle–Pock) reconstruction; see :mod:`insitu4d.recon.algorithms`.
+    method : {"fbp", "sirt", "sart", "cgls", "tv", "asd-pocs"}
+        Filtered back-projection, SIRT, ordered-subset SART, CGLS, TV-regularised
+        (compressed sensing; preconditioned Chambolle–Pock), or ASD-POCS (TV by adaptive
+        steepest descent between OS-SART passes); see :mod:`insitu4d.recon.algorithms`.
     iterations : int
-        Iterations of the iterative methods (SART: passes over all tilts).
+        Iterations of the iterative methods (SART, ASD-POCS: passes over all tilts).
     filter_name : {"ramp", "shepp-logan", "hann"}
         FBP filter.
     thickness_px : int, optional
         Volume size along z (the beam at 0°); default the image width.
     nonnegative : bool
-        SIRT, SART, TV: clip negative densities.
+        SIRT, SART, TV, ASD-POCS: clip negative densities.
     tv_weight : float
         TV: dimensionless regularisation weight.
     n_subsets : int
-        SART: tilt subsets per pass.
+        SART, ASD-POCS: tilt subsets per pass.
+    backend : {"cpu", "gpu", "astra", "auto"}
+        Projector backend (:mod:`insitu4d.recon.backends`); ``"auto"`` takes the GPU when
+        one is usable.
     n_workers : int, optional
-        Threads; default the number of CPUs.
+        CPU threads of the ``cpu`` backend; default all cores.
     progress : callable(done, total), optional
-        Called after each SIRT iteration.
+        Called after each iteration.
 
     Returns
     -------
@@ -55,7 +62,9 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: in
     Raises
     ------
     InvalidParameter
-        Unknown method or filter, or iterations < 1.
+        Unknown method, filter or backend, or iterations < 1.
+    BackendUnavailable
+        The backend's optional dependency or device is missing.
     """
     if method not in METHODS:
         raise InvalidParameter(f"unknown reconstruction method {method!r}; choose one of {', '.join(METHODS)}.")
@@ -64,32 +73,36 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: in
     nz = int(thickness_px or nx)
     if nz < 1:
         raise InvalidParameter(f"thickness_px must be ≥ 1; got {thickness_px}.")
-    proj = get_projector(tilt_series.tilts_deg, nz, nx)
+    proj = get_projector(tilt_series.tilts_deg, nz, nx, backend)
     b = proj.sino_to_backend(data)
-    if method == "fbp":
-        block = fbp_block(proj, b, filter_name=filter_name, n_workers=n_workers)
-        params = {"filter": filter_name}
-    elif method == "sirt":
-        block = sirt_block(proj, b, iterations=iterations, nonnegative=nonnegative,
-                           n_workers=n_workers, progress=progress)
-        params = {"iterations": iterations, "nonnegative": nonnegative}
-    elif method == "sart":
-        block = sart_block(proj, b, iterations=iterations, n_subsets=n_subsets, nonnegative=nonnegative,
-                           n_workers=n_workers, progress=progress)
-        params = {"iterations": iterations, "n_subsets": n_subsets, "nonnegative": nonnegative}
-    elif method == "cgls":
-        block = cgls_block(proj, b, iterations=iterations, n_workers=n_workers, progress=progress)
-        params = {"iterations": iterations}
-    else:
-        block = tv_block(proj, b, iterations=iterations, tv_weight=tv_weight, nonnegative=nonnegative,
-                         n_workers=n_workers, progress=progress)
-        params = {"iterations": iterations, "tv_weight": tv_weight, "nonnegative": nonnegative}
-    provenance = {"software": f"insitu4d {__version__}", "method": method, "projector": "joseph-cpu",
-                  "thickness_px": nz, **params}
+    with cpu_threads(n_workers):
+        if method == "fbp":
+            block = fbp_block(proj, b, filter_name=filter_name)
+            params = {"filter": filter_name}
+        elif method == "sirt":
+            block = sirt_block(proj, b, iterations=iterations, nonnegative=nonnegative, progress=progress)
+            params = {"iterations": iterations, "nonnegative": nonnegative}
+        elif method == "sart":
+            block = sart_block(proj, b, iterations=iterations, n_subsets=n_subsets, nonnegative=nonnegative,
+                               progress=progress)
+            params = {"iterations": iterations, "n_subsets": n_subsets, "nonnegative": nonnegative}
+        elif method == "cgls":
+            block = cgls_block(proj, b, iterations=iterations, progress=progress)
+            params = {"iterations": iterations}
+        elif method == "tv":
+            block = tv_block(proj, b, iterations=iterations, tv_weight=tv_weight, nonnegative=nonnegative,
+                             progress=progress)
+            params = {"iterations": iterations, "tv_weight": tv_weight, "nonnegative": nonnegative}
+        else:
+            block = asd_pocs_block(proj, b, iterations=iterations, n_subsets=n_subsets, nonnegative=nonnegative,
+                                   progress=progress)
+            params = {"iterations": iterations, "n_subsets": n_subsets, "nonnegative": nonnegative}
+    provenance = {"software": f"insitu4d {__version__}", "method": method, "projector": "joseph",
+                  "backend": proj.name, "thickness_px": nz, **params}
     return Volume(proj.volume_from_backend(block), tilt_series.pixel_size_nm, provenance)
 
 
-def reprojection_residual(volume: Volume, tilt_series: TiltSeries) -> float:
+def reprojection_residual(volume: Volume, tilt_series: TiltSeries, *, backend: str = "auto") -> float:
     """Normalised reprojection residual ‖A x − b‖ / ‖b‖.
 
     Parameters
@@ -98,12 +111,14 @@ def reprojection_residual(volume: Volume, tilt_series: TiltSeries) -> float:
         ``(nz, ny, nx)``, reconstructed from ``tilt_series``.
     tilt_series : TiltSeries
         ``(n_tilts, ny, nx)``, aligned as used for the reconstruction.
+    backend : str
+        Projector backend, as in :func:`reconstruct`.
 
     Returns
     -------
     float
     """
-    proj = get_projector(tilt_series.tilts_deg, volume.shape[0], volume.shape[2])
+    proj = get_projector(tilt_series.tilts_deg, volume.shape[0], volume.shape[2], backend)
     b = np.asarray(tilt_series.data, dtype=np.float32)
     ax = proj.forward(np.asarray(volume.data))
     return float(np.linalg.norm(ax - b) / max(np.linalg.norm(b), 1e-30))

@@ -1,13 +1,15 @@
-"""Parallel-beam projector for single-tilt-axis tomography (CPU, SciPy sparse).
+"""Parallel-beam projector for single-tilt-axis tomography.
 
 In parallel-beam geometry with one tilt axis every slice perpendicular to the tilt axis
-has the same system matrix. The projector therefore builds one sparse matrix ``A`` of
-shape ``(n_tilts * n_det, nz * nx)`` and applies it to all slices at once as a
-sparse-matrix x dense-block product, with the slices (the tilt-axis coordinate ``y``) as
-the dense columns.
+has the same system matrix ``A`` of shape ``(n_tilts * n_det, nz * nx)``. The projector
+applies it to all slices at once, with the slices (the tilt-axis coordinate ``y``) as
+the columns of a dense block: on the CPU through compiled kernels
+(:mod:`insitu4d.recon.joseph`), on a GPU as a sparse-matrix x dense-block product
+(:mod:`insitu4d.recon.backends`). :func:`joseph_matrix` builds ``A`` explicitly; it is
+the reference the kernels are tested against.
 
-Internal ("backend") order, converted in :meth:`Projector.to_backend` /
-:meth:`Projector.from_backend` and nowhere else:
+Internal ("backend") order, converted by the ``*_to_backend`` / ``*_from_backend``
+methods of :class:`Projector` and nowhere else:
 
 * volume ``(nz, ny, nx)``  <->  block ``(nz * nx, ny)``
 * tilt series ``(n_tilts, ny, n_det)``  <->  block ``(n_tilts * n_det, ny)``
@@ -16,10 +18,11 @@ Internal ("backend") order, converted in :meth:`Projector.to_backend` /
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+
+from .joseph import back_project, forward_project, task_sizes
 
 __all__ = ["Projector", "joseph_matrix", "get_projector"]
 
@@ -88,62 +91,127 @@ def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None) -> sp.c
                           indptr.astype(index_dtype)), shape=shape)
 
 
-@dataclass
 class Projector:
-    """Forward projector ``A`` and back-projector ``Aᵀ`` shared by all slices.
+    """Forward projector ``A`` and back-projector ``Aᵀ`` shared by all slices (CPU backend).
+
+    The default backend: the compiled Joseph kernels of :mod:`insitu4d.recon.joseph`, run
+    on all CPU cores. Optional backends (:mod:`insitu4d.recon.backends`) subclass it and
+    override the block operators and the array module ``xp``.
 
     Parameters
     ----------
-    tilts_deg : (n_tilts,) ndarray of float, degrees
+    tilts_deg : (n_tilts,) array_like of float, degrees
         Tilt angles.
     nz, nx : int
         Reconstructed slice size in pixels; ``nx`` equals the detector width.
     """
 
-    tilts_deg: np.ndarray
-    nz: int
-    nx: int
-    matrix: sp.csr_matrix = field(init=False, repr=False)
-    matrix_t: sp.csr_matrix = field(init=False, repr=False)
+    name = "cpu"
+    xp = np
 
-    def __post_init__(self) -> None:
-        self.tilts_deg = np.asarray(self.tilts_deg, dtype=np.float64)
-        self.matrix = joseph_matrix(self.tilts_deg, self.nz, self.nx)
-        self.matrix_t = self.matrix.T.tocsr()
+    def __init__(self, tilts_deg, nz: int, nx: int) -> None:
+        self.tilts_deg = np.asarray(tilts_deg, dtype=np.float64).ravel()
+        self.nz, self.nx = int(nz), int(nx)
+        theta = np.deg2rad(self.tilts_deg)
+        self._cos, self._sin = np.cos(theta), np.sin(theta)
+        self._sums: dict = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_tilts={self.n_tilts}, nz={self.nz}, nx={self.nx})"
 
     @property
     def n_tilts(self) -> int:
         return len(self.tilts_deg)
 
+    @functools.cached_property
+    def matrix(self) -> sp.csr_matrix:
+        """The explicit system matrix (:func:`joseph_matrix`), built on first use."""
+        return joseph_matrix(self.tilts_deg, self.nz, self.nx)
+
     # -- order conversion: the one place where our order meets the backend's ----------
-    def volume_to_backend(self, volume: np.ndarray) -> np.ndarray:
-        """(nz, ny, nx) -> (nz * nx, ny) float32, C-contiguous."""
+    def volume_to_backend(self, volume):
+        """(nz, ny, nx) -> (nz * nx, ny) float32, C-contiguous, on the backend's device."""
         nz, ny, nx = volume.shape
-        return np.ascontiguousarray(np.transpose(volume, (0, 2, 1)), dtype=np.float32).reshape(nz * nx, ny)
+        host = np.ascontiguousarray(np.transpose(volume, (0, 2, 1)), dtype=np.float32)
+        return self.xp.asarray(host).reshape(nz * nx, ny)
 
-    def volume_from_backend(self, block: np.ndarray) -> np.ndarray:
-        """(nz * nx, ny) -> (nz, ny, nx)."""
-        ny = block.shape[1]
-        return np.ascontiguousarray(np.transpose(block.reshape(self.nz, self.nx, ny), (0, 2, 1)))
+    def volume_from_backend(self, block) -> np.ndarray:
+        """(nz * nx, ny) -> (nz, ny, nx) NumPy array."""
+        block = self.to_host(block)
+        return np.ascontiguousarray(np.transpose(block.reshape(self.nz, self.nx, -1), (0, 2, 1)))
 
-    def sino_to_backend(self, tilt_series: np.ndarray) -> np.ndarray:
-        """(n_tilts, ny, n_det) -> (n_tilts * n_det, ny) float32, C-contiguous."""
+    def sino_to_backend(self, tilt_series):
+        """(n_tilts, ny, n_det) -> (n_tilts * n_det, ny) float32, C-contiguous, on the backend's device."""
         n, ny, nd = tilt_series.shape
-        return np.ascontiguousarray(np.transpose(tilt_series, (0, 2, 1)), dtype=np.float32).reshape(n * nd, ny)
+        host = np.ascontiguousarray(np.transpose(tilt_series, (0, 2, 1)), dtype=np.float32)
+        return self.xp.asarray(host).reshape(n * nd, ny)
 
-    def sino_from_backend(self, block: np.ndarray) -> np.ndarray:
-        """(n_tilts * n_det, ny) -> (n_tilts, ny, n_det)."""
-        ny = block.shape[1]
-        return np.ascontiguousarray(np.transpose(block.reshape(self.n_tilts, self.nx, ny), (0, 2, 1)))
+    def sino_from_backend(self, block) -> np.ndarray:
+        """(n_tilts * n_det, ny) -> (n_tilts, ny, n_det) NumPy array."""
+        block = self.to_host(block)
+        return np.ascontiguousarray(np.transpose(block.reshape(-1, self.nx, block.shape[1]), (0, 2, 1)))
+
+    def to_host(self, block) -> np.ndarray:
+        """A backend array as a NumPy array."""
+        return np.asarray(block)
 
     # -- operators on backend blocks -----------------------------------------------------
-    def forward_block(self, block: np.ndarray) -> np.ndarray:
-        """``A x`` on a ``(nz * nx, ny)`` block -> ``(n_tilts * n_det, ny)``."""
-        return self.matrix @ block
+    def _trig(self, tilts):
+        if tilts is None:
+            return self._cos, self._sin
+        idx = np.asarray(tilts, dtype=np.int64)
+        return np.ascontiguousarray(self._cos[idx]), np.ascontiguousarray(self._sin[idx])
 
-    def back_block(self, block: np.ndarray) -> np.ndarray:
-        """``Aᵀ y`` on a ``(n_tilts * n_det, ny)`` block -> ``(nz * nx, ny)``."""
-        return self.matrix_t @ block
+    def forward_block(self, block, tilts=None, out=None):
+        """``A x`` on a ``(nz * nx, ny)`` block -> ``(n * n_det, ny)`` float32.
+
+        ``tilts`` (indices into ``tilts_deg``) restricts ``A`` to those tilts' rows, in
+        that order (ordered subsets); default all tilts. ``out``, a C-contiguous float32
+        array of the result's shape, receives the result (iterations reuse their buffers:
+        fresh arrays of this size cost page faults every time).
+        """
+        c, s = self._trig(tilts)
+        x = np.ascontiguousarray(block, dtype=np.float32)
+        out = self._buffer(out, (len(c) * self.nx, x.shape[1]))
+        forward_project(x, self.nz, self.nx, c, s, out, task_sizes(len(c), self.nz)[0])
+        return out
+
+    def back_block(self, block, tilts=None, out=None):
+        """``Aᵀ y`` on a ``(n * n_det, ny)`` block -> ``(nz * nx, ny)`` float32 (``tilts`` and
+        ``out`` as in :meth:`forward_block`)."""
+        c, s = self._trig(tilts)
+        r = np.ascontiguousarray(block, dtype=np.float32)
+        out = self._buffer(out, (self.nz * self.nx, r.shape[1]))
+        back_project(r, self.nz, self.nx, c, s, out, task_sizes(len(c), self.nz)[1])
+        return out
+
+    @staticmethod
+    def _buffer(out, shape):
+        if out is None:
+            return np.empty(shape, np.float32)
+        if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous float32 array of shape {shape}; got {out.shape} {out.dtype}.")
+        return out
+
+    def _ones_sums(self, tilts, axis: int):
+        key = (axis, None if tilts is None else np.asarray(tilts, np.int64).tobytes())
+        if key not in self._sums:
+            if axis == 1:
+                ones = self.xp.ones((self.nz * self.nx, 1), dtype=np.float32)
+                self._sums[key] = self.forward_block(ones, tilts)[:, 0]
+            else:
+                n = self.n_tilts if tilts is None else len(tilts)
+                ones = self.xp.ones((n * self.nx, 1), dtype=np.float32)
+                self._sums[key] = self.back_block(ones, tilts)[:, 0]
+        return self._sums[key]
+
+    def row_sums(self, tilts=None):
+        """Row sums of ``A`` (the ray lengths through the slice), ``(n * n_det,)`` float32."""
+        return self._ones_sums(tilts, 1)
+
+    def col_sums(self, tilts=None):
+        """Column sums of ``A`` (each pixel's total weight), ``(nz * nx,)`` float32."""
+        return self._ones_sums(tilts, 0)
 
     # -- operators in the project's order ------------------------------------------------
     def forward(self, volume: np.ndarray) -> np.ndarray:
@@ -174,15 +242,32 @@ class Projector:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_projector(tilts_key: bytes, nz: int, nx: int) -> Projector:
-    return Projector(np.frombuffer(tilts_key, dtype=np.float64), nz, nx)
+def _cached_projector(backend: str, tilts_key: bytes, nz: int, nx: int) -> Projector:
+    from .backends import projector_class
+
+    return projector_class(backend)(np.frombuffer(tilts_key, dtype=np.float64), nz, nx)
 
 
-def get_projector(tilts_deg, nz: int, nx: int) -> Projector:
-    """The projector for this geometry, reused while it is one of the last two asked for.
+def get_projector(tilts_deg, nz: int, nx: int, backend: str = "cpu") -> Projector:
+    """The projector for this geometry and backend, reused while it is one of the last two asked for.
 
     A pipeline reconstructs, then reprojects for the residual, with the same geometry;
-    building the matrix costs about as much as an FBP.
+    reusing the projector keeps its cached row and column sums (and a GPU backend's
+    device matrix).
+
+    Parameters
+    ----------
+    tilts_deg : (n_tilts,) array_like of float, degrees
+    nz, nx : int
+    backend : {"cpu", "gpu", "astra", "auto"}
+        See :func:`insitu4d.recon.backends.resolve_backend`.
+
+    Raises
+    ------
+    BackendUnavailable
+        The backend's optional dependency (or device) is missing.
     """
+    from .backends import resolve_backend
+
     key = np.ascontiguousarray(tilts_deg, dtype=np.float64).tobytes()
-    return _cached_projector(key, int(nz), int(nx))
+    return _cached_projector(resolve_backend(backend), key, int(nz), int(nx))
