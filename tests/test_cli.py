@@ -105,3 +105,19 @@ def test_reconstruct_tv_from_the_command_line(synthetic_stack, tmp_path):  # noq
     data, attrs = read_array(vol)
     assert attrs["provenance"]["method"] == "tv" and attrs["provenance"]["tv_weight"] == 0.3
     assert data.shape == (48, 48, 48) and data.min() >= 0
+
+
+def test_reconstruct_asd_pocs_and_backend_choice(synthetic_stack, tmp_path):  # noqa: F811
+    from insitu4d.recon import available_backends
+
+    mrc, tlt = synthetic_stack
+    vol = tmp_path / "asd.h5"
+    base = ["reconstruct", str(mrc), "--tilts", str(tlt), "--pixel-size", str(PIXEL_NM), "--no-align"]
+    res = runner.invoke(app, [*base, "--method", "asd-pocs", "--iterations", "5", "--backend", "cpu", "-o", str(vol)])
+    assert res.exit_code == 0, res.output
+    _, attrs = read_array(vol)
+    assert attrs["provenance"]["method"] == "asd-pocs" and attrs["provenance"]["backend"] == "cpu"
+    if "gpu" not in available_backends():
+        res = runner.invoke(app, [*base, "--backend", "gpu", "-o", str(tmp_path / "gpu.h5")])
+        assert res.exit_code == 2
+        assert "BackendUnavailable" in res.output and "insitu4d[gpu]" in res.output

@@ -87,3 +87,20 @@ def test_backend_errors_name_the_fix():
         assert resolve_backend("auto") == "cpu"
     else:
         assert resolve_backend("auto") == "gpu"
+
+
+def test_asd_pocs_rejects_bad_parameters():
+    from insitu4d.recon.algorithms import asd_pocs_block
+
+    p = Projector([0.0, 10.0], 8, 8)
+    b = np.zeros((16, 1), np.float32)
+    with pytest.raises(InvalidParameter, match="ASD-POCS needs at least 1 iteration; got 0"):
+        asd_pocs_block(p, b, iterations=0)
+    with pytest.raises(InvalidParameter, match="reduction factors in"):
+        asd_pocs_block(p, b, alpha_reduction=1.5)
+
+
+def test_out_buffer_of_the_wrong_shape_is_refused():
+    p = Projector([0.0, 10.0], 8, 8)
+    with pytest.raises(ValueError, match=r"out must be a C-contiguous float32 array of shape \(16, 2\)"):
+        p.forward_block(np.zeros((64, 2), np.float32), out=np.empty((16, 3), np.float32))
