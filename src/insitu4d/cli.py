@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
@@ -47,7 +48,7 @@ class Filter(str, Enum):
 
 
 def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}")
+    console.print(f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}")
     raise typer.Exit(code=2)
 
 
