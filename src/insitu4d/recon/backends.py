@@ -1,4 +1,4 @@
-"""Optional projector backends: GPU (CuPy) and ASTRA, and the choice among backends.
+"""The choice among projector backends, and what each needs.
 
 Every backend is a :class:`~insitu4d.recon.projector.Projector` with the same block
 operators, so every reconstruction algorithm runs on each of them unchanged:
@@ -18,13 +18,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 
-import numpy as np
-
 from ..errors import BackendUnavailable, InvalidParameter
 from .projector import Projector
 
-__all__ = ["BACKENDS", "CupyProjector", "AstraProjector", "available_backends", "resolve_backend",
-           "projector_class"]
+__all__ = ["BACKENDS", "available_backends", "resolve_backend", "projector_class"]
 
 BACKENDS = ("auto", "cpu", "gpu", "astra")
 
@@ -77,88 +74,13 @@ def resolve_backend(backend: str) -> str:
 
 def projector_class(backend: str) -> type[Projector]:
     """The :class:`Projector` subclass of a concrete backend name."""
-    return {"cpu": Projector, "gpu": CupyProjector, "astra": AstraProjector}[resolve_backend(backend)]
+    backend = resolve_backend(backend)
+    if backend == "gpu":
+        from .cupy_backend import CupyProjector
 
+        return CupyProjector
+    if backend == "astra":
+        from .astra_backend import AstraProjector
 
-class CupyProjector(Projector):
-    """Joseph projector on an NVIDIA GPU (CuPy; cuSPARSE sparse x dense-block products).
-
-    Blocks live on the GPU (``xp`` is CuPy); :meth:`volume_from_backend` and
-    :meth:`sino_from_backend` bring results back to host memory.
-    """
-
-    name = "gpu"
-
-    def __init__(self, tilts_deg, nz: int, nx: int) -> None:
-        import cupy
-        import cupyx.scipy.sparse as csp
-
-        super().__init__(tilts_deg, nz, nx)
-        self.xp = cupy
-        self._csp = csp
-        self._ops: dict = {}
-
-    def _operators(self, tilts):
-        key = None if tilts is None else np.asarray(tilts, np.int64).tobytes()
-        if key not in self._ops:
-            mat = self.matrix
-            if tilts is not None:
-                rows = (np.asarray(tilts, np.int64)[:, None] * self.nx + np.arange(self.nx)[None, :]).ravel()
-                mat = mat[rows]
-            a = self._csp.csr_matrix(mat.astype(np.float32))
-            self._ops[key] = (a, a.T.tocsr())
-        return self._ops[key]
-
-    def to_host(self, block) -> np.ndarray:
-        return self.xp.asnumpy(block)
-
-    def forward_block(self, block, tilts=None, out=None):
-        a, _ = self._operators(tilts)
-        return _into(out, a @ self.xp.ascontiguousarray(self.xp.asarray(block, dtype=np.float32)))
-
-    def back_block(self, block, tilts=None, out=None):
-        _, at = self._operators(tilts)
-        return _into(out, at @ self.xp.ascontiguousarray(self.xp.asarray(block, dtype=np.float32)))
-
-
-class AstraProjector(Projector):
-    """ASTRA Toolbox 2D CPU ``linear`` projector, one slice at a time.
-
-    ASTRA's image is our ``(z, x)`` slice; its angle is ``−θ`` in our convention (checked
-    against :func:`~insitu4d.recon.projector.joseph_matrix` in the tests).
-    """
-
-    name = "astra"
-
-    def __init__(self, tilts_deg, nz: int, nx: int) -> None:
-        super().__init__(tilts_deg, nz, nx)
-        self._ops: dict = {}
-
-    def _operator(self, tilts):
-        import astra
-
-        key = None if tilts is None else np.asarray(tilts, np.int64).tobytes()
-        if key not in self._ops:
-            angles = self.tilts_deg if tilts is None else self.tilts_deg[np.asarray(tilts, np.int64)]
-            vol_geom = astra.create_vol_geom(self.nz, self.nx)
-            proj_geom = astra.create_proj_geom("parallel", 1.0, self.nx, -np.deg2rad(angles))
-            self._ops[key] = astra.OpTomo(astra.create_projector("linear", proj_geom, vol_geom))
-        return self._ops[key]
-
-    def forward_block(self, block, tilts=None, out=None):
-        op = self._operator(tilts)
-        x = np.asarray(block, dtype=np.float32)
-        return _into(out, np.stack([op @ np.ascontiguousarray(x[:, i]) for i in range(x.shape[1])], axis=1))
-
-    def back_block(self, block, tilts=None, out=None):
-        op = self._operator(tilts)
-        r = np.asarray(block, dtype=np.float32)
-        return _into(out, np.stack([op.T @ np.ascontiguousarray(r[:, i]) for i in range(r.shape[1])], axis=1))
-
-
-def _into(out, result):
-    """``result`` as float32, copied into ``out`` when one is given."""
-    if out is None:
-        return result.astype(np.float32, copy=False)
-    out[...] = result
-    return out
+        return AstraProjector
+    return Projector

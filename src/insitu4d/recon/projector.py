@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from .joseph import back_project, forward_project, task_sizes
 
-__all__ = ["Projector", "joseph_matrix", "get_projector"]
+__all__ = ["Projector", "joseph_matrix", "get_projector", "copy_into"]
 
 
 def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None) -> sp.csr_matrix:
@@ -239,6 +239,15 @@ class Projector:
         (nz, ny, nx) ndarray of float32
         """
         return self.volume_from_backend(self.back_block(self.sino_to_backend(tilt_series)))
+
+
+def copy_into(out, result):
+    """``result`` as float32, copied into ``out`` when one is given (for backends whose
+    products cannot write into a buffer)."""
+    if out is None:
+        return result.astype(np.float32, copy=False)
+    out[...] = result
+    return out
 
 
 @functools.lru_cache(maxsize=2)
