@@ -18,7 +18,8 @@ import numpy as np
 
 from ..errors import NotAStack, UnreadableFile
 
-__all__ = ["atomic_path", "write_array", "read_array", "write_csv", "write_json", "sha256_file"]
+__all__ = ["atomic_path", "write_array", "read_array", "write_csv", "write_json", "sha256_file",
+           "write_tilt_series"]
 
 
 @contextlib.contextmanager
@@ -82,6 +83,39 @@ def write_array(path, data: np.ndarray, *, attrs: dict | None = None) -> Path:
         else:
             raise UnreadableFile(f"cannot write {path.name}: use a .h5 or .tif file name.")
     return path
+
+
+def write_tilt_series(path, tilt_series) -> tuple[Path, Path]:
+    """Write a tilt series as an MRC stack with an IMOD ``.rawtlt`` file beside it, atomically.
+
+    The MRC header carries the pixel size (in Å, as MRC wants); the ``.rawtlt`` file one
+    tilt angle (degrees) per line, in image order. :func:`insitu4d.io.read_tilt_series`
+    reads both back.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``*.mrc``.
+    tilt_series : TiltSeries
+
+    Returns
+    -------
+    (Path, Path)
+        The stack and the tilt file.
+    """
+    import mrcfile
+
+    path = Path(path)
+    if path.suffix.lower() != ".mrc":
+        raise UnreadableFile(f"cannot write {path.name} as a tilt series: use a .mrc file name.")
+    with atomic_path(path) as tmp:
+        with mrcfile.new(tmp, overwrite=True) as m:
+            m.set_data(np.asarray(tilt_series.data, dtype=np.float32))
+            m.voxel_size = float(tilt_series.pixel_size_nm) * 10.0
+    tlt = path.with_suffix(".rawtlt")
+    with atomic_path(tlt) as tmp:
+        tmp.write_text("".join(f"{a:.4f}\n" for a in tilt_series.tilts_deg))
+    return path, tlt
 
 
 def read_array(path, *, ndim: int = 3) -> tuple[np.ndarray, dict]:

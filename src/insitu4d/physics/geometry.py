@@ -1,0 +1,151 @@
+"""Geometry of two sintering spheres: neck radius ``r_n`` against centre distance ``d``.
+
+Closed forms from ``science.md`` §2 (derived there; verified to 1e-8 numerically):
+
+* **model C** (Ihara et al., Nanoscale 15, 10934 (2023), doi:10.1039/d3nr00992k, Fig. 9b):
+  two spheres of radius ``r_p`` whose overlap lens is recast as a cylindrical collar of
+  radius ``r_n`` around the neck, total volume conserved. Each half-body (split at the
+  neck plane) keeps exactly one sphere's volume; its small-neck limit is Coble's
+  densifying geometry, centre approach ``r_n² / (4 r_p)`` per sphere (Coble, J. Appl.
+  Phys. 32, 787 (1961), doi:10.1063/1.1736107).
+* **truncated spheres** with volume conservation (no collar; Coble / German, *Sintering
+  Theory and Practice*, Wiley 1996): the radius grows as the spheres are cut at the
+  contact plane.
+
+Lengths in any one unit (nm or voxels); the functions are scale-free.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InvalidParameter
+
+__all__ = ["model_c_distance", "model_c_neck_radius", "model_c_distance_unequal", "model_c_com_distance",
+           "truncated_sphere"]
+
+
+def _ratio(r_n, r_p) -> np.ndarray:
+    rho = np.asarray(r_n, dtype=np.float64) / np.asarray(r_p, dtype=np.float64)
+    if np.any(rho < 0) or np.any(rho > 1):
+        raise InvalidParameter("model C needs 0 ≤ r_n ≤ r_p (a neck no wider than the sphere); got "
+                               f"r_n/r_p = {rho}.")
+    return rho
+
+
+def model_c_distance(r_n, r_p):
+    """Sphere-centre distance of model C for neck radius ``r_n`` between spheres of radius ``r_p``.
+
+    d / (2 r_p) = 2(1 + s + s²) / (3(1 + s)), s = √(1 − (r_n/r_p)²)  (science.md §2.1;
+    the form regular at r_n → 0). Exact points: r_n/r_p = 0.6 → 122/135, 0.8 → 49/60,
+    √3/2 → 7/9, 1 → 2/3.
+
+    Parameters
+    ----------
+    r_n, r_p : float or array_like, same length unit
+
+    Returns
+    -------
+    d : float or ndarray, the unit of ``r_p``
+
+    Raises
+    ------
+    InvalidParameter
+        r_n < 0 or r_n > r_p.
+    """
+    s = np.sqrt(1.0 - _ratio(r_n, r_p) ** 2)
+    return 2.0 * np.asarray(r_p, dtype=np.float64) * 2.0 * (1 + s + s * s) / (3.0 * (1 + s))
+
+
+def model_c_neck_radius(d, r_p):
+    """Inverse of :func:`model_c_distance`: the neck radius for a centre distance ``d``.
+
+    k = 3 d/(2 r_p) − 2, s = [k + √(k² + 8k)]/4, r_n = r_p √(1 − s²) (science.md §2.1).
+
+    Raises
+    ------
+    InvalidParameter
+        d outside [4 r_p / 3, 2 r_p], the range model C covers.
+    """
+    r_p = np.asarray(r_p, dtype=np.float64)
+    k = 3.0 * np.asarray(d, dtype=np.float64) / (2.0 * r_p) - 2.0
+    if np.any(k < -1e-12) or np.any(k > 1 + 1e-12):
+        raise InvalidParameter(f"model C covers 4 r_p/3 ≤ d ≤ 2 r_p; got d/(2 r_p) = {(k + 2) / 3}.")
+    k = np.clip(k, 0.0, 1.0)
+    s = (k + np.sqrt(k * k + 8.0 * k)) / 4.0
+    return r_p * np.sqrt(np.clip(1.0 - s * s, 0.0, None))
+
+
+def model_c_distance_unequal(r_n, r_1, r_2):
+    """Model C for unequal spheres: d = (2 / (3 r_n²)) Σ_i [R_i³ − (R_i² − r_n²)^{3/2}].
+
+    Small-neck limit d ≈ R₁ + R₂ − (r_n²/4)(1/R₁ + 1/R₂) (science.md §2.1), used below
+    r_n = 1e-4 min(R_i) where the closed form loses precision.
+
+    Raises
+    ------
+    InvalidParameter
+        r_n < 0 or r_n > min(r_1, r_2).
+    """
+    r_n = np.asarray(r_n, dtype=np.float64)
+    radii = [np.asarray(r, dtype=np.float64) for r in (r_1, r_2)]
+    _ratio(r_n, np.minimum(*radii))
+    small = r_n < 1e-4 * np.minimum(*radii)
+    safe = np.where(small, 1.0, r_n)
+    exact = 2.0 / (3.0 * safe ** 2) * sum(r ** 3 - (r ** 2 - safe ** 2) ** 1.5 for r in radii)
+    approx = radii[0] + radii[1] - r_n ** 2 / 4.0 * (1 / radii[0] + 1 / radii[1])
+    return np.where(small, approx, exact)
+
+
+def model_c_com_distance(r_n, r_p):
+    """Distance between the centres of mass of model C's two half-bodies.
+
+    With R = 1, d = 2δ, s = √(1 − ρ²): x̄ = (3/4)[δ²ρ²/2 + 2δ/3 + 2δs³/3 + ρ²/2 − ρ⁴/4],
+    d_COM = 2 r_p x̄ (science.md §2.1; 11/16 × 2 r_p at r_n = r_p). A centroid-based
+    measurement of a model-C pair returns this, not :func:`model_c_distance`.
+    """
+    rho = _ratio(r_n, r_p)
+    delta = model_c_distance(r_n, r_p) / (2.0 * np.asarray(r_p, dtype=np.float64))
+    s = np.sqrt(1.0 - rho ** 2)
+    xbar = 0.75 * (delta ** 2 * rho ** 2 / 2 + 2 * delta / 3 + 2 * delta * s ** 3 / 3 + rho ** 2 / 2 - rho ** 4 / 4)
+    return 2.0 * np.asarray(r_p, dtype=np.float64) * xbar
+
+
+def truncated_sphere(x, a_0):
+    """Truncated-sphere sintering with volume conservation: (d, a) for neck radius ``x``.
+
+    Two spheres of initial radius a₀ grow to radius a while cut at their contact plane;
+    with c = cos θ (θ the half-angle of the neck circle at the centre):
+    a/a₀ = [4 / (2 + 3c − c³)]^{1/3}, x = a sin θ, d/2 = a cos θ (science.md §2.2; German,
+    *Sintering Theory and Practice*, Wiley 1996). Solved for θ by bisection (x/a₀ grows
+    monotonically with θ up to 2^{1/3} at θ = 90°).
+
+    Returns
+    -------
+    d : ndarray
+        Centre distance.
+    a : ndarray
+        Grown sphere radius.
+
+    Raises
+    ------
+    InvalidParameter
+        x < 0 or x > 2^{1/3} a₀.
+    """
+    ratio = np.asarray(x, dtype=np.float64) / np.asarray(a_0, dtype=np.float64)
+    if np.any(ratio < 0) or np.any(ratio > 2 ** (1 / 3) + 1e-12):
+        raise InvalidParameter(f"the truncated-sphere model covers 0 ≤ x ≤ 2^(1/3) a₀; got x/a₀ = {ratio}.")
+
+    def neck(theta):
+        c = np.cos(theta)
+        return (4.0 / (2 + 3 * c - c ** 3)) ** (1 / 3) * np.sin(theta)
+
+    lo, hi = np.zeros_like(ratio), np.full_like(ratio, np.pi / 2)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        below = neck(mid) < ratio
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    theta = (lo + hi) / 2
+    c = np.cos(theta)
+    a = np.asarray(a_0, dtype=np.float64) * (4.0 / (2 + 3 * c - c ** 3)) ** (1 / 3)
+    return 2.0 * a * c, a
