@@ -1,0 +1,195 @@
+"""The experiment description: a TOML file listing time points, acquisition, pipeline and (optionally) the twin.
+
+Schema (lengths nm, angles degrees, time s, temperature °C; paths relative to the TOML file)::
+
+    name = "Cu nanoparticle sintering"
+
+    [acquisition]                 # shared by all time points
+    pixel_size_nm = 8.32          # optional when the files carry it
+    dose_e_per_nm2 = 236.9        # per tilt series (recorded; the twin uses it)
+
+    [pipeline]                    # any field of insitu4d.pipeline.RunParameters
+    method = "tv"
+    iterations = 100
+
+    [[timepoints]]                # one table per tilt series, in time order
+    time_s = 0.0
+    temperature_C = 350.0
+    tiltseries = "T01.mrc"        # omit to let [simulation] make it
+    tilts = "T01.rawtlt"          # optional (a sidecar beside the stack is found)
+
+    [simulation]                  # the digital twin (insitu4d.simulate)
+    shape_px = [48, 64, 96]       # (nz, ny, nx)
+    tilt_min_deg = -40.0
+    tilt_max_deg = 40.0
+    tilt_step_deg = 2.0
+    seed = 1
+    drift_max_px = 20.0
+    tilt_axis_offset_px = 3.0
+    tilt_axis_rotation_deg = 0.0
+
+    [[simulation.pairs]]          # sintering pairs: model-C geometry, (r_n/r_p)^n = B (t − t0)
+    midpoint_nm = [0.0, 0.0, 0.0]
+    axis = [0.0, 0.0, 1.0]
+    r_p_nm = 75.0
+    law_n = 5.0
+    law_B_per_s = 2e-4
+    t0_s = -5.0
+
+    [[simulation.spheres]]        # particles that do not sinter
+    centre_nm = [0.0, 150.0, 0.0]
+    radius_nm = 40.0              # or semi_axes_nm = [z, y, x]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InvalidParameter, UnreadableFile
+from ..simulate import PairSpec, Sphere, TwinSpec
+from .run import RunParameters
+
+__all__ = ["TimePoint", "Experiment", "read_experiment"]
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    """One tilt series of the experiment: when, at what temperature, and which file (None: simulated)."""
+
+    index: int
+    time_s: float
+    temperature_C: float | None
+    tiltseries: Path | None
+    tilts: Path | None
+
+    @property
+    def name(self) -> str:
+        return f"T{self.index + 1:02d}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A parsed experiment description (:func:`read_experiment`)."""
+
+    name: str
+    path: Path
+    timepoints: tuple[TimePoint, ...]
+    params: RunParameters
+    dose_e_per_nm2: float | None
+    twin: TwinSpec | None
+
+    @property
+    def times_s(self) -> np.ndarray:
+        return np.array([t.time_s for t in self.timepoints])
+
+
+def _table(doc: dict, key: str, where: str) -> dict:
+    value = doc.get(key, {})
+    if not isinstance(value, dict):
+        raise InvalidParameter(f"[{key}] in {where} must be a table.")
+    return value
+
+
+def _number(table: dict, key: str, where: str, default=None, required: bool = False):
+    if key not in table:
+        if required:
+            raise InvalidParameter(f"{where}: '{key}' is missing.")
+        return default
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidParameter(f"{where}: '{key}' must be a number; got {value!r}.")
+    return float(value)
+
+
+def _vector(table: dict, key: str, where: str) -> tuple[float, float, float]:
+    value = table.get(key)
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, (int, float)) for v in value)):
+        raise InvalidParameter(f"{where}: '{key}' must be three numbers (z, y, x); got {value!r}.")
+    return tuple(float(v) for v in value)
+
+
+def _twin(sim: dict, times: list[float], dose: float | None, pixel_size_nm: float | None, where: str) -> TwinSpec:
+    if dose is None or pixel_size_nm is None:
+        raise InvalidParameter(f"{where}: the simulation needs [acquisition] dose_e_per_nm2 and pixel_size_nm.")
+    shape = sim.get("shape_px")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(n, int) and n > 0 for n in shape)):
+        raise InvalidParameter(f"{where}: [simulation] shape_px must be three positive integers (nz, ny, nx).")
+    lo = _number(sim, "tilt_min_deg", where, -40.0)
+    hi = _number(sim, "tilt_max_deg", where, 40.0)
+    step = _number(sim, "tilt_step_deg", where, 2.0)
+    if step <= 0 or hi <= lo:
+        raise InvalidParameter(f"{where}: need tilt_min_deg < tilt_max_deg and tilt_step_deg > 0.")
+    tilts = tuple(np.round(np.arange(lo, hi + step / 2, step), 6))
+    pairs = []
+    for i, p in enumerate(sim.get("pairs", [])):
+        w = f"{where} [[simulation.pairs]] #{i + 1}"
+        pairs.append(PairSpec(_vector(p, "midpoint_nm", w), _vector(p, "axis", w),
+                              _number(p, "r_p_nm", w, required=True), _number(p, "law_n", w, 5.0),
+                              _number(p, "law_B_per_s", w, required=True), _number(p, "t0_s", w, 0.0),
+                              _number(p, "max_neck_ratio", w, 0.9), int(_number(p, "Z", w, 29))))
+    spheres = []
+    for i, s in enumerate(sim.get("spheres", [])):
+        w = f"{where} [[simulation.spheres]] #{i + 1}"
+        if "semi_axes_nm" in s:
+            axes = _vector(s, "semi_axes_nm", w)
+        else:
+            axes = (_number(s, "radius_nm", w, required=True),) * 3
+        spheres.append(Sphere(_vector(s, "centre_nm", w), axes, int(_number(s, "Z", w, 29))))
+    return TwinSpec(tuple(shape), pixel_size_nm, tilts, dose, tuple(times), tuple(pairs), tuple(spheres),
+                    seed=int(_number(sim, "seed", where, 0)), drift_max_px=_number(sim, "drift_max_px", where, 0.0),
+                    tilt_axis_offset_px=_number(sim, "tilt_axis_offset_px", where, 0.0),
+                    tilt_axis_rotation_deg=_number(sim, "tilt_axis_rotation_deg", where, 0.0),
+                    lambda_cu_nm=_number(sim, "lambda_cu_nm", where, 600.0))
+
+
+def read_experiment(path) -> Experiment:
+    """Read and check an experiment TOML file (schema in the module docstring).
+
+    Raises
+    ------
+    UnreadableFile
+        The file is missing or not valid TOML.
+    InvalidParameter
+        A field is missing, of the wrong type, or out of range; the message names it.
+    """
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UnreadableFile(f"experiment file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UnreadableFile(f"{path.name} is not valid TOML: {exc}.") from None
+    where = path.name
+    acq = _table(doc, "acquisition", where)
+    pipe = _table(doc, "pipeline", where)
+    known = {f.name for f in fields(RunParameters)} - {"segmentation"}
+    unknown = sorted(set(pipe) - known)
+    if unknown:
+        raise InvalidParameter(f"{where}: unknown [pipeline] field(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(known))}.")
+    pixel_size = _number(acq, "pixel_size_nm", where)
+    params = RunParameters(**{"pixel_size_nm": pixel_size, **pipe})
+    entries = doc.get("timepoints")
+    if not isinstance(entries, list) or not entries:
+        raise InvalidParameter(f"{where}: no [[timepoints]]; list one table per tilt series.")
+    timepoints = []
+    for i, tp in enumerate(entries):
+        w = f"{where} [[timepoints]] #{i + 1}"
+        files = [None if tp.get(k) is None else (path.parent / str(tp[k])) for k in ("tiltseries", "tilts")]
+        timepoints.append(TimePoint(i, _number(tp, "time_s", w, required=True), _number(tp, "temperature_C", w),
+                                    *files))
+    times = [t.time_s for t in timepoints]
+    if any(b <= a for a, b in zip(times, times[1:])):
+        raise InvalidParameter(f"{where}: time_s must increase from one time point to the next; got {times}.")
+    dose = _number(acq, "dose_e_per_nm2", where)
+    sim = doc.get("simulation")
+    twin = _twin(sim, times, dose, pixel_size, where) if isinstance(sim, dict) else None
+    missing = [t.name for t in timepoints if t.tiltseries is None]
+    if missing and twin is None:
+        raise InvalidParameter(f"{where}: time points {', '.join(missing)} name no tiltseries and there is no "
+                               "[simulation] to make them.")
+    return Experiment(str(doc.get("name", path.stem)), path, tuple(timepoints), params, dose, twin)
