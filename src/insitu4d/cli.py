@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .errors import Insitu4dError
+from .errors import Insitu4dError, InvalidParameter
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="insitu4d: in situ electron tomography of nanoparticles, from tilt series to measured necks.")
@@ -106,7 +106,8 @@ def info(path: Path = typer.Argument(..., help="Tilt-series file (MRC, DM3/DM4, 
 
 
 @app.command()
-def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-series file."),
+def run(input_path: Path = typer.Argument(..., metavar="INPUT",
+                                         help="Tilt-series file, or an experiment description (.toml) for 4D."),
         output: Path = typer.Option(Path("insitu4d_output"), "-o", "--output", help="Output folder."),
         tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
         pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
@@ -117,14 +118,17 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-serie
         backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
         bin_factor: int = typer.Option(1, "--bin", help="Bin pixels by this factor first."),
         no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned).")) -> None:
-    """Tilt series to volume, labels, particles.csv, pairs.csv and run.json."""
+    """Tilt series to volume, labels, particles.csv, pairs.csv and run.json; an EXPERIMENT.toml to
+    every time point, tracked particles and pairs_timeseries.csv (the options then come from the file)."""
     from .pipeline import RunParameters, run_tilt_series
 
+    if input_path.suffix.lower() == ".toml":
+        _run_experiment(input_path, output)
+        return
     try:
         params = RunParameters(pixel_size_nm=pixel_size, tilt_axis_deg=_tilt_axis(tilt_axis), method=method.value,
                                iterations=iterations, tv_weight=tv_weight, backend=backend.value,
-                               bin_factor=bin_factor,
-                               align=not no_align)
+                               bin_factor=bin_factor, align=not no_align)
         with _StageProgress() as progress:
             result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
     except (Insitu4dError, ValueError) as exc:
@@ -132,6 +136,38 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt-serie
     out.print(f"{result['n_particles']} particle(s), {result['n_pairs']} touching pair(s); "
               f"reprojection residual {result['reprojection_residual']:.4f}")
     out.print(f"outputs in [bold]{output}[/]: {', '.join(result['outputs'])}")
+
+
+def _run_experiment(path: Path, output: Path) -> None:
+    from .pipeline import read_experiment, run_experiment
+
+    try:
+        experiment = read_experiment(path)
+        with _StageProgress() as progress:
+            summary = run_experiment(experiment, output, progress=progress)
+    except (Insitu4dError, ValueError) as exc:
+        _fail(exc)
+    resumed = sum(t["resumed"] for t in summary["time_points"])
+    out.print(f"{len(summary['time_points'])} time point(s) ({resumed} resumed), {summary['n_tracks']} particle "
+              f"track(s), {summary['n_pairs']} pair(s), {len(summary['events'])} event(s)")
+    out.print(f"outputs in [bold]{output}[/]: {', '.join(summary['outputs'])}")
+
+
+@app.command()
+def simulate(experiment_path: Path = typer.Argument(..., metavar="EXPERIMENT", help="Experiment description (.toml)."),
+             output: Path = typer.Option(..., "-o", "--output", help="Folder for the twin's tilt series.")) -> None:
+    """Write the digital twin's tilt series (T01.mrc + T01.rawtlt, …) and truth.csv."""
+    from .pipeline import read_experiment
+    from .simulate import write_twin
+
+    try:
+        experiment = read_experiment(experiment_path)
+        if experiment.twin is None:
+            raise InvalidParameter(f"{experiment_path.name} has no [simulation] table: nothing to simulate.")
+        result = write_twin(experiment.twin, output)
+    except (Insitu4dError, ValueError) as exc:
+        _fail(exc)
+    out.print(f"{len(result['tilt_series'])} tilt series and truth.csv in [bold]{output}[/]")
 
 
 @app.command()

@@ -1,0 +1,148 @@
+"""The 4D pipeline: every time point of an experiment, then identities and pair time series.
+
+``run_experiment`` (``insitu4d run EXPERIMENT.toml``): simulate the time points that the
+twin makes (``twin/``), run :func:`~insitu4d.pipeline.run.run_tilt_series` on each time
+point into ``T01/``, ``T02/`` …, track particles through time, and write
+``pairs_timeseries.csv``, ``particles_timeseries.csv``, ``events.json``, the plots and
+``experiment.json`` (written last). A time point whose ``run.json`` records the same input
+checksum and parameters is not run again, so an interrupted run resumes at the first
+unfinished time point.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+from .. import __version__
+from ..io.writers import sha256_file, write_csv, write_json
+from ..measure.tracking import track_particles
+from ..simulate import write_twin
+from .experiment import Experiment
+from .run import run_tilt_series
+
+__all__ = ["run_experiment", "PAIR_TIMESERIES_COLUMNS"]
+
+PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "d_nm",
+                           "d_centre_nm", "r_p_nm", "r_p_a_nm", "r_p_b_nm", "hw_a", "hw_b", "r_n_over_r_p",
+                           "d_over_2r_p", "r_n_inscribed_nm", "time_point"]
+PARTICLE_TIMESERIES_COLUMNS = ["time_s", "track_id", "label", "time_point", "volume_nm3", "r_p_nm",
+                               "aspect_ratio_hw", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
+
+
+def _finished(outdir: Path, stack: Path, params: dict) -> dict | None:
+    """The measurements of a finished time point with the same input and parameters, else None."""
+    run_json, meas = outdir / "run.json", outdir / "measurements.json"
+    if not (run_json.is_file() and meas.is_file()):
+        return None
+    try:
+        run = json.loads(run_json.read_text())
+        same_input = run["inputs"]["tilt_series"]["sha256"] == sha256_file(stack)
+        if same_input and run["parameters"] == json.loads(json.dumps(params, default=str)):
+            return json.loads(meas.read_text())
+    except (KeyError, ValueError, TypeError):
+        return None
+    return None
+
+
+def run_experiment(experiment: Experiment, outdir, *,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Run the 4D pipeline on every time point and follow the particles through time.
+
+    Parameters
+    ----------
+    experiment : Experiment
+        From :func:`insitu4d.pipeline.read_experiment`.
+    outdir : str or Path
+    progress : callable(stage, done, total), optional
+        Stage names are the time points' (``T01`` …) plus ``track``.
+
+    Returns
+    -------
+    dict
+        The content of ``experiment.json``.
+    """
+    outdir = Path(outdir)
+    report = progress or (lambda stage, done, total: None)
+    stacks = {tp.index: (tp.tiltseries, tp.tilts) for tp in experiment.timepoints}
+    simulated = [tp for tp in experiment.timepoints if tp.tiltseries is None]
+    twin_info = None
+    if simulated:
+        twin_dir = outdir / "twin"
+        wanted = [twin_dir / f"{tp.name}.mrc" for tp in simulated]
+        if not all(p.is_file() for p in wanted) or not (twin_dir / "truth.csv").is_file():
+            report("simulate", 0, 1)
+            write_twin(experiment.twin, twin_dir)
+            report("simulate", 1, 1)
+        twin_info = {"folder": "twin", "truth": "twin/truth.csv"}
+        for tp in simulated:
+            stacks[tp.index] = (twin_dir / f"{tp.name}.mrc", twin_dir / f"{tp.name}.rawtlt")
+    frames, pair_frames, runs = [], [], []
+    params = experiment.params.to_dict()
+    for tp in experiment.timepoints:
+        stack, tilts = stacks[tp.index]
+        tp_dir = outdir / tp.name
+        measurements = _finished(tp_dir, Path(stack), params)
+        resumed = measurements is not None
+        if measurements is None:
+            run_tilt_series(stack, tp_dir, tilts=tilts, params=experiment.params,
+                            progress=lambda stage, done, total, name=tp.name: report(name, done, total))
+            measurements = json.loads((tp_dir / "measurements.json").read_text())
+        frames.append(measurements["particles"])
+        pair_frames.append(measurements["pairs"])
+        runs.append({"time_point": tp.name, "time_s": tp.time_s, "temperature_C": tp.temperature_C,
+                     "tilt_series": str(stack), "resumed": resumed})
+    report("track", 0, 1)
+    tracks = track_particles(frames)
+    pair_rows, particle_rows = _timeseries(experiment, frames, pair_frames, tracks)
+    write_csv(outdir / "pairs_timeseries.csv", pair_rows, PAIR_TIMESERIES_COLUMNS)
+    write_csv(outdir / "particles_timeseries.csv", particle_rows, PARTICLE_TIMESERIES_COLUMNS)
+    write_json(outdir / "events.json", {"events": tracks["events"], "frame_shifts_nm": tracks["shifts_nm"]})
+    from ..report.timeseries import save_pair_plots
+
+    plots = save_pair_plots(outdir, pair_rows)
+    report("track", 1, 1)
+    summary = {
+        "software": {"name": "insitu4d", "version": __version__},
+        "experiment": {"name": experiment.name, "file": str(experiment.path),
+                       "sha256": sha256_file(experiment.path)},
+        "parameters": params,
+        "time_points": runs,
+        "twin": twin_info,
+        "n_tracks": len({tid for ids in tracks["track_of"] for tid in ids.values()}),
+        "n_pairs": len({r["pair_id"] for r in pair_rows}),
+        "events": tracks["events"],
+        "outputs": sorted(["pairs_timeseries.csv", "particles_timeseries.csv", "events.json", "experiment.json",
+                           *plots]),
+    }
+    write_json(outdir / "experiment.json", summary)
+    return summary
+
+
+def _timeseries(experiment: Experiment, frames, pair_frames, tracks) -> tuple[list[dict], list[dict]]:
+    pair_rows, particle_rows = [], []
+    pair_ids: dict[tuple[int, int], int] = {}
+    for tp, particles, pairs, ids in zip(experiment.timepoints, frames, pair_frames, tracks["track_of"]):
+        by_label = {p["label"]: p for p in particles}
+        for p in particles:
+            particle_rows.append({"time_s": tp.time_s, "track_id": ids[p["label"]], "label": p["label"],
+                                  "time_point": tp.name, "volume_nm3": p["volume_nm3"], "r_p_nm": p["r_p_nm"],
+                                  "aspect_ratio_hw": p.get("aspect_ratio_hw"),
+                                  **{f"centroid_{a}_nm": v for a, v in zip("zyx", p["centroid_nm"])}})
+        for pair in pairs:
+            la, lb = pair["labels"]
+            ta, tb = sorted((ids[la], ids[lb]))
+            if ids[la] != ta:
+                la, lb = lb, la
+            key = (ta, tb)
+            pair_ids.setdefault(key, len(pair_ids) + 1)
+            a, b = by_label[la], by_label[lb]
+            pair_rows.append({"time_s": tp.time_s, "temperature_C": tp.temperature_C, "pair_id": pair_ids[key],
+                              "label_a": ta, "label_b": tb, "r_n_nm": pair["r_n_nm"], "d_nm": pair["d_nm"],
+                              "d_centre_nm": pair["d_centre_nm"], "r_p_nm": pair["r_p_nm"],
+                              "r_p_a_nm": a["r_p_nm"], "r_p_b_nm": b["r_p_nm"],
+                              "hw_a": a.get("aspect_ratio_hw"), "hw_b": b.get("aspect_ratio_hw"),
+                              "r_n_over_r_p": pair["r_n_over_r_p"], "d_over_2r_p": pair["d_over_2r_p"],
+                              "r_n_inscribed_nm": pair["r_n_inscribed_nm"], "time_point": tp.name})
+    return pair_rows, particle_rows

@@ -1,0 +1,115 @@
+"""The 4D pipeline on a small twin: time series against the truth, identities, resume, TOML errors."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from insitu4d.errors import InvalidParameter, UnreadableFile
+from insitu4d.pipeline import read_experiment, run_experiment
+
+TOML = """
+name = "tiny twin"
+[acquisition]
+pixel_size_nm = 2.0
+dose_e_per_nm2 = 5000.0
+[pipeline]
+method = "sirt"
+iterations = 60
+align = false
+backend = "cpu"
+[[timepoints]]
+time_s = 0.0
+temperature_C = 350.0
+[[timepoints]]
+time_s = 20.0
+temperature_C = 355.0
+[[timepoints]]
+time_s = 60.0
+temperature_C = 360.0
+[simulation]
+shape_px = [28, 20, 48]
+tilt_min_deg = -60.0
+tilt_max_deg = 60.0
+tilt_step_deg = 3.0
+seed = 4
+[[simulation.pairs]]
+midpoint_nm = [0.0, 0.0, 0.0]
+axis = [0.0, 0.0, 1.0]
+r_p_nm = 14.0
+law_n = 5.0
+law_B_per_s = 4.9e-4
+t0_s = -5.0
+"""
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("exp")
+    (root / "exp.toml").write_text(TOML)
+    out = root / "out"
+    summary = run_experiment(read_experiment(root / "exp.toml"), out)
+    return root, out, summary
+
+
+def test_pairs_timeseries_against_the_truth(finished):
+    _, out, summary = finished
+    rows = _rows(out / "pairs_timeseries.csv")
+    truth = _rows(out / "twin" / "truth.csv")
+    assert list(rows[0])[:7] == ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "d_nm"]
+    assert [float(r["time_s"]) for r in rows] == [0.0, 20.0, 60.0]
+    assert {r["pair_id"] for r in rows} == {"1"} and {(r["label_a"], r["label_b"]) for r in rows} == {("1", "2")}
+    # a clean ±60° series at 2 nm voxels: r_n within 1.5 voxels, centroid d within 1 voxel of the COM truth
+    for r, t in zip(rows, truth):
+        assert abs(float(r["r_n_nm"]) - float(t["r_n_nm"])) < 3.0
+        assert abs(float(r["d_nm"]) - float(t["d_com_nm"])) < 2.0
+    assert float(rows[-1]["r_n_nm"]) > float(rows[0]["r_n_nm"])
+    assert summary["n_pairs"] == 1 and summary["n_tracks"] == 2
+    for name in ("pairs_vs_time.png", "neck_vs_distance.png", "experiment.json", "events.json"):
+        assert (out / name).is_file()
+
+
+def test_resume_reruns_only_the_unfinished_time_point(finished):
+    root, out, _ = finished
+    before = (out / "T01" / "run.json").stat().st_mtime_ns
+    (out / "T02" / "run.json").unlink()  # as if the run had stopped inside T02
+    summary = run_experiment(read_experiment(root / "exp.toml"), out)
+    assert [t["resumed"] for t in summary["time_points"]] == [True, False, True]
+    assert (out / "T01" / "run.json").stat().st_mtime_ns == before
+    assert json.loads((out / "experiment.json").read_text())["n_pairs"] == 1
+
+
+def test_experiment_errors_name_the_field(tmp_path):
+    with pytest.raises(UnreadableFile, match="does not exist"):
+        read_experiment(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[pipeline]\nmethod = 'sirt'\n")
+    with pytest.raises(InvalidParameter, match=r"no \[\[timepoints\]\]"):
+        read_experiment(bad)
+    bad.write_text("[[timepoints]]\ntime_s = 0.0\n")
+    with pytest.raises(InvalidParameter, match="name no tiltseries and there is no"):
+        read_experiment(bad)
+    bad.write_text("[pipeline]\nspeed = 3\n[[timepoints]]\ntime_s = 0.0\ntiltseries = 'a.mrc'\n")
+    with pytest.raises(InvalidParameter, match="unknown \\[pipeline\\] field\\(s\\) speed"):
+        read_experiment(bad)
+    bad.write_text("[[timepoints]]\ntime_s = 5.0\ntiltseries = 'a.mrc'\n[[timepoints]]\ntime_s = 1.0\n"
+                   "tiltseries = 'b.mrc'\n")
+    with pytest.raises(InvalidParameter, match="time_s must increase"):
+        read_experiment(bad)
+    exp = TOML.replace("shape_px = [28, 20, 48]", "shape_px = [28, 20]")
+    bad.write_text(exp)
+    with pytest.raises(InvalidParameter, match="shape_px must be three positive integers"):
+        read_experiment(bad)
+    assert np.allclose(read_experiment_ok(tmp_path).times_s, [0, 20, 60])
+
+
+def read_experiment_ok(tmp_path):
+    p = tmp_path / "ok.toml"
+    p.write_text(TOML)
+    return read_experiment(p)
