@@ -3,8 +3,9 @@
 ``run_experiment`` (``insitu4d run EXPERIMENT.toml``): simulate the time points that the
 twin makes (``twin/``), run :func:`~insitu4d.pipeline.run.run_tilt_series` on each time
 point into ``T01/``, ``T02/`` …, track particles through time, and write
-``pairs_timeseries.csv``, ``particles_timeseries.csv``, ``events.json``, the plots and
-``experiment.json`` (written last). A time point whose ``run.json`` records the same input
+``pairs_timeseries.csv``, ``particles_timeseries.csv``, ``events.json``, the plots, a
+neck-growth fit per pair with its time origin free, ``twin_accuracy.csv`` when the twin
+made every time point, and ``experiment.json`` (written last). A time point whose ``run.json`` records the same input
 checksum and parameters is not run again, so an interrupted run resumes at the first
 unfinished time point.
 """
@@ -27,6 +28,8 @@ __all__ = ["run_experiment", "PAIR_TIMESERIES_COLUMNS"]
 PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "d_nm",
                            "d_centre_nm", "r_p_nm", "r_p_a_nm", "r_p_b_nm", "hw_a", "hw_b", "r_n_over_r_p",
                            "d_over_2r_p", "r_n_inscribed_nm", "time_point"]
+TWIN_COLUMNS = ["time_s", "pair_id", "found", "r_n_true_nm", "r_n_nm", "r_n_error_vox", "d_com_true_nm", "d_nm",
+                "d_error_vox", "d_true_nm", "d_centre_nm", "d_centre_error_vox"]
 PARTICLE_TIMESERIES_COLUMNS = ["time_s", "track_id", "label", "time_point", "volume_nm3", "r_p_nm",
                                "aspect_ratio_hw", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
 
@@ -102,7 +105,16 @@ def run_experiment(experiment: Experiment, outdir, *,
     from ..report.timeseries import save_pair_plots
 
     plots = save_pair_plots(outdir, pair_rows)
+    fits = _fit_pairs(pair_rows)
     report("track", 1, 1)
+    accuracy = None
+    if experiment.twin is not None and len(simulated) == len(experiment.timepoints):
+        from ..simulate.compare import compare_with_truth
+
+        result = compare_with_truth(experiment.twin, outdir, time_points=[tp.name for tp in experiment.timepoints])
+        write_csv(outdir / "twin_accuracy.csv", result["rows"], TWIN_COLUMNS)
+        accuracy = {k: v for k, v in result.items() if k != "rows"}
+        plots.append("twin_accuracy.csv")
     summary = {
         "software": {"name": "insitu4d", "version": __version__},
         "experiment": {"name": experiment.name, "file": str(experiment.path),
@@ -113,11 +125,27 @@ def run_experiment(experiment: Experiment, outdir, *,
         "n_tracks": len({tid for ids in tracks["track_of"] for tid in ids.values()}),
         "n_pairs": len({r["pair_id"] for r in pair_rows}),
         "events": tracks["events"],
+        "neck_growth_fits": fits,
+        "twin_accuracy": accuracy,
         "outputs": sorted(["pairs_timeseries.csv", "particles_timeseries.csv", "events.json", "experiment.json",
                            *plots]),
     }
     write_json(outdir / "experiment.json", summary)
     return summary
+
+
+def _fit_pairs(pair_rows: list[dict]) -> list[dict]:
+    """(r_n/r_p)^n = B (t − t₀) per pair with t₀ free (:func:`insitu4d.physics.sintering.fit_neck_growth`)."""
+    from ..physics.sintering import fit_neck_growth
+
+    fits = []
+    for pid in sorted({r["pair_id"] for r in pair_rows}):
+        rs = [r for r in pair_rows if r["pair_id"] == pid and 0 < r["r_n_over_r_p"] <= 1]
+        if len(rs) < 4:
+            continue
+        fit = fit_neck_growth([r["time_s"] for r in rs], [r["r_n_over_r_p"] for r in rs], n_bootstrap=100)
+        fits.append({"pair_id": pid, "n_points": len(rs), **fit})
+    return fits
 
 
 def _timeseries(experiment: Experiment, frames, pair_frames, tracks) -> tuple[list[dict], list[dict]]:
