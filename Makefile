@@ -1,4 +1,4 @@
-# make demo: the main job on the embedded default; make test: the test suite.
+# make demo: the 4D pipeline on the embedded example experiment; make test: the test suite.
 # Each creates .venv and installs what it needs.
 PYTHON ?= python3
 VENV   := .venv
