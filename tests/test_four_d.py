@@ -113,3 +113,22 @@ def read_experiment_ok(tmp_path):
     p = tmp_path / "ok.toml"
     p.write_text(TOML)
     return read_experiment(p)
+
+
+def test_experiment_of_existing_tilt_series_files(finished):
+    # the interface of issue 4: time points that name MRC + .rawtlt files (here the twin's
+    # own files) give the same time series as the simulated run.
+    root, out, _ = finished
+    text = TOML.split("[simulation]")[0]
+    for i in (1, 2, 3):
+        text = text.replace(f"temperature_C = {350.0 + 5 * (i - 1) if i < 3 else 360.0}\n",
+                            f"temperature_C = {350.0 + 5 * (i - 1) if i < 3 else 360.0}\n"
+                            f"tiltseries = 'out/twin/T0{i}.mrc'\ntilts = 'out/twin/T0{i}.rawtlt'\n", 1)
+    (root / "files.toml").write_text(text)
+    exp = read_experiment(root / "files.toml")
+    assert exp.twin is None and all(tp.tiltseries is not None for tp in exp.timepoints)
+    summary = run_experiment(exp, root / "out_files")
+    assert summary["twin_accuracy"] is None
+    a = _rows(out / "pairs_timeseries.csv")
+    b = _rows(root / "out_files" / "pairs_timeseries.csv")
+    assert [r["r_n_nm"] for r in a] == [r["r_n_nm"] for r in b]
