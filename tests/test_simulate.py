@@ -74,3 +74,21 @@ def test_write_twin_reads_back(tmp_path):
     assert ts.pixel_size_nm == pytest.approx(1.5)
     rows = (tmp_path / "truth.csv").read_text().splitlines()
     assert rows[0].startswith("time_s,pair_id,label_a,label_b,r_n_nm,d_nm") and len(rows) == 3
+
+
+def test_simulator_inputs_are_refused_with_the_fix(tmp_path):
+    from insitu4d.data import TiltSeries
+    from insitu4d.errors import InvalidParameter, UnreadableFile
+    from insitu4d.io import write_tilt_series
+
+    with pytest.raises(InvalidParameter, match="must be positive"):
+        incident_electrons_per_pixel(0.0, 41, 1.0)
+    with pytest.raises(InvalidParameter, match="atomic number must be ≥ 1"):
+        mean_free_path_nm(0)
+    with pytest.raises(InvalidParameter, match="needs n > 0 and B ≥ 0"):
+        neck_radius_nm(PairSpec((0, 0, 0), (0, 0, 1), 10.0, law_n=0.0), 1.0)
+    with pytest.raises(InvalidParameter, match="axis must be a non-zero vector"):
+        SinteringPair((0, 0, 0), (0, 0, 0), 5.0, 1.0).centres_nm()
+    ts = TiltSeries(np.zeros((2, 4, 4), np.float32), [-1.0, 1.0], 1.0)
+    with pytest.raises(UnreadableFile, match="use a .mrc file name"):
+        write_tilt_series(tmp_path / "x.tif", ts)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["track_particles"]
+__all__ = ["track_particles", "match_particles"]
 
 
 def _arrays(particles: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -46,8 +46,23 @@ def _translation(p, pr, c, cr, gate: float, n_largest: int = 12) -> np.ndarray:
     return best
 
 
-def _match(prev: list[dict], cur: list[dict], gate: float) -> tuple[dict[int, int], np.ndarray]:
-    """Index pairs prev → cur and the frame translation (cur − prev)."""
+def match_particles(prev: list[dict], cur: list[dict], gate: float = 1.0) -> tuple[dict[int, int], np.ndarray]:
+    """Match the particles of two frames that may differ by a translation.
+
+    Parameters
+    ----------
+    prev, cur : list of dict
+        Particles (``centroid_nm``, ``r_p_nm``) of the two frames.
+    gate : float
+        Largest allowed displacement after the translation, as a fraction of the larger radius.
+
+    Returns
+    -------
+    pairs : dict
+        Index in ``prev`` → index in ``cur``.
+    shift_nm : (3,) ndarray
+        The translation (z, y, x) from ``prev`` to ``cur``, nm.
+    """
     if not prev or not cur:
         return {}, np.zeros(3)
     p, _, pr = _arrays(prev)
@@ -98,7 +113,7 @@ def track_particles(frames: list[list[dict]], *, gate: float = 1.0) -> dict:
             track_of.append(ids)
             continue
         prev = frames[t - 1]
-        pairs, shift = _match(prev, cur, gate)
+        pairs, shift = match_particles(prev, cur, gate)
         shifts.append(shift.tolist())
         for i, j in pairs.items():
             ids[cur[j]["label"]] = track_of[t - 1][prev[i]["label"]]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..measure import measure_particles
-from ..measure.tracking import _match
+from ..measure.tracking import match_particles
 from .twin import TwinSpec, simulate_time_point
 
 __all__ = ["compare_with_truth"]
@@ -57,7 +57,7 @@ def compare_with_truth(spec: TwinSpec, outdir, *, time_points: list[str] | None 
         meas = json.loads((outdir / name / "measurements.json").read_text())
         _, truth, labels, _ = simulate_time_point(spec, i)
         true_particles = measure_particles(labels, h)
-        pairs, _ = _match(true_particles, meas["particles"], gate=1.0)
+        pairs, _ = match_particles(true_particles, meas["particles"], gate=1.0)
         to_measured = {true_particles[a]["label"]: meas["particles"][b]["label"] for a, b in pairs.items()}
         by_labels = {frozenset(p["labels"]): p for p in meas["pairs"]}
         for tr in truth:
