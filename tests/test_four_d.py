@@ -82,7 +82,8 @@ def test_resume_reruns_only_the_unfinished_time_point(finished):
     summary = run_experiment(read_experiment(root / "exp.toml"), out)
     assert [t["resumed"] for t in summary["time_points"]] == [True, False, True]
     assert (out / "T01" / "run.json").stat().st_mtime_ns == before
-    assert json.loads((out / "experiment.json").read_text())["n_pairs"] == 1
+    saved = json.loads((out / "experiment.json").read_text())
+    assert saved["n_pairs"] == 1 and saved["acquisition"]["dose_e_per_nm2"] == 5000.0
 
 
 def test_experiment_errors_name_the_field(tmp_path):

@@ -4,7 +4,7 @@ Schema (lengths nm, angles degrees, time s, temperature °C; paths relative to t
 
     name = "Cu nanoparticle sintering"
 
-    [acquisition]                 # shared by all time points
+    [acquisition]                 # shared by all time points; recorded in experiment.json
     pixel_size_nm = 8.32          # optional when the files carry it
     dose_e_per_nm2 = 236.9        # per tilt series (recorded; the twin uses it)
 
@@ -81,6 +81,7 @@ class Experiment:
     params: RunParameters
     dose_e_per_nm2: float | None
     twin: TwinSpec | None
+    acquisition: dict
 
     @property
     def times_s(self) -> np.ndarray:
@@ -192,4 +193,4 @@ def read_experiment(path) -> Experiment:
     if missing and twin is None:
         raise InvalidParameter(f"{where}: time points {', '.join(missing)} name no tiltseries and there is no "
                                "[simulation] to make them.")
-    return Experiment(str(doc.get("name", path.stem)), path, tuple(timepoints), params, dose, twin)
+    return Experiment(str(doc.get("name", path.stem)), path, tuple(timepoints), params, dose, twin, dict(acq))

@@ -10,6 +10,7 @@ measured pair, if it was found at all.
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,6 @@ def compare_with_truth(spec: TwinSpec, outdir, *, time_points: list[str] | None 
         ``mae_d_centre_vox`` (inscribed-sphere centres against the sphere centres),
         ``found_fraction``.
     """
-    import json
-
     outdir = Path(outdir)
     h = spec.pixel_size_nm
     rows = []

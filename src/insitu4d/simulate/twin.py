@@ -10,7 +10,7 @@ beside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +90,6 @@ class TwinSpec:
     tilt_axis_offset_px: float = 0.0
     tilt_axis_rotation_deg: float = 0.0
     lambda_cu_nm: float = LAMBDA_CU_NM
-    extra: dict = field(default_factory=dict)
 
 
 def neck_radius_nm(pair: PairSpec, time_s: float) -> float:
