@@ -62,7 +62,8 @@ def test_pairs_timeseries_against_the_truth(finished):
     _, out, summary = finished
     rows = _rows(out / "pairs_timeseries.csv")
     truth = _rows(out / "twin" / "truth.csv")
-    assert list(rows[0])[:7] == ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "d_nm"]
+    assert list(rows[0])[:8] == ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "r_n_err_nm",
+                                 "d_nm"]
     assert [float(r["time_s"]) for r in rows] == [0.0, 20.0, 60.0]
     assert {r["pair_id"] for r in rows} == {"1"} and {(r["label_a"], r["label_b"]) for r in rows} == {("1", "2")}
     # a clean ±60° series at 2 nm voxels: r_n within 1.5 voxels, centroid d within 1 voxel of the COM truth
@@ -71,17 +72,46 @@ def test_pairs_timeseries_against_the_truth(finished):
         assert abs(float(r["d_nm"]) - float(t["d_com_nm"])) < 2.0
     assert float(rows[-1]["r_n_nm"]) > float(rows[0]["r_n_nm"])
     assert summary["n_pairs"] == 1 and summary["n_tracks"] == 2
-    for name in ("pairs_vs_time.png", "neck_vs_distance.png", "experiment.json", "events.json"):
+    for name in ("pairs_vs_time.png", "neck_vs_distance.png", "experiment.json", "events.json", "report.html",
+                 "uncertainty.csv"):
         assert (out / name).is_file()
+
+
+def test_error_bars_from_the_twin_cover_the_true_errors(finished):
+    # The error bar of each value is the twin's RMS error on the measured state with new noise.
+    # Oracle: the twin's own truth. The true error of r_n and d must lie within 2.5 error bars
+    # (a calibrated bar holds ~95 % within 2; 2.5 leaves room for 3-repeat estimates of the bar),
+    # and the bars must be small (< 1.5 voxel), so that the check can fail.
+    _, out, summary = finished
+    rows = _rows(out / "pairs_timeseries.csv")
+    truth = _rows(out / "twin" / "truth.csv")
+    h = 2.0
+    for r, t in zip(rows, truth):
+        for key, true_key in (("r_n_nm", "r_n_nm"), ("d_nm", "d_com_nm")):
+            err = float(r[key.replace("_nm", "_err_nm")])
+            assert 0 < err < 1.5 * h
+            assert abs(float(r[key]) - float(t[true_key])) <= 2.5 * err
+        for key in ("r_p_err_nm", "r_n_over_r_p_err", "d_over_2r_p_err", "hw_a_err", "hw_b_err"):
+            assert np.isfinite(float(r[key])) and float(r[key]) > 0
+    unc = _rows(out / "uncertainty.csv")
+    assert {u["time_point"] for u in unc} == {"T01", "T02", "T03"} and all(u["n_found"] == "3" for u in unc)
+    assert summary["uncertainty"]["evaluated_time_points"] == ["T01", "T02", "T03"]
+    report = (out / "report.html").read_text()
+    assert "tiny twin" in report and "± " in report and report.count("data:image/png;base64") >= 3
 
 
 def test_resume_reruns_only_the_unfinished_time_point(finished):
     root, out, _ = finished
     before = (out / "T01" / "run.json").stat().st_mtime_ns
+    repeat = out / "uncertainty" / "T01_R1" / "run.json"
+    repeat_before = repeat.stat().st_mtime_ns
     (out / "T02" / "run.json").unlink()  # as if the run had stopped inside T02
+    (out / "uncertainty" / "T03_R3" / "run.json").unlink()  # and inside the twin's last repeat
     summary = run_experiment(read_experiment(root / "exp.toml"), out)
     assert [t["resumed"] for t in summary["time_points"]] == [True, False, True]
     assert (out / "T01" / "run.json").stat().st_mtime_ns == before
+    assert repeat.stat().st_mtime_ns == repeat_before  # finished repeats are not run again
+    assert (out / "uncertainty" / "T03_R3" / "run.json").is_file()
     saved = json.loads((out / "experiment.json").read_text())
     assert saved["n_pairs"] == 1 and saved["acquisition"]["dose_e_per_nm2"] == 5000.0
 

@@ -142,6 +142,16 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["out.json"]  # no temporary file left
 
 
+def test_json_is_standard_json(tmp_path):
+    # NaN and inf have no JSON spelling (RFC 8259): they become null, so strict parsers read the file
+    import json
+
+    p = write_json(tmp_path / "s.json", {"n": float("nan"), "v": np.array([1.0, np.inf]), "k": np.float32(0.5),
+                                         "t": (np.int64(3), -np.inf)})
+    back = json.loads(p.read_text(), parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert back == {"n": None, "v": [1.0, None], "k": 0.5, "t": [3, None]}
+
+
 def test_csv_writer(tmp_path):
     p = write_csv(tmp_path / "t.csv", [{"a": 1.23456789, "b": "x"}], ["a", "b"])
     assert p.read_text().splitlines() == ["a,b", "1.23457,x"]

@@ -151,6 +151,7 @@ def _run_experiment(path: Path, output: Path) -> None:
     out.print(f"{len(summary['time_points'])} time point(s) ({resumed} resumed), {summary['n_tracks']} particle "
               f"track(s), {summary['n_pairs']} pair(s), {len(summary['events'])} event(s)")
     out.print(f"outputs in [bold]{output}[/]: {', '.join(summary['outputs'])}")
+    out.print(f"report: [bold]{(output / 'report.html').resolve()}[/]")
 
 
 @app.command()
@@ -270,10 +271,13 @@ def demo(output: Path = typer.Option(Path("demo_output"), "-o", "--output", help
         if acc:
             out.print(f"against the twin's truth: mean |error| r_n {acc['mae_r_n_vox']:.2f} voxel, d "
                       f"{acc['mae_d_vox']:.2f} voxel, pairs found {100 * acc['found_fraction']:.0f} %")
+        unc = (summary.get("uncertainty") or {}).get("mean_rms") or {}
+        if unc.get("r_n_nm") is not None:
+            out.print(f"error bars from the twin (mean RMS error): r_n ± {unc['r_n_nm']:.1f} nm, d ± "
+                      f"{unc['d_nm']:.1f} nm, r_p ± {unc['r_p_nm']:.1f} nm")
         for fit in summary.get("neck_growth_fits", []):
             out.print(f"pair {fit['pair_id']}: (r_n/r_p)^n = B (t − t0), n = {fit['n']:.2f} "
                       f"[{fit['n_ci'][0]:.2f}, {fit['n_ci'][1]:.2f}], t0 = {fit['t0_s']:.1f} s")
-        out.print(f"report: [bold]{(output / 'pairs_vs_time.png').resolve()}[/] and neck_vs_distance.png")
         return
     from .pipeline import run_tilt_series
 

@@ -208,11 +208,25 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def _strict(obj):
+    """``obj`` with NaN and ±inf as None, so the file is standard JSON (RFC 8259 has no NaN)."""
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _strict(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj
+
+
 def write_json(path, obj) -> Path:
-    """Write an object as indented JSON, atomically (NumPy values converted)."""
+    """Write an object as indented standard JSON, atomically (NumPy values converted, NaN/inf as null)."""
     path = Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(_strict(obj), indent=2, default=_json_default, allow_nan=False) + "\n",
+                       encoding="utf-8")
     return path
 
 

@@ -12,6 +12,12 @@ Schema (lengths nm, angles degrees, time s, temperature °C; paths relative to t
     method = "tv"
     iterations = 100
 
+    [uncertainty]                 # error bars from the twin (insitu4d.pipeline.uncertainty)
+    repeats = 3                   # noise realisations per evaluated time point; 0: no error bars
+    time_points = 3               # evaluated time points (first, last, evenly between); 0: all
+    seed = 0
+    Z = 29                        # atomic number of the twin's particles
+
     [[timepoints]]                # one table per tilt series, in time order
     time_s = 0.0
     temperature_C = 350.0
@@ -52,6 +58,7 @@ import numpy as np
 from ..errors import InvalidParameter, UnreadableFile
 from ..simulate import PairSpec, Sphere, TwinSpec
 from .run import RunParameters
+from .uncertainty import UncertaintyParameters
 
 __all__ = ["TimePoint", "Experiment", "read_experiment"]
 
@@ -82,6 +89,7 @@ class Experiment:
     dose_e_per_nm2: float | None
     twin: TwinSpec | None
     acquisition: dict
+    uncertainty: UncertaintyParameters
 
     @property
     def times_s(self) -> np.ndarray:
@@ -147,6 +155,22 @@ def _twin(sim: dict, times: list[float], dose: float | None, pixel_size_nm: floa
                     lambda_cu_nm=_number(sim, "lambda_cu_nm", where, 600.0))
 
 
+def _uncertainty(doc: dict, dose: float | None, where: str) -> UncertaintyParameters:
+    if "uncertainty" not in doc:
+        return UncertaintyParameters(repeats=UncertaintyParameters.repeats if dose else 0)
+    table = _table(doc, "uncertainty", where)
+    known = {f.name for f in fields(UncertaintyParameters)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise InvalidParameter(f"{where}: unknown [uncertainty] field(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(known))}.")
+    settings = UncertaintyParameters(**table)
+    if settings.repeats and not dose:
+        raise InvalidParameter(f"{where}: [uncertainty] needs [acquisition] dose_e_per_nm2 (per tilt series) to "
+                               "image the twin at the experiment's dose; set it, or repeats = 0.")
+    return settings
+
+
 def read_experiment(path) -> Experiment:
     """Read and check an experiment TOML file (schema in the module docstring).
 
@@ -193,4 +217,5 @@ def read_experiment(path) -> Experiment:
     if missing and twin is None:
         raise InvalidParameter(f"{where}: time points {', '.join(missing)} name no tiltseries and there is no "
                                "[simulation] to make them.")
-    return Experiment(str(doc.get("name", path.stem)), path, tuple(timepoints), params, dose, twin, dict(acq))
+    return Experiment(str(doc.get("name", path.stem)), path, tuple(timepoints), params, dose, twin, dict(acq),
+                      _uncertainty(doc, dose, where))

@@ -5,48 +5,41 @@ twin makes (``twin/``), run :func:`~insitu4d.pipeline.run.run_tilt_series` on ea
 point into ``T01/``, ``T02/`` …, track particles through time, and write
 ``pairs_timeseries.csv``, ``particles_timeseries.csv``, ``events.json``, the plots, a
 neck-growth fit per pair with its time origin free, ``twin_accuracy.csv`` when the twin
-made every time point, and ``experiment.json`` (written last). A time point whose ``run.json`` records the same input
-checksum and parameters is not run again, so an interrupted run resumes at the first
-unfinished time point.
+made every time point, error bars from the twin (``uncertainty.csv`` and the ``*_err``
+columns, :mod:`insitu4d.pipeline.uncertainty`), ``report.html``, and ``experiment.json``
+(written last). A time point whose ``run.json`` records the same input checksum and
+parameters is not run again, so an interrupted run resumes at the first unfinished time
+point; so are the twin's repeats.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .. import __version__
 from ..io.writers import sha256_file, write_csv, write_json
 from ..measure.tracking import track_particles
+from ..simulate.compare import PAIR_QUANTITIES
 from ..simulate import write_twin
 from .experiment import Experiment
-from .run import run_tilt_series
+from .run import finished_measurements, run_tilt_series
+from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_uncertainty
 
 __all__ = ["run_experiment", "PAIR_TIMESERIES_COLUMNS"]
 
-PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "d_nm",
-                           "d_centre_nm", "r_p_nm", "r_p_a_nm", "r_p_b_nm", "hw_a", "hw_b", "r_n_over_r_p",
-                           "d_over_2r_p", "r_n_inscribed_nm", "time_point"]
+PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "r_n_err_nm", "d_nm",
+                           "d_err_nm", "d_centre_nm", "d_centre_err_nm", "r_p_nm", "r_p_err_nm", "r_p_a_nm",
+                           "r_p_b_nm", "hw_a", "hw_a_err", "hw_b", "hw_b_err", "r_n_over_r_p", "r_n_over_r_p_err",
+                           "d_over_2r_p", "d_over_2r_p_err", "r_n_inscribed_nm", "time_point"]
 TWIN_COLUMNS = ["time_s", "pair_id", "found", "r_n_true_nm", "r_n_nm", "r_n_error_vox", "d_com_true_nm", "d_nm",
                 "d_error_vox", "d_true_nm", "d_centre_nm", "d_centre_error_vox"]
 PARTICLE_TIMESERIES_COLUMNS = ["time_s", "track_id", "label", "time_point", "volume_nm3", "r_p_nm",
                                "aspect_ratio_hw", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
-
-
-def _finished(outdir: Path, stack: Path, params: dict) -> dict | None:
-    """The measurements of a finished time point with the same input and parameters, else None."""
-    run_json, meas = outdir / "run.json", outdir / "measurements.json"
-    if not (run_json.is_file() and meas.is_file()):
-        return None
-    try:
-        run = json.loads(run_json.read_text())
-        same_input = run["inputs"]["tilt_series"]["sha256"] == sha256_file(stack)
-        if same_input and run["parameters"] == json.loads(json.dumps(params, default=str)):
-            return json.loads(meas.read_text())
-    except (KeyError, ValueError, TypeError):
-        return None
-    return None
 
 
 def run_experiment(experiment: Experiment, outdir, *,
@@ -86,7 +79,7 @@ def run_experiment(experiment: Experiment, outdir, *,
     for tp in experiment.timepoints:
         stack, tilts = stacks[tp.index]
         tp_dir = outdir / tp.name
-        measurements = _finished(tp_dir, Path(stack), params)
+        measurements = finished_measurements(tp_dir, Path(stack), params)
         resumed = measurements is not None
         if measurements is None:
             run_tilt_series(stack, tp_dir, tilts=tilts, params=experiment.params,
@@ -99,6 +92,7 @@ def run_experiment(experiment: Experiment, outdir, *,
     report("track", 0, 1)
     tracks = track_particles(frames)
     pair_rows, particle_rows = _timeseries(experiment, frames, pair_frames, tracks)
+    uncertainty = _uncertainty(experiment, outdir, pair_frames, tracks, pair_rows, report)
     write_csv(outdir / "pairs_timeseries.csv", pair_rows, PAIR_TIMESERIES_COLUMNS)
     write_csv(outdir / "particles_timeseries.csv", particle_rows, PARTICLE_TIMESERIES_COLUMNS)
     write_json(outdir / "events.json", {"events": tracks["events"], "frame_shifts_nm": tracks["shifts_nm"]})
@@ -127,12 +121,50 @@ def run_experiment(experiment: Experiment, outdir, *,
         "n_pairs": len({r["pair_id"] for r in pair_rows}),
         "events": tracks["events"],
         "neck_growth_fits": fits,
+        "uncertainty": uncertainty,
         "twin_accuracy": accuracy,
         "outputs": sorted(["pairs_timeseries.csv", "particles_timeseries.csv", "events.json", "experiment.json",
-                           *plots]),
+                           *plots, *(["uncertainty.csv"] if uncertainty.get("file") else [])]),
     }
+    from ..report.html import write_report
+
+    summary["outputs"] = sorted([*summary["outputs"], "report.html"])
+    write_report(outdir, summary, pair_rows)
     write_json(outdir / "experiment.json", summary)
     return summary
+
+
+def _uncertainty(experiment: Experiment, outdir: Path, pair_frames, tracks, pair_rows: list[dict], report) -> dict:
+    """Error bars from the twin (:mod:`insitu4d.pipeline.uncertainty`) into ``pair_rows`` and ``uncertainty.csv``."""
+    settings = experiment.uncertainty
+    info = {"method": "twin of the measured state, re-imaged with new noise (insitu4d.pipeline.uncertainty); "
+                      "error bar = RMS error over the repeats, interpolated in time",
+            **dataclasses.asdict(settings)}
+    if settings.repeats == 0:
+        return dict(info, skipped="[uncertainty] repeats = 0" if experiment.dose_e_per_nm2 else
+                    "no [acquisition] dose_e_per_nm2 to image the twin at")
+    pair_of = {(r["label_a"], r["label_b"]): r["pair_id"] for r in pair_rows}
+    time_points = []
+    for tp, pairs, ids in zip(experiment.timepoints, pair_frames, tracks["track_of"]):
+        pair_ids = {}
+        for pair in pairs:
+            la, lb = pair["labels"]
+            pair_ids[(la, lb)] = pair_of[tuple(sorted((ids[la], ids[lb])))]
+        time_points.append({"name": tp.name, "time_s": tp.time_s, "pair_ids": pair_ids})
+    rows = twin_uncertainty(outdir, time_points, experiment.params, experiment.dose_e_per_nm2, settings,
+                            progress=report)
+    write_csv(outdir / "uncertainty.csv", rows, UNCERTAINTY_COLUMNS)
+    for pid in {r["pair_id"] for r in pair_rows}:
+        mine = [r for r in pair_rows if r["pair_id"] == pid]
+        for q in PAIR_QUANTITIES:
+            for r, err in zip(mine, error_bars(rows, pid, q, [r["time_s"] for r in mine])):
+                r[error_column(q)] = float(err)
+    evaluated = sorted({r["time_point"] for r in rows})
+    mean_rms = {}
+    for q in PAIR_QUANTITIES:
+        rms = [r["rms"] for r in rows if r["quantity"] == q and np.isfinite(r["rms"])]
+        mean_rms[q] = float(np.mean(rms)) if rms else None
+    return dict(info, file="uncertainty.csv", evaluated_time_points=evaluated, mean_rms=mean_rms)
 
 
 def _fit_pairs(pair_rows: list[dict]) -> list[dict]:

@@ -28,7 +28,7 @@ from ..recon import METHODS, reconstruct, reprojection_residual
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
 
-__all__ = ["RunParameters", "run_tilt_series", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES"]
+__all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES"]
 
 STAGES = ("read", "preprocess", "align", "reconstruct", "segment", "measure", "write")
 
@@ -263,3 +263,23 @@ def _figure_centre(labels: np.ndarray) -> tuple[int, int, int] | None:
     sizes[0] = 0
     idx = np.argwhere(labels == int(np.argmax(sizes)))
     return tuple(int(v) for v in idx.mean(axis=0).round())
+
+
+def finished_measurements(outdir, stack, params: dict) -> dict | None:
+    """The measurements of a finished :func:`run_tilt_series` in ``outdir`` with the same input and parameters.
+
+    Returns None unless ``outdir/run.json`` records the SHA-256 of ``stack`` and exactly
+    ``params`` (as :meth:`RunParameters.to_dict`); this is how an interrupted 4D run resumes.
+    """
+    outdir, stack = Path(outdir), Path(stack)
+    run_json, meas = outdir / "run.json", outdir / "measurements.json"
+    if not (run_json.is_file() and meas.is_file()):
+        return None
+    try:
+        run = json.loads(run_json.read_text())
+        same_input = run["inputs"]["tilt_series"]["sha256"] == sha256_file(stack)
+        if same_input and run["parameters"] == json.loads(json.dumps(params, default=str)):
+            return json.loads(meas.read_text())
+    except (KeyError, ValueError, TypeError):
+        return None
+    return None

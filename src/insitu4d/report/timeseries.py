@@ -15,6 +15,9 @@ __all__ = ["save_pair_plots"]
 def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
     """Write ``pairs_vs_time.png`` and ``neck_vs_distance.png``; return their names.
 
+    Columns ``r_n_over_r_p_err`` and ``d_over_2r_p_err``, when the rows have them, are
+    drawn as error bars in the first figure.
+
     The second figure overlays the measured pairs (centroid distance ``d_nm`` and
     inscribed-sphere-centre distance ``d_centre_nm``, both over 2 r_p) on the model
     curves of science.md §2: model C between sphere centres and between the halves'
@@ -32,8 +35,11 @@ def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
     for pid, rs in sorted(by_pair.items()):
         t = [r["time_s"] for r in rs]
-        axes[0].plot(t, [r["r_n_over_r_p"] for r in rs], "o-", ms=3, label=f"pair {pid}")
-        axes[1].plot(t, [r["d_over_2r_p"] for r in rs], "o-", ms=3, label=f"pair {pid}")
+        for ax, key in zip(axes, ("r_n_over_r_p", "d_over_2r_p")):
+            ax.errorbar(t, [r[key] for r in rs], yerr=_errors(rs, key + "_err"), fmt="o-", ms=3, capsize=2,
+                        label=f"pair {pid}")
+    if any(_errors(rs, "r_n_over_r_p_err") is not None for rs in by_pair.values()):
+        fig.suptitle("error bars: RMS error of the twin re-imaged at the experiment's dose", fontsize=8)
     axes[0].set(xlabel="time (s)", ylabel="r_n / r_p")
     axes[1].set(xlabel="time (s)", ylabel="d / 2r_p (centroids)")
     if by_pair:
@@ -58,6 +64,12 @@ def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
     ax.legend(fontsize=6)
     _save(fig, outdir / names[1])
     return names
+
+
+def _errors(rows: list[dict], key: str) -> np.ndarray | None:
+    """The error-bar column ``key`` of ``rows`` (NaN drawn as no bar), or None when there is none."""
+    values = np.array([r.get(key, np.nan) for r in rows], float)
+    return None if np.all(np.isnan(values)) else np.nan_to_num(values, nan=0.0)
 
 
 def _save(fig, path: Path) -> None:

@@ -2,8 +2,9 @@
 
 from .haadf import haadf_tilt_series, incident_electrons_per_pixel, mean_free_path_nm
 from .phantom import SinteringPair, Sphere, voxelise
-from .twin import TRUTH_COLUMNS, PairSpec, TwinSpec, neck_radius_nm, simulate_time_point, write_twin
+from .twin import (TRUTH_COLUMNS, PairSpec, TwinSpec, neck_radius_nm, simulate_scene, simulate_time_point,
+                   write_twin)
 
 __all__ = ["Sphere", "SinteringPair", "voxelise", "haadf_tilt_series", "incident_electrons_per_pixel",
-           "mean_free_path_nm", "PairSpec", "TwinSpec", "neck_radius_nm", "simulate_time_point", "write_twin",
-           "TRUTH_COLUMNS"]
+           "mean_free_path_nm", "PairSpec", "TwinSpec", "neck_radius_nm", "simulate_scene", "simulate_time_point",
+           "write_twin", "TRUTH_COLUMNS"]

@@ -9,7 +9,6 @@ measured pair, if it was found at all.
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -19,12 +18,57 @@ from ..measure import measure_particles
 from ..measure.tracking import match_particles
 from .twin import TwinSpec, simulate_time_point
 
-__all__ = ["compare_with_truth"]
+__all__ = ["compare_with_truth", "score_pairs", "PAIR_QUANTITIES"]
 
 
-def _read_csv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+#: Pair quantities scored against the truth: the measured key, and how its true value is made
+#: from a truth row of :func:`insitu4d.simulate.simulate_scene` (hw_a/hw_b: measured on the
+#: true labels with the same code, since a neck-joined half has no closed-form aspect ratio).
+PAIR_QUANTITIES = ("r_n_nm", "d_nm", "d_centre_nm", "r_p_nm", "r_n_over_r_p", "d_over_2r_p", "hw_a", "hw_b")
+
+
+def score_pairs(truth: list[dict], true_labels: np.ndarray, measurements: dict, voxel_size_nm: float) -> list[dict]:
+    """Match the true pairs of one tilt series to the measured pairs and give every error.
+
+    Parameters
+    ----------
+    truth : list of dict
+        Truth rows (``pair_id``, ``label_a``, ``label_b``, ``r_n_nm``, ``d_nm``, ``d_com_nm``, ``r_p_nm``).
+    true_labels : (nz, ny, nx) ndarray of int
+        The ground-truth label volume the truth rows refer to.
+    measurements : dict
+        ``measurements.json`` of the reconstructed tilt series.
+    voxel_size_nm : float
+
+    Returns
+    -------
+    list of dict
+        One per truth row: ``pair_id``, ``found``, ``measured`` and ``true`` (dicts over
+        :data:`PAIR_QUANTITIES`; ``measured`` is empty when the pair was not found), and
+        ``labels`` (the measured labels of halves a and b, or None).
+    """
+    true_particles = measure_particles(true_labels, voxel_size_nm)
+    true_by_label = {p["label"]: p for p in true_particles}
+    pairs, _ = match_particles(true_particles, measurements["particles"], gate=1.0)
+    to_measured = {true_particles[a]["label"]: measurements["particles"][b]["label"] for a, b in pairs.items()}
+    measured_by_label = {p["label"]: p for p in measurements["particles"]}
+    by_labels = {frozenset(p["labels"]): p for p in measurements["pairs"]}
+    rows = []
+    for tr in truth:
+        la, lb = to_measured.get(tr["label_a"]), to_measured.get(tr["label_b"])
+        true_hw = [true_by_label.get(tr[k], {}).get("aspect_ratio_hw", np.nan) for k in ("label_a", "label_b")]
+        true = {"r_n_nm": tr["r_n_nm"], "d_nm": tr["d_com_nm"], "d_centre_nm": tr["d_nm"], "r_p_nm": tr["r_p_nm"],
+                "r_n_over_r_p": tr["r_n_nm"] / tr["r_p_nm"], "d_over_2r_p": tr["d_com_nm"] / (2 * tr["r_p_nm"]),
+                "hw_a": true_hw[0], "hw_b": true_hw[1]}
+        m = by_labels.get(frozenset((la, lb)))
+        measured = {}
+        if m is not None:
+            measured = {k: m[k] for k in ("r_n_nm", "d_nm", "d_centre_nm", "r_p_nm", "r_n_over_r_p", "d_over_2r_p")}
+            measured.update(hw_a=measured_by_label[la].get("aspect_ratio_hw", np.nan),
+                            hw_b=measured_by_label[lb].get("aspect_ratio_hw", np.nan))
+        rows.append({"pair_id": tr["pair_id"], "found": m is not None, "measured": measured, "true": true,
+                     "labels": (la, lb) if m is not None else None})
+    return rows
 
 
 def compare_with_truth(spec: TwinSpec, outdir, *, time_points: list[str] | None = None) -> dict:
@@ -55,20 +99,15 @@ def compare_with_truth(spec: TwinSpec, outdir, *, time_points: list[str] | None 
         name = time_points[i] if time_points else f"T{i + 1:02d}"
         meas = json.loads((outdir / name / "measurements.json").read_text())
         _, truth, labels, _ = simulate_time_point(spec, i)
-        true_particles = measure_particles(labels, h)
-        pairs, _ = match_particles(true_particles, meas["particles"], gate=1.0)
-        to_measured = {true_particles[a]["label"]: meas["particles"][b]["label"] for a, b in pairs.items()}
-        by_labels = {frozenset(p["labels"]): p for p in meas["pairs"]}
-        for tr in truth:
-            key = frozenset((to_measured.get(tr["label_a"]), to_measured.get(tr["label_b"])))
-            m = by_labels.get(key)
-            row = {"time_s": t, "pair_id": tr["pair_id"], "r_n_true_nm": tr["r_n_nm"], "d_com_true_nm": tr["d_com_nm"],
-                   "d_true_nm": tr["d_nm"], "found": m is not None}
-            if m is not None:
+        for sc in score_pairs(truth, labels, meas, h):
+            tr, m = sc["true"], sc["measured"]
+            row = {"time_s": t, "pair_id": sc["pair_id"], "r_n_true_nm": tr["r_n_nm"], "d_com_true_nm": tr["d_nm"],
+                   "d_true_nm": tr["d_centre_nm"], "found": sc["found"]}
+            if sc["found"]:
                 row.update(r_n_nm=m["r_n_nm"], d_nm=m["d_nm"], d_centre_nm=m["d_centre_nm"],
                            r_n_error_vox=(m["r_n_nm"] - tr["r_n_nm"]) / h,
-                           d_error_vox=(m["d_nm"] - tr["d_com_nm"]) / h,
-                           d_centre_error_vox=(m["d_centre_nm"] - tr["d_nm"]) / h)
+                           d_error_vox=(m["d_nm"] - tr["d_nm"]) / h,
+                           d_centre_error_vox=(m["d_centre_nm"] - tr["d_centre_nm"]) / h)
             rows.append(row)
     found = [r for r in rows if r["found"]]
 

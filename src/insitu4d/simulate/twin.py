@@ -21,7 +21,8 @@ from ..physics import model_c_com_distance
 from .haadf import LAMBDA_CU_NM, haadf_tilt_series
 from .phantom import SinteringPair, Sphere, voxelise
 
-__all__ = ["PairSpec", "TwinSpec", "neck_radius_nm", "simulate_time_point", "write_twin", "TRUTH_COLUMNS"]
+__all__ = ["PairSpec", "TwinSpec", "neck_radius_nm", "simulate_scene", "simulate_time_point", "write_twin",
+           "TRUTH_COLUMNS"]
 
 TRUTH_COLUMNS = ["time_s", "pair_id", "label_a", "label_b", "r_n_nm", "d_nm", "d_com_nm", "r_p_nm"]
 
@@ -101,35 +102,64 @@ def neck_radius_nm(pair: PairSpec, time_s: float) -> float:
     return pair.r_p_nm * min(x, pair.max_neck_ratio)
 
 
-def simulate_time_point(spec: TwinSpec, index: int):
-    """The tilt series and ground truth of time point ``index``.
+def simulate_scene(shape_px, pixel_size_nm: float, tilts_deg, dose_e_per_nm2: float, *, spheres=(), pairs=(),
+                   rng: np.random.Generator, drift_max_px: float = 0.0, tilt_axis_offset_px: float = 0.0,
+                   tilt_axis_rotation_deg: float = 0.0, lambda_cu_nm: float = LAMBDA_CU_NM):
+    """One low-dose HAADF tilt series of a scene of spheres and sintering pairs, with its truth.
+
+    Parameters
+    ----------
+    shape_px : (nz, ny, nx)
+    pixel_size_nm : float
+    tilts_deg : (n_tilts,) array_like, degrees
+    dose_e_per_nm2 : float
+        Per tilt series.
+    spheres : sequence of Sphere
+    pairs : sequence of SinteringPair
+    rng : numpy.random.Generator
+        Noise and drift.
+    drift_max_px, tilt_axis_offset_px, tilt_axis_rotation_deg, lambda_cu_nm : float
+        See :func:`insitu4d.simulate.haadf.haadf_tilt_series`.
 
     Returns
     -------
     tilt_series : TiltSeries
         Detected counts, ``(n_tilts, ny, nx)``.
     truth : list of dict
-        One row per pair, columns :data:`TRUTH_COLUMNS` (``d_nm`` between sphere centres,
-        ``d_com_nm`` between the centroids of the two halves).
+        One row per pair: ``pair_id`` (1 …), ``label_a``, ``label_b``, ``r_n_nm``,
+        ``d_nm`` (sphere centres), ``d_com_nm`` (centroids of the two halves), ``r_p_nm``.
     labels : (nz, ny, nx) ndarray of uint16
         Ground-truth labels (spheres first, then two per pair).
     shifts_px : (n_tilts, 2) ndarray
         Drift and axis offset applied to each image.
     """
+    fill, labels, zmap = voxelise(shape_px, pixel_size_nm, spheres, pairs)
+    ts, _, shifts = haadf_tilt_series(fill, zmap, pixel_size_nm, tilts_deg, dose_e_per_nm2=dose_e_per_nm2, rng=rng,
+                                      drift_max_px=drift_max_px, tilt_axis_offset_px=tilt_axis_offset_px,
+                                      tilt_axis_rotation_deg=tilt_axis_rotation_deg, lambda_cu_nm=lambda_cu_nm)
+    first = len(spheres) + 1
+    truth = [{"pair_id": i + 1, "label_a": first + 2 * i, "label_b": first + 2 * i + 1, "r_n_nm": p.r_n_nm,
+              "d_nm": p.d_nm, "d_com_nm": float(model_c_com_distance(p.r_n_nm, p.r_p_nm)), "r_p_nm": p.r_p_nm}
+             for i, p in enumerate(pairs)]
+    return ts, truth, labels, shifts
+
+
+def simulate_time_point(spec: TwinSpec, index: int):
+    """The tilt series and ground truth of time point ``index`` (see :func:`simulate_scene`).
+
+    Returns
+    -------
+    tilt_series, truth, labels, shifts_px
+        As :func:`simulate_scene`; each truth row also has ``time_s``.
+    """
     t = float(spec.times_s[index])
     pairs = [SinteringPair(p.midpoint_nm, p.axis, p.r_p_nm, neck_radius_nm(p, t), p.Z) for p in spec.pairs]
-    fill, labels, zmap = voxelise(spec.shape_px, spec.pixel_size_nm, spec.spheres, pairs)
-    rng = np.random.default_rng([spec.seed, index])
-    ts, _, shifts = haadf_tilt_series(fill, zmap, spec.pixel_size_nm, spec.tilts_deg,
-                                      dose_e_per_nm2=spec.dose_e_per_nm2, rng=rng, drift_max_px=spec.drift_max_px,
-                                      tilt_axis_offset_px=spec.tilt_axis_offset_px,
-                                      tilt_axis_rotation_deg=spec.tilt_axis_rotation_deg,
-                                      lambda_cu_nm=spec.lambda_cu_nm)
-    first = len(spec.spheres) + 1
-    truth = [{"time_s": t, "pair_id": i + 1, "label_a": first + 2 * i, "label_b": first + 2 * i + 1,
-              "r_n_nm": p.r_n_nm, "d_nm": p.d_nm, "d_com_nm": float(model_c_com_distance(p.r_n_nm, p.r_p_nm)),
-              "r_p_nm": p.r_p_nm} for i, p in enumerate(pairs)]
-    return ts, truth, labels, shifts
+    ts, truth, labels, shifts = simulate_scene(
+        spec.shape_px, spec.pixel_size_nm, spec.tilts_deg, spec.dose_e_per_nm2, spheres=spec.spheres, pairs=pairs,
+        rng=np.random.default_rng([spec.seed, index]), drift_max_px=spec.drift_max_px,
+        tilt_axis_offset_px=spec.tilt_axis_offset_px, tilt_axis_rotation_deg=spec.tilt_axis_rotation_deg,
+        lambda_cu_nm=spec.lambda_cu_nm)
+    return ts, [{"time_s": t, **row} for row in truth], labels, shifts
 
 
 def write_twin(spec: TwinSpec, outdir) -> dict:

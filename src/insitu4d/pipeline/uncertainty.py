@@ -1,0 +1,267 @@
+"""Error bars from the digital twin: the measured state re-imaged with new noise, and measured again.
+
+At a few time points of a finished 4D run, the twin builds the scene that was measured
+(every pair as two spheres of the measured r_p joined by a model-C neck of the measured
+r_n, on the axis between the measured centroids; every other particle as a sphere of its
+equivalent radius), images it as the experiment did (same voxel size, tilt angles, dose
+per tilt series, and the drift, axis offset and rotation the alignment found there), and
+runs the same align → reconstruct → segment → measure on ``repeats`` noise realisations.
+Each measured quantity's error against the scene's truth gives its bias, its standard
+deviation, and the error bar reported: the root-mean-square error, which holds both.
+Between the evaluated time points the error bar of a pair is interpolated linearly in
+time (held constant outside them).
+
+The twin's image formation (HAADF scattering length, Z) is the twin's assumption
+(:mod:`insitu4d.simulate.haadf`); so are the spherical shapes. The error bar is what the
+dose, the tilt range and the pipeline cost on a scene like the measured one: it does not
+include shape errors the twin does not model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import Insitu4dError, InvalidParameter
+from ..io.readers import read_tilt_series
+from ..io.writers import read_array, write_tilt_series
+from ..simulate import SinteringPair, Sphere, simulate_scene
+from ..simulate.compare import PAIR_QUANTITIES, score_pairs
+from ..simulate.haadf import LAMBDA_CU_NM
+from .run import RunParameters, finished_measurements, run_tilt_series
+
+__all__ = ["UncertaintyParameters", "scene_from_measurements", "twin_uncertainty", "error_bars", "error_column",
+           "UNCERTAINTY_COLUMNS"]
+
+UNCERTAINTY_COLUMNS = ["time_s", "time_point", "pair_id", "quantity", "value", "twin_true", "n_repeats", "n_found",
+                       "bias", "sd", "rms"]
+
+#: Largest r_n/r_p the twin's scene is built with (model C ends at a full neck).
+MAX_NECK_RATIO = 0.95
+
+
+@dataclass(frozen=True)
+class UncertaintyParameters:
+    """How the twin makes the error bars (``[uncertainty]`` of the experiment TOML).
+
+    Attributes
+    ----------
+    repeats : int
+        Noise realisations per evaluated time point; 0 turns the error bars off.
+    time_points : int
+        Time points evaluated, spread evenly over the series with the first and the last;
+        0 evaluates every time point.
+    seed : int
+        Seed of the twin's noise and drift.
+    Z : int
+        Atomic number of the twin's particles (HAADF contrast).
+    lambda_cu_nm : float
+        HAADF scattering length of Cu of the twin (:mod:`insitu4d.simulate.haadf`).
+    """
+
+    repeats: int = 3
+    time_points: int = 3
+    seed: int = 0
+    Z: int = 29
+    lambda_cu_nm: float = LAMBDA_CU_NM
+
+    def __post_init__(self) -> None:
+        for name in ("repeats", "time_points", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidParameter(f"[uncertainty] {name} must be a whole number ≥ 0; got {value!r}.")
+        if isinstance(self.Z, bool) or not isinstance(self.Z, int) or not 1 <= self.Z <= 118:
+            raise InvalidParameter(f"[uncertainty] Z must be an atomic number 1 … 118; got {self.Z!r}.")
+        if isinstance(self.lambda_cu_nm, bool) or not isinstance(self.lambda_cu_nm, (int, float)) \
+                or not self.lambda_cu_nm > 0:
+            raise InvalidParameter(f"[uncertainty] lambda_cu_nm must be a length > 0 nm; got {self.lambda_cu_nm!r}.")
+
+
+def error_column(quantity: str) -> str:
+    """Column of a quantity's error bar: ``r_n_nm`` → ``r_n_err_nm``, ``hw_a`` → ``hw_a_err``."""
+    return quantity[:-3] + "_err_nm" if quantity.endswith("_nm") else quantity + "_err"
+
+
+def scene_from_measurements(measurements: dict, shape_px, voxel_size_nm: float, *, Z: int = 29):
+    """The twin's scene of a measured tilt series: pairs as model-C pairs, other particles as spheres.
+
+    Parameters
+    ----------
+    measurements : dict
+        ``measurements.json`` of one time point.
+    shape_px : (nz, ny, nx)
+        The reconstructed volume's shape.
+    voxel_size_nm : float
+    Z : int
+
+    Returns
+    -------
+    spheres : list of Sphere
+    pairs : list of SinteringPair
+        A particle is in one pair at most: a later pair that reuses a particle is left out
+        of the scene (it gets no error bar at that time point).
+    pair_labels : list of (int, int)
+        The measured labels of each scene pair's halves a and b.
+    """
+    centre = (np.asarray(shape_px, float) - 1) / 2 * voxel_size_nm
+    particles = {p["label"]: p for p in measurements["particles"]}
+    used: set[int] = set()
+    pairs, pair_labels = [], []
+    for pair in measurements["pairs"]:
+        la, lb = pair["labels"]
+        if la in used or lb in used or pair["r_p_nm"] <= 0:
+            continue
+        ca = np.asarray(particles[la]["centroid_nm"]) - centre
+        cb = np.asarray(particles[lb]["centroid_nm"]) - centre
+        if not np.linalg.norm(cb - ca) > 0:
+            continue
+        r_p = float(pair["r_p_nm"])
+        r_n = float(np.clip(pair["r_n_nm"], 0.0, MAX_NECK_RATIO * r_p))
+        pairs.append(SinteringPair(tuple((ca + cb) / 2), tuple(cb - ca), r_p, r_n, int(Z)))
+        pair_labels.append((la, lb))
+        used.update((la, lb))
+    spheres = [Sphere.round(np.asarray(p["centroid_nm"]) - centre, p["r_p_nm"], Z)
+               for label, p in particles.items() if label not in used and p["r_p_nm"] > 0]
+    return spheres, pairs, pair_labels
+
+
+def _misalignment(run: dict) -> dict:
+    """Drift amplitude, axis offset and rotation the alignment of a time point found."""
+    al = run.get("alignment") or {}
+    if al.get("skipped") or "shifts_px" not in al:
+        return {"drift_max_px": 0.0, "tilt_axis_offset_px": 0.0, "tilt_axis_rotation_deg": 0.0}
+    shifts = np.asarray(al["shifts_px"], float)
+    return {"drift_max_px": float(np.max(np.abs(shifts - np.median(shifts, axis=0)))),
+            "tilt_axis_offset_px": float(al.get("tilt_axis_offset_px", 0.0)),
+            "tilt_axis_rotation_deg": float(al.get("tilt_axis_rotation_deg", 0.0))}
+
+
+def _write_stack(path: Path, ts) -> tuple[Path, Path]:
+    """Write the repeat's tilt series unless the same one is there (its MRC header is dated, so a
+    rewrite would change the checksum that lets a finished repeat be reused)."""
+    tilts = path.with_suffix(".rawtlt")
+    try:
+        old = read_tilt_series(path, tilts=tilts)
+        if np.array_equal(old.data, ts.data) and np.allclose(old.tilts_deg, ts.tilts_deg, atol=1e-4):
+            return path, tilts
+    except Insitu4dError:
+        pass
+    return write_tilt_series(path, ts)
+
+
+def _evaluated(n: int, k: int) -> list[int]:
+    if k == 0 or k >= n:
+        return list(range(n))
+    return sorted({int(i) for i in np.round(np.linspace(0, n - 1, k))})
+
+
+def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dose_e_per_nm2: float,
+                     settings: UncertaintyParameters, *,
+                     progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
+    """Error statistics of every pair quantity from the twin, at a few time points of a finished run.
+
+    Parameters
+    ----------
+    outdir : str or Path
+        The 4D run's folder; the repeats go to ``outdir/uncertainty/T05_R1/`` … and are
+        reused when rerun with the same scene and parameters.
+    time_points : list of dict
+        Per time point, in order: ``name`` (its folder, with ``run.json`` and
+        ``measurements.json``), ``time_s``, and ``pair_ids`` (measured labels (a, b) →
+        the experiment's pair id).
+    params : RunParameters
+        The run's parameters; the repeats use them at the reconstructed voxel size, unbinned,
+        with the tilt axis along y (the twin images in the aligned frame).
+    dose_e_per_nm2 : float
+        Dose per tilt series.
+    settings : UncertaintyParameters
+    progress : callable(stage, done, total), optional
+        Stage ``uncertainty``.
+
+    Returns
+    -------
+    list of dict
+        One row per evaluated time point, pair and quantity, columns
+        :data:`UNCERTAINTY_COLUMNS`: the measured ``value``, the scene's ``twin_true``,
+        ``n_found`` of ``n_repeats`` repeats that found the pair, and the error's ``bias``,
+        ``sd`` (ddof 1) and ``rms`` in the quantity's unit.
+
+    Raises
+    ------
+    InvalidParameter
+        The dose is missing or not positive.
+    """
+    if dose_e_per_nm2 is None or not dose_e_per_nm2 > 0:
+        raise InvalidParameter("the twin's error bars need the dose: set [acquisition] dose_e_per_nm2 (per tilt "
+                               "series), or [uncertainty] repeats = 0 to go without error bars.")
+    outdir = Path(outdir)
+    report = progress or (lambda stage, done, total: None)
+    chosen = _evaluated(len(time_points), settings.time_points)
+    total, done = len(chosen) * settings.repeats, 0
+    rows = []
+    for index in chosen:
+        tp = time_points[index]
+        tp_dir = outdir / tp["name"]
+        run = json.loads((tp_dir / "run.json").read_text())
+        measurements = json.loads((tp_dir / "measurements.json").read_text())
+        labels, attrs = read_array(tp_dir / "labels.h5")
+        h = float(attrs["voxel_size_nm"])
+        spheres, pairs, pair_labels = scene_from_measurements(measurements, labels.shape, h, Z=settings.Z)
+        repeat_params = dataclasses.replace(params, pixel_size_nm=h, bin_factor=1, tilt_axis_deg=0.0)
+        errors: dict[int, list[dict]] = {k: [] for k in range(len(pairs))}
+        true_of: dict[int, dict] = {}
+        for r in range(settings.repeats):
+            report("uncertainty", done, total)
+            ts, truth, true_labels, _ = simulate_scene(
+                labels.shape, h, run["tilt_series"]["tilts_deg"], dose_e_per_nm2, spheres=spheres, pairs=pairs,
+                rng=np.random.default_rng([settings.seed, index, r, 104729]), lambda_cu_nm=settings.lambda_cu_nm,
+                **_misalignment(run))
+            rdir = outdir / "uncertainty" / f"{tp['name']}_R{r + 1}"
+            rdir.mkdir(parents=True, exist_ok=True)
+            stack, tilts = _write_stack(rdir / "tiltseries.mrc", ts)
+            meas = finished_measurements(rdir, stack, repeat_params.to_dict())
+            if meas is None:
+                run_tilt_series(stack, rdir, tilts=tilts, params=repeat_params)
+                meas = json.loads((rdir / "measurements.json").read_text())
+            for k, sc in enumerate(score_pairs(truth, true_labels, meas, h)):
+                true_of[k] = sc["true"]
+                if sc["found"]:
+                    errors[k].append({q: sc["measured"][q] - sc["true"][q] for q in PAIR_QUANTITIES})
+            done += 1
+        by_labels = {frozenset(p["labels"]): p for p in measurements["pairs"]}
+        particles = {p["label"]: p for p in measurements["particles"]}
+        for k, (la, lb) in enumerate(pair_labels):
+            pair_id = tp["pair_ids"].get((la, lb), tp["pair_ids"].get((lb, la)))
+            if pair_id is None:
+                continue
+            measured = dict(by_labels[frozenset((la, lb))], hw_a=particles[la].get("aspect_ratio_hw"),
+                            hw_b=particles[lb].get("aspect_ratio_hw"))
+            true = true_of.get(k, {})
+            for q in PAIR_QUANTITIES:
+                e = np.array([err[q] for err in errors[k]], float)
+                e = e[np.isfinite(e)]
+                rows.append({"time_s": tp["time_s"], "time_point": tp["name"], "pair_id": pair_id, "quantity": q,
+                             "value": measured.get(q), "twin_true": true.get(q), "n_repeats": settings.repeats,
+                             "n_found": len(e), "bias": float(e.mean()) if len(e) else float("nan"),
+                             "sd": float(e.std(ddof=1)) if len(e) > 1 else float("nan"),
+                             "rms": float(np.sqrt(np.mean(e ** 2))) if len(e) else float("nan")})
+    report("uncertainty", total, total)
+    return rows
+
+
+def error_bars(rows: list[dict], pair_id: int, quantity: str, times_s) -> np.ndarray:
+    """A pair's error bar (RMS error) at ``times_s``, interpolated linearly between evaluated time points.
+
+    NaN where the twin evaluated no time point of this pair.
+    """
+    pts = sorted((r["time_s"], r["rms"]) for r in rows
+                 if r["pair_id"] == pair_id and r["quantity"] == quantity and np.isfinite(r["rms"]))
+    if not pts:
+        return np.full(len(times_s), np.nan)
+    t, v = np.array(pts).T
+    return np.interp(np.asarray(times_s, float), t, v)

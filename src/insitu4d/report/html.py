@@ -1,0 +1,136 @@
+"""The HTML report of a 4D run: one self-contained file (figures embedded) a colleague can open anywhere.
+
+It only lays out what the pipeline already wrote (``experiment.json``, the pair time
+series, the figures); it computes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+
+from ..io.writers import atomic_path
+
+__all__ = ["write_report"]
+
+#: Pair quantities shown as value ± error bar: (header, value key, error key, format).
+_PAIR_TABLE = (("r_n (nm)", "r_n_nm", "r_n_err_nm", "{:.1f}"), ("d (nm)", "d_nm", "d_err_nm", "{:.1f}"),
+               ("r_p (nm)", "r_p_nm", "r_p_err_nm", "{:.1f}"),
+               ("r_n/r_p", "r_n_over_r_p", "r_n_over_r_p_err", "{:.3f}"),
+               ("d/2r_p", "d_over_2r_p", "d_over_2r_p_err", "{:.3f}"), ("H/W a", "hw_a", "hw_a_err", "{:.2f}"),
+               ("H/W b", "hw_b", "hw_b_err", "{:.2f}"))
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
+th{background:#f3f3f3}td.l,th.l{text-align:left}img{max-width:100%}h2{border-bottom:1px solid #ddd}
+.note{color:#555;font-size:90%}"""
+
+
+def _e(value) -> str:
+    return html.escape(str(value))
+
+
+def _num(value, fmt: str = "{:.4g}") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return fmt.format(value) if isinstance(value, (int, float)) else _e(value)
+
+
+def _pm(row: dict, key: str, err_key: str, fmt: str) -> str:
+    value, err = row.get(key), row.get(err_key)
+    text = _num(value, fmt)
+    if isinstance(err, float) and math.isfinite(err):
+        text += " ± " + fmt.format(err)
+    return text
+
+
+def _table(header: list[str], rows: list[list[str]], left: int = 0) -> str:
+    """An HTML table; the first ``left`` columns left-aligned. Cells are already escaped."""
+    head = "".join(f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(header))
+    body = "".join("<tr>" + "".join(f'<td class="{"l" if i < left else ""}">{c}</td>' for i, c in enumerate(r))
+                   + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _figure(path: Path, caption: str) -> str:
+    if not path.is_file():
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img src="data:image/png;base64,{data}" alt="{_e(caption)}"><figcaption class="note">' \
+           f"{_e(caption)}</figcaption></figure>"
+
+
+def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
+    """Write ``outdir/report.html`` for a finished 4D run, atomically.
+
+    Parameters
+    ----------
+    outdir : str or Path
+        The run's folder (figures are read from it).
+    summary : dict
+        The content of ``experiment.json``.
+    pair_rows : list of dict
+        The rows of ``pairs_timeseries.csv``.
+
+    Returns
+    -------
+    Path
+    """
+    outdir = Path(outdir)
+    s = summary
+    parts = [f"<h1>{_e(s['experiment']['name'])}</h1>",
+             f"<p class=note>insitu4d {_e(s['software']['version'])} · experiment file {_e(s['experiment']['file'])} "
+             f"(SHA-256 {_e(s['experiment']['sha256'][:16])}…) · {len(s['time_points'])} time points, "
+             f"{s['n_tracks']} particle tracks, {s['n_pairs']} pairs, {len(s['events'])} events</p>"]
+    parts.append("<h2>Pairs through time</h2>")
+    parts.append(_figure(outdir / "pairs_vs_time.png", "Normalised neck radius and centre distance vs time."))
+    parts.append(_figure(outdir / "neck_vs_distance.png",
+                         "Neck radius vs centre distance over the geometric models (science notes §2)."))
+    unc = s.get("uncertainty") or {}
+    if unc.get("file"):
+        parts.append(f"<p class=note>Error bars: {_e(unc['method'])}; {unc['repeats']} repeats at time points "
+                     f"{_e(', '.join(unc['evaluated_time_points']))} (per-quantity bias and SD in "
+                     f"{_e(unc['file'])}).</p>")
+    elif unc.get("skipped"):
+        parts.append(f"<p class=note>No error bars: {_e(unc['skipped'])}.</p>")
+    rows = [[_num(r["time_s"], "{:g}"), _num(r.get("temperature_C"), "{:g}"), _e(r["pair_id"]),
+             *[_pm(r, k, ek, f) for _, k, ek, f in _PAIR_TABLE]] for r in pair_rows]
+    parts.append(_table(["t (s)", "T (°C)", "pair", *[h for h, *_ in _PAIR_TABLE]], rows))
+    if s.get("neck_growth_fits"):
+        parts.append("<h2>Neck growth: (r_n/r_p)<sup>n</sup> = B (t − t₀), t₀ free</h2>")
+        fits = [[_e(f["pair_id"]), _e(f["n_points"]), _num(f["n"], "{:.2f}"),
+                 "[{}, {}]".format(*(_num(v, "{:.2f}") for v in f["n_ci"])), _num(f["B_per_s"]),
+                 _num(f["t0_s"], "{:.1f}"), _num(f["rms"], "{:.4f}")] for f in s["neck_growth_fits"]]
+        parts.append(_table(["pair", "points", "n", "n 95 % CI (bootstrap)", "B (1/s)", "t₀ (s)", "rms"], fits))
+    if s.get("twin_accuracy"):
+        a = s["twin_accuracy"]
+        parts.append("<h2>Accuracy against the twin's ground truth</h2>")
+        parts.append(_table(["MAE r_n (vox)", "MAE d (vox)", "MAE d, sphere centres (vox)", "pairs found"],
+                            [[_num(a["mae_r_n_vox"], "{:.2f}"), _num(a["mae_d_vox"], "{:.2f}"),
+                              _num(a["mae_d_centre_vox"], "{:.2f}"), _num(a["found_fraction"], "{:.0%}")]]))
+    parts.append("<h2>Identity events</h2>")
+    names = [t["time_point"] for t in s["time_points"]]
+    parts.append(_table(["time point", "kind", "tracks", "into / from track"],
+                        [[_e(names[ev["time_index"]]), _e(ev["kind"]), _e(ev["tracks"]),
+                          _e(ev.get("into", ev.get("from", "")))] for ev in s["events"]], left=2)
+                 if s["events"] else "<p>None: every particle kept its identity through the series.</p>")
+    parts.append("<h2>Time points</h2>")
+    parts.append(_table(["time point", "t (s)", "T (°C)", "tilt series", "resumed"],
+                        [[_e(t["time_point"]), _num(t["time_s"], "{:g}"), _num(t["temperature_C"], "{:g}"),
+                          _e(t["tilt_series"]), _e(t["resumed"])] for t in s["time_points"]], left=1))
+    first, last = s["time_points"][0]["time_point"], s["time_points"][-1]["time_point"]
+    for name in dict.fromkeys((first, last)):
+        parts.append(_figure(outdir / name / "orthoslices.png", f"{name}: orthogonal slices with the segmentation."))
+    parts.append("<h2>Acquisition and parameters</h2>")
+    parts.append(_table(["acquisition", "value"], [[_e(k), _e(v)] for k, v in s["acquisition"].items()], left=2))
+    params = {k: v for k, v in s["parameters"].items() if k != "segmentation"}
+    params.update({f"segmentation.{k}": v for k, v in (s["parameters"].get("segmentation") or {}).items()})
+    parts.append(_table(["parameter", "value"], [[_e(k), _e(v)] for k, v in params.items()], left=2))
+    doc = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(s['experiment']['name'])}</title>"
+           f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+    path = outdir / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(doc, encoding="utf-8")
+    return path

@@ -1,0 +1,82 @@
+"""Error bars from the twin: the scene rebuilt from measurements, the interpolation, the settings' errors."""
+
+import numpy as np
+import pytest
+
+from insitu4d.errors import InvalidParameter
+from insitu4d.measure import measure
+from insitu4d.physics import model_c_com_distance
+from insitu4d.pipeline import read_experiment
+from insitu4d.pipeline.uncertainty import (UncertaintyParameters, error_bars, error_column,
+                                           scene_from_measurements, twin_uncertainty)
+from insitu4d.pipeline.run import RunParameters
+from insitu4d.simulate.compare import score_pairs
+from insitu4d.simulate.phantom import SinteringPair, Sphere, voxelise
+
+
+def test_scene_rebuilt_from_the_measurements_of_a_known_scene():
+    # Oracle: a known model-C pair and a sphere, voxelised and measured on their true labels.
+    # The rebuilt scene must give back the pair's r_p (each model-C half holds the volume of
+    # a sphere of r_p, so the equivalent radius is r_p up to voxelisation, < 2 %), its r_n
+    # (measured neck on a voxel grid: ±1 voxel), its neck centre and axis, and the sphere.
+    h, shape = 2.0, (40, 44, 72)
+    pair = SinteringPair((2.0, -4.0, 6.0), (0.2, 0.3, 0.93), 20.0, 11.0)
+    sphere = Sphere.round((-10.0, 30.0, -50.0), 12.0)
+    _, labels, _ = voxelise(shape, h, [sphere], [pair])
+    spheres, pairs, pair_labels = scene_from_measurements(measure(labels, h), shape, h, Z=47)
+    assert len(pairs) == 1 and len(spheres) == 1 and sorted(pair_labels[0]) == [2, 3]
+    rebuilt = pairs[0]
+    assert rebuilt.r_p_nm == pytest.approx(20.0, rel=0.02)
+    assert abs(rebuilt.r_n_nm - 11.0) <= h
+    assert np.linalg.norm(np.subtract(rebuilt.midpoint_nm, pair.midpoint_nm)) < 0.5 * h
+    u, v = (np.asarray(a) / np.linalg.norm(a) for a in (rebuilt.axis, pair.axis))
+    assert np.degrees(np.arccos(abs(u @ v))) < 3.0
+    assert spheres[0].semi_axes_nm[0] == pytest.approx(12.0, rel=0.03)
+    assert np.linalg.norm(np.subtract(spheres[0].centre_nm, sphere.centre_nm)) < 0.3 * h
+    assert rebuilt.Z == 47 and spheres[0].Z == 47
+
+
+def test_scoring_a_perfect_measurement_gives_zero_error():
+    # the truth labels measured as if reconstructed: every error is the voxelisation's only
+    h = 2.0
+    pair = SinteringPair((0.0, 0.0, 0.0), (0.0, 0.0, 1.0), 16.0, 8.0)
+    _, labels, _ = voxelise((32, 32, 64), h, [], [pair])
+    truth = [{"pair_id": 1, "label_a": 1, "label_b": 2, "r_n_nm": 8.0, "d_nm": pair.d_nm,
+              "d_com_nm": float(model_c_com_distance(8.0, 16.0)), "r_p_nm": 16.0}]
+    (row,) = score_pairs(truth, labels, measure(labels, h), h)
+    assert row["found"]
+    assert abs(row["measured"]["r_n_nm"] - row["true"]["r_n_nm"]) <= h
+    assert abs(row["measured"]["d_nm"] - row["true"]["d_nm"]) < 0.25 * h
+    assert row["measured"]["hw_a"] == pytest.approx(row["true"]["hw_a"])  # measured on the same labels
+
+
+def test_error_bars_interpolate_in_time():
+    rows = [{"pair_id": 1, "quantity": "r_n_nm", "time_s": 0.0, "rms": 2.0},
+            {"pair_id": 1, "quantity": "r_n_nm", "time_s": 10.0, "rms": 1.0},
+            {"pair_id": 1, "quantity": "d_nm", "time_s": 0.0, "rms": 9.0},
+            {"pair_id": 2, "quantity": "r_n_nm", "time_s": 5.0, "rms": float("nan")}]
+    np.testing.assert_allclose(error_bars(rows, 1, "r_n_nm", [-5, 0, 2.5, 10, 20]), [2.0, 2.0, 1.75, 1.0, 1.0])
+    assert np.isnan(error_bars(rows, 2, "r_n_nm", [5.0])).all()
+    assert error_column("r_n_nm") == "r_n_err_nm" and error_column("d_over_2r_p") == "d_over_2r_p_err"
+
+
+def test_uncertainty_settings_refuse_bad_values(tmp_path):
+    with pytest.raises(InvalidParameter, match="repeats must be a whole number"):
+        UncertaintyParameters(repeats=-1)
+    for bad in (0, "Cu", 29.0):
+        with pytest.raises(InvalidParameter, match="Z must be an atomic number"):
+            UncertaintyParameters(Z=bad)
+    with pytest.raises(InvalidParameter, match="dose_e_per_nm2"):
+        twin_uncertainty(tmp_path, [], RunParameters(), None, UncertaintyParameters())
+    base = "[[timepoints]]\ntime_s = 0.0\ntiltseries = 'a.mrc'\n"
+    p = tmp_path / "e.toml"
+    p.write_text(base + "[uncertainty]\nrepeats = 2\n")
+    with pytest.raises(InvalidParameter, match=r"\[uncertainty\] needs \[acquisition\] dose_e_per_nm2"):
+        read_experiment(p)
+    p.write_text(base + "[uncertainty]\nrepeat = 2\n")
+    with pytest.raises(InvalidParameter, match=r"unknown \[uncertainty\] field\(s\) repeat"):
+        read_experiment(p)
+    p.write_text(base)
+    assert read_experiment(p).uncertainty.repeats == 0  # no dose, no table: no error bars, and the run says why
+    p.write_text("[acquisition]\ndose_e_per_nm2 = 250.0\n" + base)
+    assert read_experiment(p).uncertainty == UncertaintyParameters()
