@@ -123,7 +123,7 @@ def _recon_key(ts: TiltSeries, params: RunParameters) -> str:
 
 
 def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | None = None,
-                    progress: Callable[[str, int, int], None] | None = None) -> dict:
+                    progress: Callable[[str, int, int], None] | None = None, figures: bool = True) -> dict:
     """Run the main job on one tilt series and write every output to ``outdir``.
 
     Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attribute
@@ -141,6 +141,8 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     params : RunParameters, optional
     progress : callable(stage, done, total), optional
         Called as stages start (done = 0) and finish (done = total), and per SIRT iteration.
+    figures : bool
+        Draw ``orthoslices.png`` (the twin's error-bar repeats go without).
 
     Returns
     -------
@@ -213,9 +215,10 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
                   PARTICLE_COLUMNS)
         write_csv(outdir / "pairs.csv", [_flatten_pair(p) for p in measurements["pairs"]], PAIR_COLUMNS)
         write_json(outdir / "measurements.json", measurements)
-        centre = _figure_centre(labels)
-        save_orthoslices(outdir / "orthoslices.png", volume.data, volume.voxel_size_nm, labels=labels,
-                         centre_vox=centre, title=f"{Path(input_path).name}: {params.method.upper()}")
+        if figures:
+            save_orthoslices(outdir / "orthoslices.png", volume.data, volume.voxel_size_nm, labels=labels,
+                             centre_vox=_figure_centre(labels),
+                             title=f"{Path(input_path).name}: {params.method.upper()}")
     run = {
         "software": {"name": "insitu4d", "version": __version__},
         "inputs": inputs,
@@ -236,8 +239,8 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         "n_particles": len(measurements["particles"]),
         "n_pairs": len(measurements["pairs"]),
         "timings_s": timings,
-        "outputs": sorted(["volume.h5", "labels.h5", "particles.csv", "pairs.csv", "measurements.json",
-                           "orthoslices.png", "run.json"]),
+        "outputs": sorted(["volume.h5", "labels.h5", "particles.csv", "pairs.csv", "measurements.json", "run.json",
+                           *(["orthoslices.png"] if figures else [])]),
     }
     write_json(outdir / "run.json", run)
     return run

@@ -226,7 +226,7 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
             stack, tilts = _write_stack(rdir / "tiltseries.mrc", ts)
             meas = finished_measurements(rdir, stack, repeat_params.to_dict())
             if meas is None:
-                run_tilt_series(stack, rdir, tilts=tilts, params=repeat_params)
+                run_tilt_series(stack, rdir, tilts=tilts, params=repeat_params, figures=False)
                 meas = json.loads((rdir / "measurements.json").read_text())
             for k, sc in enumerate(score_pairs(truth, true_labels, meas, h)):
                 true_of[k] = sc["true"]
