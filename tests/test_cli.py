@@ -121,3 +121,42 @@ def test_reconstruct_asd_pocs_and_backend_choice(synthetic_stack, tmp_path):  # 
         res = runner.invoke(app, [*base, "--backend", "gpu", "-o", str(tmp_path / "gpu.h5")])
         assert res.exit_code == 2
         assert "BackendUnavailable" in res.output and "insitu4d[gpu]" in res.output
+
+
+def test_dose_and_knockon_print_the_reference_values_as_json():
+    res = runner.invoke(app, ["dose", "--current-pA", "2", "--dwell-time-ns", "500", "--pixel-size-nm", "1.04",
+                              "--shape", "1024x1024", "--frames", "41", "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.output)
+    assert d["electrons_per_frame"] == pytest.approx(6.544697e6, rel=1e-6)  # CODATA e (science.md §4.1)
+    assert d["electrons_total"] == pytest.approx(2.683326e8, rel=1e-6)
+    assert d["dose_per_frame_e_per_nm2"] == pytest.approx(5.7706, rel=1e-4)
+    assert d["dose_total_e_per_nm2"] == pytest.approx(236.60, rel=1e-4)
+    res = runner.invoke(app, ["dose", "--current-pA", "2", "--dwell-time-ns", "500", "--pixel-size-nm", "1.04",
+                              "--shape", "1024by1024"])
+    assert res.exit_code == 2 and "NYxNX" in res.output
+    res = runner.invoke(app, ["knockon", "--beam-keV", "200", "--mass-u", "180.948", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["max_energy_transfer_eV"] == pytest.approx(2.900, abs=5e-4)
+    res = runner.invoke(app, ["knockon", "--beam-keV", "300", "--mass-u", "63.546", "--threshold-eV", "19"])
+    assert res.exit_code == 0 and "13.4 eV" in res.output and "not reached" in res.output
+
+
+def test_fit_prints_laws_and_writes_the_plot(tmp_path):
+    from insitu4d.physics.sintering import neck_ratio_law
+
+    t = np.linspace(1.0, 300.0, 40)
+    x = neck_ratio_law(t + 5.0, 5.0, 0.3 ** 5 / 65.0) * (1 + 0.02 * np.random.default_rng(1).standard_normal(t.size))
+    lines = ["time_s,pair_id,label_a,label_b,r_n_nm,d_nm,r_p_nm"]
+    lines += [f"{ti},1,1,2,{50 * xi},{95.0},50" for ti, xi in zip(t, x)]
+    csv_path = tmp_path / "pairs_timeseries.csv"
+    csv_path.write_text("\n".join(lines) + "\n")
+    res = runner.invoke(app, ["fit", str(csv_path), "--bootstrap", "30", "--json", str(tmp_path / "fit.json")])
+    assert res.exit_code == 0, res.output
+    assert "pair 1: (r_n/r_p)^n = B (t − t0)" in res.output and "volume diffusion" in res.output
+    assert (tmp_path / "neck_growth_fit.png").stat().st_size > 10_000
+    fit = json.loads((tmp_path / "fit.json").read_text())["fits"][0]
+    assert abs(fit["n"] - 5.0) < 0.5
+    csv_path.write_text("time_s,pair_id,r_n_nm\n1,1,3\n")
+    res = runner.invoke(app, ["fit", str(csv_path)])
+    assert res.exit_code == 2 and "lacks the column(s) d_nm, r_p_nm" in res.output

@@ -294,6 +294,90 @@ def demo(output: Path = typer.Option(Path("demo_output"), "-o", "--output", help
     out.print(f"outputs in [bold]{output.resolve()}[/]: {', '.join(result['outputs'])}")
 
 
+def _shape(value: str) -> tuple[int, int]:
+    try:
+        ny, nx = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter(f"give the frame size as NYxNX pixels, e.g. 1024x1024; got {value!r}.") from None
+    return ny, nx
+
+
+@app.command()
+def dose(current_pA: float = typer.Option(..., "--current-pA", help="Probe current, pA."),
+         dwell_time_ns: float = typer.Option(..., "--dwell-time-ns", help="Dwell time per pixel, ns."),
+         pixel_size_nm: float = typer.Option(..., "--pixel-size-nm", help="Pixel size, nm."),
+         shape: str = typer.Option(..., "--shape", help="Frame size NYxNX in pixels, e.g. 1024x1024."),
+         frames: int = typer.Option(1, "--frames", help="Frames (images of the tilt series or movie)."),
+         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Electron dose of a STEM acquisition: electrons and e⁻/nm² per frame and in total (CODATA e)."""
+    from .dose import stem_dose
+
+    try:
+        result = stem_dose(current_pA, dwell_time_ns * 1e-9, pixel_size_nm, _shape(shape), frames).to_dict()
+    except Insitu4dError as exc:
+        _fail(exc)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    for key, value in result.items():
+        out.print(f"{key:<26} {value:.6g}")
+
+
+@app.command()
+def knockon(beam_keV: float = typer.Option(..., "--beam-keV", help="Electron energy, keV."),
+            mass_u: float = typer.Option(..., "--mass-u", help="Atomic mass, u (e.g. 63.546 for Cu)."),
+            threshold_eV: Optional[list[float]] = typer.Option(
+                None, "--threshold-eV", help="Displacement or sputtering threshold to compare with (repeatable)."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Largest energy an electron transfers to a nucleus (head-on), against given thresholds."""
+    from .physics.beam_damage import knock_on_assessment
+
+    try:
+        result = knock_on_assessment(beam_keV, mass_u, {f"{t:g} eV": t for t in threshold_eV or []})
+    except Insitu4dError as exc:
+        _fail(exc)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    out.print(f"max energy transfer at {beam_keV:g} keV to {mass_u:g} u: {result['max_energy_transfer_eV']:.4g} eV")
+    for name, thr in result["thresholds"].items():
+        verdict = (f"exceeded for scattering angles above {thr['min_angle_deg']:.1f}°" if thr["exceeded"]
+                   else "not reached")
+        out.print(f"threshold {name}: {verdict}; reached from {thr['threshold_beam_keV']:.4g} keV")
+
+
+@app.command()
+def fit(table: Path = typer.Argument(..., metavar="PAIRS_CSV", help="pairs_timeseries.csv of insitu4d run."),
+        plot: Path = typer.Option(None, "-o", "--plot", help="Plot file (default: neck_growth_fit.png beside it)."),
+        json_path: Optional[Path] = typer.Option(None, "--json", help="Write the fits as JSON here."),
+        bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for the intervals.")) -> None:
+    """Fit (r_n/r_p)^n = B (t − t0) per pair with t0 free, rank the mechanisms, plot with the model curves."""
+    from .io.writers import write_json
+    from .pipeline.kinetics import fit_pairs, read_pairs_table
+    from .report.timeseries import save_fit_plot
+
+    try:
+        rows = read_pairs_table(table)
+        fits = fit_pairs(rows, n_bootstrap=bootstrap)
+    except Insitu4dError as exc:
+        _fail(exc)
+    if not fits:
+        _fail(InvalidParameter(f"no pair in {table.name} has 4 or more time points with 0 < r_n/r_p ≤ 1."))
+    for f in fits:
+        weighted = " (weighted by the error bars)" if f["weighted_by_error_bars"] else ""
+        out.print(f"pair {f['pair_id']}: (r_n/r_p)^n = B (t − t0){weighted}: n = {f['n']:.2f} "
+                  f"[{f['n_ci'][0]:.2f}, {f['n_ci'][1]:.2f}], B = {f['B_per_s']:.3g} "
+                  f"[{f['B_per_s_ci'][0]:.3g}, {f['B_per_s_ci'][1]:.3g}] 1/s, t0 = {f['t0_s']:.1f} "
+                  f"[{f['t0_s_ci'][0]:.1f}, {f['t0_s_ci'][1]:.1f}] s; log-log slope alone: n = {f['loglog_n']:.2f}")
+        out.print(f"  {escape(f['verdict'])}")
+    plot = plot or table.with_name("neck_growth_fit.png")
+    save_fit_plot(plot, rows, fits)
+    out.print(f"plot: [bold]{plot}[/]")
+    if json_path:
+        write_json(json_path, {"source": str(table), "fits": fits})
+        out.print(f"fits: [bold]{json_path}[/]")
+
+
 @app.callback(invoke_without_command=True)
 def _main(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
     if version:

@@ -1,12 +1,17 @@
-"""Initial-stage sintering law of two spheres, fitted with the time origin free.
+"""Initial-stage sintering laws of two spheres: the fit with the time origin free, mechanisms, Arrhenius.
 
-(x/a)^n = B (t − t₀), x the neck radius, a the particle radius, n the time exponent
-(2 viscous flow, 3 evaporation–condensation, 5 volume diffusion, 6 grain-boundary
-diffusion, 7 surface diffusion; Kuczynski, Trans. AIME 185, 169 (1949); Coble, J. Am.
-Ceram. Soc. 41, 55 (1958), doi:10.1111/j.1151-2916.1958.tb13494.x; science.md §1). A
-hidden time origin biases the usual log–log slope badly (t₀ = 5 s turns n = 5 into 6.5 on
-the Ihara time points, science.md §1.3), so t₀ is a fitted parameter here, and the
-uncertainty comes from a bootstrap over the data points.
+(x/a)^n = B (t − t₀), x the neck radius, a the particle radius, n the time exponent, B the
+rate (which holds the size dependence B ∝ a^(−m)); the mechanism table below gives n and the
+size exponent m (Kuczynski, Trans. AIME 185, 169 (1949); Kingery & Berg, J. Appl. Phys. 26,
+1205 (1955), doi:10.1063/1.1721874; Coble, J. Am. Ceram. Soc. 41, 55 (1958),
+doi:10.1111/j.1151-2916.1958.tb13494.x; Frenkel, J. Phys. USSR 9, 385 (1945); science.md
+§1). A hidden time origin biases the usual log–log slope badly (t₀ = 5 s turns n = 5 into
+6.5 on the Ihara time points, science.md §1.3), so t₀ is a fitted parameter. A neck x₀
+already present at the first frame, x^n = x₀^n + B (t − t₁), is the same law with
+t₀ = t₁ − x₀^n / B: the two nuisance parameters are one, so the fit reports both.
+
+Residuals are taken in ln(x/a): neck-ratio noise is close to relative (a fixed error in nm
+on a growing neck). Given error bars σ, residuals are weighted by x/σ.
 """
 
 from __future__ import annotations
@@ -16,7 +21,26 @@ from scipy.optimize import least_squares
 
 from ..errors import InvalidParameter
 
-__all__ = ["neck_ratio_law", "fit_neck_growth", "loglog_exponent"]
+__all__ = ["MECHANISMS", "neck_ratio_law", "fit_neck_growth", "loglog_exponent", "rank_mechanisms",
+           "arrhenius_fit", "BOLTZMANN_EV_PER_K"]
+
+#: Boltzmann constant, eV/K (CODATA 2018, exact).
+BOLTZMANN_EV_PER_K = 8.617333262e-5
+
+#: Akaike weight the best mechanism needs before :func:`rank_mechanisms` names it.
+MIN_WEIGHT_TO_NAME = 0.5
+
+#: Two-sphere mechanisms: time exponent n and size exponent m of (x/a)^n = H t / a^m
+#: (science.md §1.2; exponents standard, prefactors vary between authors).
+MECHANISMS = {
+    "viscous flow": {"time_exponent": 2, "size_exponent": 1, "source": "Frenkel, J. Phys. USSR 9, 385 (1945)"},
+    "evaporation-condensation": {"time_exponent": 3, "size_exponent": 2,
+                                 "source": "Kingery & Berg, J. Appl. Phys. 26, 1205 (1955)"},
+    "volume diffusion": {"time_exponent": 5, "size_exponent": 3, "source": "Kuczynski, Trans. AIME 185, 169 (1949)"},
+    "grain-boundary diffusion": {"time_exponent": 6, "size_exponent": 4,
+                                 "source": "Coble, J. Am. Ceram. Soc. 41, 55 (1958)"},
+    "surface diffusion": {"time_exponent": 7, "size_exponent": 4, "source": "Kuczynski, Trans. AIME 185, 169 (1949)"},
+}
 
 
 def neck_ratio_law(time_s, n: float, B_per_s: float, t0_s: float = 0.0) -> np.ndarray:
@@ -31,40 +55,71 @@ def loglog_exponent(time_s, neck_ratio) -> float:
     return float(1.0 / np.polyfit(np.log(t[ok]), np.log(x[ok]), 1)[0])
 
 
-def _fit_once(t: np.ndarray, x: np.ndarray, fit_time_origin: bool) -> np.ndarray:
-    """Least squares in x/a over (n, ln B, t₀) from several starts; the best (n, ln B, t₀)."""
+def _fit_once(t: np.ndarray, x: np.ndarray, w: np.ndarray, fit_time_origin: bool,
+              time_exponent: float | None) -> tuple[np.ndarray, float]:
+    """Weighted least squares in ln x over (n, ln B, t₀) from several starts: the best and its cost.
+
+    ``time_exponent`` fixes n; t₀ is kept below the first time.
+    """
     t_first = t.min()
     span = max(t.max() - t_first, 1e-9)
+    lnx = np.log(x)
     best, best_cost = None, np.inf
-    for n0 in (2.0, 3.5, 5.0, 7.0):
+    starts = (2.0, 3.5, 5.0, 7.0) if time_exponent is None else (float(time_exponent),)
+    for n0 in starts:
         for lead in ((0.02, 0.2, 1.0) if fit_time_origin else (None,)):
             t0 = t_first - lead * span if lead is not None else 0.0
-            logb = n0 * np.log(max(x.mean(), 1e-6)) - np.log(max(t.mean() - t0, 1e-9))
+            logb = n0 * np.log(x.mean()) - np.log(max(t.mean() - t0, 1e-9))
 
             def resid(p):
+                n = p[0] if time_exponent is None else time_exponent
                 tt0 = p[2] if fit_time_origin else 0.0
-                return neck_ratio_law(t, p[0], np.exp(p[1]), tt0) - x
+                return w * ((p[1] + np.log(np.maximum(t - tt0, 1e-12 * span))) / n - lnx)
 
-            lo = [0.5, -60.0, t_first - 50 * span if fit_time_origin else -1.0]
-            hi = [20.0, 20.0, t_first - 1e-6 * span if fit_time_origin else 1.0]
+            lo = [0.5, -80.0, t_first - 50 * span if fit_time_origin else -1.0]
+            hi = [20.0, 30.0, t_first - 1e-6 * span if fit_time_origin else 1.0]
             start = np.clip([n0, logb, t0], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
             sol = least_squares(resid, start, bounds=(lo, hi))
             if sol.cost < best_cost:
-                best, best_cost = sol.x, sol.cost
-    return best
+                best, best_cost = sol.x.copy(), float(sol.cost)
+    if time_exponent is not None:
+        best[0] = time_exponent
+    return best, 2 * best_cost
 
 
-def fit_neck_growth(time_s, neck_ratio, *, fit_time_origin: bool = True, n_bootstrap: int = 200,
-                    seed: int = 0) -> dict:
-    """Fit (x/a)^n = B (t − t₀) to a neck-growth curve, with a bootstrap interval.
+def _data(time_s, neck_ratio, sigma, need: int):
+    t = np.asarray(time_s, dtype=np.float64)
+    x = np.asarray(neck_ratio, dtype=np.float64)
+    if t.shape != x.shape or t.ndim != 1 or t.size < need:
+        raise InvalidParameter(f"the neck-growth fit needs at least {need} (time, r_n/r_p) points of equal number; "
+                               f"got {t.size} and {x.size}.")
+    if np.any(~np.isfinite(t)) or np.any(~np.isfinite(x)) or np.any(x <= 0) or np.any(x > 1):
+        raise InvalidParameter("neck ratios r_n/r_p must lie in (0, 1]; drop the time points before the neck "
+                               "formed.")
+    if sigma is None:
+        return t, x, np.ones_like(x)
+    sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), x.shape)
+    if np.any(~np.isfinite(sig)) or np.any(sig <= 0):
+        raise InvalidParameter("error bars sigma must be finite and > 0 (one per point, in units of r_n/r_p).")
+    return t, x, x / sig
+
+
+def fit_neck_growth(time_s, neck_ratio, *, sigma=None, fit_time_origin: bool = True,
+                    time_exponent: float | None = None, n_bootstrap: int = 200, seed: int = 0) -> dict:
+    """Fit (x/a)^n = B (t − t₀) to a neck-growth curve, with a bootstrap interval (module notes).
 
     Parameters
     ----------
     time_s : (k,) array_like of float, s
     neck_ratio : (k,) array_like of float
         r_n / r_p at those times.
+    sigma : (k,) array_like of float, optional
+        Error bars of ``neck_ratio`` (e.g. the twin's ``r_n_over_r_p_err``); weights x/σ on
+        the ln x residuals. Without them the noise is taken as relative and equal.
     fit_time_origin : bool
         Fit t₀ (< the first time); otherwise t₀ = 0.
+    time_exponent : float, optional
+        Fix n (e.g. a mechanism's) and fit B and t₀ only.
     n_bootstrap : int
         Resamples of the data points (with replacement) for the 2.5–97.5 % intervals.
     seed : int
@@ -72,41 +127,138 @@ def fit_neck_growth(time_s, neck_ratio, *, fit_time_origin: bool = True, n_boots
     Returns
     -------
     dict
-        ``n``, ``B_per_s``, ``t0_s``, ``rms``; ``n_ci``, ``B_per_s_ci``, ``t0_s_ci`` (2.5 and
-        97.5 percentiles of the bootstrap); ``loglog_n`` (the conventional estimate, for
-        comparison).
+        ``n``, ``B_per_s``, ``t0_s``, ``x0`` (the law's neck ratio at the first time, the
+        equivalent pre-existing neck), ``rms`` (of x), ``chi2`` (weighted sum of squared ln
+        residuals); ``n_ci``, ``B_per_s_ci``, ``t0_s_ci`` (2.5 and 97.5 percentiles of the
+        bootstrap); ``loglog_n`` (the conventional estimate, for comparison).
 
     Raises
     ------
     InvalidParameter
-        Fewer than 4 points (3 with t₀ fixed), or neck ratios outside (0, 1].
+        Fewer than 4 points (3 with t₀ fixed), neck ratios outside (0, 1], bad error bars.
     """
-    t = np.asarray(time_s, dtype=np.float64)
-    x = np.asarray(neck_ratio, dtype=np.float64)
-    need = 4 if fit_time_origin else 3
-    if t.shape != x.shape or t.size < need:
-        raise InvalidParameter(f"the neck-growth fit needs at least {need} (time, r_n/r_p) points of equal number; "
-                               f"got {t.size} and {x.size}.")
-    if np.any(x <= 0) or np.any(x > 1):
-        raise InvalidParameter("neck ratios r_n/r_p must lie in (0, 1]; drop the time points before the neck "
-                               "formed.")
-    p = _fit_once(t, x, fit_time_origin)
+    need = (4 if fit_time_origin else 3) - (time_exponent is not None)
+    t, x, w = _data(time_s, neck_ratio, sigma, need)
+    p, chi2 = _fit_once(t, x, w, fit_time_origin, time_exponent)
     rng = np.random.default_rng(seed)
     boots = []
     for _ in range(n_bootstrap):
         idx = rng.integers(0, t.size, t.size)
         if np.unique(t[idx]).size < need:
             continue
-        boots.append(_fit_once(t[idx], x[idx], fit_time_origin))
+        boots.append(_fit_once(t[idx], x[idx], w[idx], fit_time_origin, time_exponent)[0])
     boots = np.array(boots).reshape(-1, 3)
     t0 = p[2] if fit_time_origin else 0.0
 
     def ci(values):
         return [float(v) for v in np.percentile(values, [2.5, 97.5])] if len(values) else [float("nan")] * 2
 
-    resid = neck_ratio_law(t, p[0], np.exp(p[1]), t0) - x
+    law = neck_ratio_law(t, p[0], np.exp(p[1]), t0)
     return {"n": float(p[0]), "B_per_s": float(np.exp(p[1])), "t0_s": float(t0),
-            "rms": float(np.sqrt(np.mean(resid ** 2))),
+            "x0": float(neck_ratio_law(t.min(), p[0], np.exp(p[1]), t0)),
+            "rms": float(np.sqrt(np.mean((law - x) ** 2))), "chi2": chi2, "n_points": int(t.size),
             "n_ci": ci(boots[:, 0]), "B_per_s_ci": ci(np.exp(boots[:, 1])),
             "t0_s_ci": ci(boots[:, 2]) if fit_time_origin else [0.0, 0.0],
-            "loglog_n": loglog_exponent(t, x) if np.all(t > 0) else float("nan")}
+            "loglog_n": loglog_exponent(t, x) if np.sum(t > 0) >= 2 else float("nan")}
+
+
+def rank_mechanisms(time_s, neck_ratio, *, sigma=None, n_bootstrap: int = 200, seed: int = 0) -> dict:
+    """Rank the mechanisms of :data:`MECHANISMS` on a neck-growth curve, never by n alone.
+
+    Each mechanism's law (its n fixed, B and t₀ free) is fitted and scored by AIC
+    (Akaike, IEEE Trans. Autom. Control 19, 716 (1974), doi:10.1109/TAC.1974.1100705):
+    N ln(χ²/N) + 2k without error bars, χ² + 2k with them, and Akaike weights
+    exp(−ΔAIC/2) normalised. The free fit gives n with its bootstrap interval. A mechanism is
+    named only when it is the single mechanism whose n lies in that interval **and** it
+    ranks first with an Akaike weight ≥ :data:`MIN_WEIGHT_TO_NAME`. Otherwise the verdict
+    says why and names none: several mechanisms act at once and a single n is generally a
+    mixture (Ashby, Acta Metall. 22, 275 (1974), doi:10.1016/0001-6160(74)90167-9;
+    science.md §1.2–1.3).
+
+    Returns
+    -------
+    dict
+        ``free_fit`` (:func:`fit_neck_growth`), ``mechanisms`` (best first: ``name``,
+        ``time_exponent``, ``size_exponent``, ``B_per_s``, ``t0_s``, ``aic``, ``weight``,
+        ``n_in_interval``), ``named`` (a mechanism or None) and ``verdict`` (a sentence).
+    """
+    free = fit_neck_growth(time_s, neck_ratio, sigma=sigma, n_bootstrap=n_bootstrap, seed=seed)
+    t, x, w = _data(time_s, neck_ratio, sigma, 3)
+    rows = []
+    for name, mech in MECHANISMS.items():
+        p, chi2 = _fit_once(t, x, w, True, float(mech["time_exponent"]))
+        aic = (chi2 + 4.0) if sigma is not None else t.size * np.log(max(chi2, 1e-300) / t.size) + 4.0
+        rows.append({"name": name, "time_exponent": mech["time_exponent"], "size_exponent": mech["size_exponent"],
+                     "B_per_s": float(np.exp(p[1])), "t0_s": float(p[2]), "aic": float(aic),
+                     "n_in_interval": bool(free["n_ci"][0] <= mech["time_exponent"] <= free["n_ci"][1])})
+    rows.sort(key=lambda r: r["aic"])
+    rel = np.exp(-0.5 * (np.array([r["aic"] for r in rows]) - rows[0]["aic"]))
+    for r, weight in zip(rows, rel / rel.sum()):
+        r["weight"] = float(weight)
+    inside = [r["name"] for r in rows if r["n_in_interval"]]
+    lo, hi = free["n_ci"]
+    named = None
+    if len(inside) == 1 and inside[0] == rows[0]["name"] and rows[0]["weight"] >= MIN_WEIGHT_TO_NAME:
+        named = inside[0]
+        verdict = (f"consistent with {named}: n = {free['n']:.2f} [{lo:.2f}, {hi:.2f}] holds only its n = "
+                   f"{rows[0]['time_exponent']}, and its law fits best (Akaike weight {rows[0]['weight']:.2f}).")
+    elif not inside:
+        verdict = (f"no classical two-sphere mechanism: n = {free['n']:.2f} [{lo:.2f}, {hi:.2f}] holds none of "
+                   "2, 3, 5, 6, 7 (a mixture, or outside the initial stage).")
+    elif len(inside) == 1:
+        verdict = (f"undetermined: n = {free['n']:.2f} [{lo:.2f}, {hi:.2f}] holds only {inside[0]}'s n, but with "
+                   f"t0 free the laws of other mechanisms fit about as well ({rows[0]['name']} leads, Akaike weight "
+                   f"{rows[0]['weight']:.2f}).")
+    else:
+        verdict = (f"undetermined: n = {free['n']:.2f} [{lo:.2f}, {hi:.2f}] spans {', '.join(inside)}; by fit "
+                   f"quality {rows[0]['name']} leads (Akaike weight {rows[0]['weight']:.2f}). More time points, a "
+                   "longer time range, or the size exponent m from pairs of other sizes would decide.")
+    return {"free_fit": free, "mechanisms": rows, "named": named, "verdict": verdict}
+
+
+def arrhenius_fit(temperature_C, rate, rate_rel_sd=None, *, temperature_prefactor: bool = True) -> dict:
+    """Activation energy Q from rates at several temperatures: ln(B T) = ln A − Q / (k_B T).
+
+    For diffusion mechanisms B(T) = C D γΩ/(k_B T) with D = D₀ exp(−Q/k_B T), so ln(B T) is
+    linear in 1/T (science.md §1.1, §1.3; Rahaman, *Ceramic Processing and Sintering*,
+    2nd ed., 2003, ch. 8). ``temperature_prefactor=False`` fits ln B instead.
+
+    Parameters
+    ----------
+    temperature_C : (k,) array_like, °C
+        Isothermal segment temperatures (≥ 2 distinct).
+    rate : (k,) array_like
+        Rate constants B (any unit, the same for all).
+    rate_rel_sd : (k,) array_like, optional
+        Relative standard deviation of each rate (the SD of ln B): weights 1/sd².
+
+    Returns
+    -------
+    dict
+        ``Q_eV``, ``Q_kJ_per_mol``, ``Q_sd_eV`` (from the residual scatter, or from the given
+        SDs), ``ln_A``, ``n_points``.
+
+    Raises
+    ------
+    InvalidParameter
+        Fewer than 2 distinct temperatures, non-positive rates, temperatures below 0 K.
+    """
+    T = np.asarray(temperature_C, dtype=np.float64) + 273.15
+    k = np.asarray(rate, dtype=np.float64)
+    if T.shape != k.shape or T.ndim != 1 or np.unique(T).size < 2:
+        raise InvalidParameter("the Arrhenius fit needs rates at 2 or more distinct temperatures, one rate each.")
+    if np.any(T <= 0) or np.any(~np.isfinite(k)) or np.any(k <= 0):
+        raise InvalidParameter("temperatures must be above 0 K and rates finite and > 0.")
+    y = np.log(k * T) if temperature_prefactor else np.log(k)
+    X = np.column_stack([np.ones_like(T), -1.0 / (BOLTZMANN_EV_PER_K * T)])
+    wts = np.ones_like(T) if rate_rel_sd is None else 1.0 / np.asarray(rate_rel_sd, float) ** 2
+    Xw = X * np.sqrt(wts)[:, None]
+    beta, *_ = np.linalg.lstsq(Xw, y * np.sqrt(wts), rcond=None)
+    cov = np.linalg.inv(Xw.T @ Xw)
+    dof = T.size - 2
+    if rate_rel_sd is None:
+        resid = y - X @ beta
+        cov = cov * (resid @ resid / dof if dof > 0 else np.nan)
+    q = float(beta[1])
+    return {"Q_eV": q, "Q_kJ_per_mol": q * 96.48533212, "Q_sd_eV": float(np.sqrt(cov[1, 1])),
+            "ln_A": float(beta[0]), "n_points": int(T.size), "temperature_prefactor": temperature_prefactor}

@@ -27,6 +27,7 @@ from ..measure.tracking import track_particles
 from ..simulate.compare import PAIR_QUANTITIES
 from ..simulate import write_twin
 from .experiment import Experiment
+from .kinetics import fit_pairs
 from .run import finished_measurements, run_tilt_series
 from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_uncertainty
 
@@ -99,7 +100,7 @@ def run_experiment(experiment: Experiment, outdir, *,
     from ..report.timeseries import save_pair_plots
 
     plots = save_pair_plots(outdir, pair_rows)
-    fits = _fit_pairs(pair_rows)
+    fits = fit_pairs(pair_rows)
     report("track", 1, 1)
     accuracy = None
     if experiment.twin is not None and len(simulated) == len(experiment.timepoints):
@@ -165,20 +166,6 @@ def _uncertainty(experiment: Experiment, outdir: Path, pair_frames, tracks, pair
         rms = [r["rms"] for r in rows if r["quantity"] == q and np.isfinite(r["rms"])]
         mean_rms[q] = float(np.mean(rms)) if rms else None
     return dict(info, file="uncertainty.csv", evaluated_time_points=evaluated, mean_rms=mean_rms)
-
-
-def _fit_pairs(pair_rows: list[dict]) -> list[dict]:
-    """(r_n/r_p)^n = B (t − t₀) per pair with t₀ free (:func:`insitu4d.physics.sintering.fit_neck_growth`)."""
-    from ..physics.sintering import fit_neck_growth
-
-    fits = []
-    for pid in sorted({r["pair_id"] for r in pair_rows}):
-        rs = [r for r in pair_rows if r["pair_id"] == pid and 0 < r["r_n_over_r_p"] <= 1]
-        if len(rs) < 4:
-            continue
-        fit = fit_neck_growth([r["time_s"] for r in rs], [r["r_n_over_r_p"] for r in rs], n_bootstrap=100)
-        fits.append({"pair_id": pid, "n_points": len(rs), **fit})
-    return fits
 
 
 def _timeseries(experiment: Experiment, frames, pair_frames, tracks) -> tuple[list[dict], list[dict]]:

@@ -102,8 +102,10 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
         parts.append("<h2>Neck growth: (r_n/r_p)<sup>n</sup> = B (t − t₀), t₀ free</h2>")
         fits = [[_e(f["pair_id"]), _e(f["n_points"]), _num(f["n"], "{:.2f}"),
                  "[{}, {}]".format(*(_num(v, "{:.2f}") for v in f["n_ci"])), _num(f["B_per_s"]),
-                 _num(f["t0_s"], "{:.1f}"), _num(f["rms"], "{:.4f}")] for f in s["neck_growth_fits"]]
-        parts.append(_table(["pair", "points", "n", "n 95 % CI (bootstrap)", "B (1/s)", "t₀ (s)", "rms"], fits))
+                 _num(f["t0_s"], "{:.1f}"), _num(f["rms"], "{:.4f}"), _e(f.get("verdict", ""))]
+                for f in s["neck_growth_fits"]]
+        parts.append(_table(["pair", "points", "n", "n 95 % CI (bootstrap)", "B (1/s)", "t₀ (s)", "rms", "mechanism"],
+                            fits))
     if s.get("twin_accuracy"):
         a = s["twin_accuracy"]
         parts.append("<h2>Accuracy against the twin's ground truth</h2>")

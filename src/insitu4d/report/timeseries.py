@@ -48,12 +48,7 @@ def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
     _save(fig, outdir / names[0])
 
     fig, ax = plt.subplots(figsize=(4.8, 3.8), constrained_layout=True)
-    rho = np.linspace(0.0, 1.0, 101)
-    ax.plot(model_c_distance(rho, 1.0) / 2, rho, "k-", lw=1, label="model C, sphere centres")
-    ax.plot(model_c_com_distance(rho, 1.0) / 2, rho, "k--", lw=1, label="model C, centroids")
-    x = np.linspace(0.0, 1.2, 61)
-    d, _ = truncated_sphere(x, 1.0)
-    ax.plot(d / 2, x, "k:", lw=1, label="truncated spheres (r_p = a₀)")
+    _model_curves(ax)
     for pid, rs in sorted(by_pair.items()):
         rp = np.array([r["r_p_nm"] for r in rs])
         ax.plot(np.array([r["d_nm"] for r in rs]) / (2 * rp), [r["r_n_over_r_p"] for r in rs], "o", ms=3,
@@ -64,6 +59,62 @@ def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
     ax.legend(fontsize=6)
     _save(fig, outdir / names[1])
     return names
+
+
+def _model_curves(ax) -> None:
+    """The geometric models of science.md §2 in the (d/2r_p, r_n/r_p) plane."""
+    rho = np.linspace(0.0, 1.0, 101)
+    ax.plot(model_c_distance(rho, 1.0) / 2, rho, "k-", lw=1, label="model C, sphere centres")
+    ax.plot(model_c_com_distance(rho, 1.0) / 2, rho, "k--", lw=1, label="model C, centroids")
+    x = np.linspace(0.0, 1.2, 61)
+    d, _ = truncated_sphere(x, 1.0)
+    ax.plot(d / 2, x, "k:", lw=1, label="truncated spheres (r_p = a₀)")
+    ax.plot(np.sqrt(1 - rho ** 2), rho, color="0.6", lw=1, label="interpenetration (no volume kept)")
+
+
+def save_fit_plot(path, rows: list[dict], fits: list[dict]) -> Path:
+    """Neck growth with the fitted laws (free n and the best mechanism), and r_n vs d over the models.
+
+    Parameters
+    ----------
+    path : str or Path
+        PNG to write.
+    rows : list of dict
+        Pair time-series rows (``pair_id``, ``time_s``, ``r_n_over_r_p``, ``d_over_2r_p``,
+        optional ``r_n_over_r_p_err``).
+    fits : list of dict
+        From :func:`insitu4d.pipeline.kinetics.fit_pairs`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..physics.sintering import neck_ratio_law
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
+    _model_curves(axes[1])
+    for i, fit in enumerate(fits):
+        colour = f"C{i}"
+        rs = sorted((r for r in rows if r["pair_id"] == fit["pair_id"]), key=lambda r: r["time_s"])
+        t = np.array([r["time_s"] for r in rs])
+        axes[0].errorbar(t, [r["r_n_over_r_p"] for r in rs], yerr=_errors(rs, "r_n_over_r_p_err"), fmt="o",
+                         ms=3, capsize=2, color=colour, label=f"pair {fit['pair_id']}")
+        tt = np.linspace(t.min(), t.max(), 200)
+        axes[0].plot(tt, neck_ratio_law(tt, fit["n"], fit["B_per_s"], fit["t0_s"]), "-", color=colour, lw=1,
+                     label=f"n = {fit['n']:.2f} [{fit['n_ci'][0]:.2f}, {fit['n_ci'][1]:.2f}]")
+        best = fit["mechanisms"][0]
+        axes[0].plot(tt, neck_ratio_law(tt, best["time_exponent"], best["B_per_s"], best["t0_s"]), ":",
+                     color=colour, lw=1, label=f"{best['name']} (n = {best['time_exponent']})")
+        axes[1].plot([r["d_over_2r_p"] for r in rs], [r["r_n_over_r_p"] for r in rs], "o", ms=3, color=colour,
+                     label=f"pair {fit['pair_id']}")
+    axes[0].set(xlabel="time (s)", ylabel="r_n / r_p", title="(r_n/r_p)^n = B (t − t0), t0 free")
+    axes[1].set(xlabel="d / 2r_p", ylabel="r_n / r_p", xlim=(0.4, 1.1), ylim=(0, 1.05))
+    for ax in axes:
+        ax.legend(fontsize=6)
+    path = Path(path)
+    _save(fig, path)
+    return path
 
 
 def _errors(rows: list[dict], key: str) -> np.ndarray | None:
