@@ -11,6 +11,9 @@ from insitu4d.physics import (
     model_c_neck_radius,
     truncated_sphere,
 )
+from insitu4d.physics.geometry import (
+    neck_distance_curve,
+)
 
 
 @pytest.mark.parametrize("rho,expected", [(0.6, 122 / 135), (0.8, 49 / 60), (np.sqrt(3) / 2, 7 / 9), (1.0, 2 / 3),
@@ -66,3 +69,32 @@ def test_geometry_errors_say_the_valid_range():
         model_c_neck_radius(2.5, 1.0)
     with pytest.raises(InvalidParameter, match=r"0 ≤ x ≤ 2\^\(1/3\) a₀"):
         truncated_sphere(1.3, 1.0)
+
+
+@pytest.mark.parametrize("rho,d2d,r_eq", [(0.1, 0.99755, 0.99997), (0.5, 0.94153, 0.99649), (0.8, 0.84816, 0.98385),
+                                          (0.9, 0.80312, 0.97530), (1.0, 0.74319, 0.96146)])
+def test_protocol_2d_flavour_of_model_c(rho, d2d, r_eq):
+    # science.md §2.1 table (silhouette centroids over r_p, and r_eq,2D / r_p): the protocol reports
+    # both over r_eq, so d/(2 r_eq) = d2d / r_eq (0.862 at ρ = 0.8, as the notes' voxel check)
+    d, n = neck_distance_curve("model_c", "protocol_2d", rho)
+    assert d[0] == pytest.approx(d2d / r_eq, abs=2e-5)
+    assert n[0] == pytest.approx(rho / r_eq, abs=2e-5)
+
+
+def test_centre_and_com_flavours_match_the_closed_forms():
+    rho = np.array([0.1, 0.3, 0.5, 0.6, 0.8, np.sqrt(3) / 2, 0.9, 1.0])
+    d, n = neck_distance_curve("model_c", "com", rho)
+    np.testing.assert_allclose(d, model_c_com_distance(rho, 1.0) / 2, atol=1e-9)  # numeric vs closed form
+    assert d[-1] == pytest.approx(11 / 16, abs=1e-9)
+    d, _ = neck_distance_curve("model_c", "centres", rho)
+    np.testing.assert_allclose(d, model_c_distance(rho, 1.0) / 2, atol=1e-12)
+    d, _ = neck_distance_curve("truncated_sphere", "centres", [0.1, 0.5, 1.2])
+    np.testing.assert_allclose(d, [0.99499374, 0.87092592, 0.11431890], atol=1e-8)
+    d, _ = neck_distance_curve("interpenetration", "centres", [0.6])
+    assert d[0] == pytest.approx(0.8)  # √(1 − x²)
+    d, _ = neck_distance_curve("interpenetration", "com", [0.0])
+    assert d[0] == pytest.approx(1.0, abs=1e-9)  # touching spheres: COM at the centre
+    with pytest.raises(InvalidParameter, match="unknown geometry model"):
+        neck_distance_curve("model_d", "com", 0.5)
+    with pytest.raises(InvalidParameter, match="unknown flavour"):
+        neck_distance_curve("model_c", "3d", 0.5)

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import InvalidParameter
 
 __all__ = ["model_c_distance", "model_c_neck_radius", "model_c_distance_unequal", "model_c_com_distance",
-           "truncated_sphere"]
+           "truncated_sphere", "neck_distance_curve", "GEOMETRY_MODELS", "DISTANCE_FLAVOURS"]
 
 
 def _ratio(r_n, r_p) -> np.ndarray:
@@ -149,3 +149,78 @@ def truncated_sphere(x, a_0):
     c = np.cos(theta)
     a = np.asarray(a_0, dtype=np.float64) * (4.0 / (2 + 3 * c - c ** 3)) ** (1 / 3)
     return 2.0 * a * c, a
+
+
+#: Geometric models of a sintering pair (science.md §2) and the estimators a curve can be drawn for.
+GEOMETRY_MODELS = ("model_c", "truncated_sphere", "interpenetration")
+DISTANCE_FLAVOURS = ("centres", "com", "protocol_2d")
+
+
+def _half_profile(model: str, neck_ratio: float):
+    """(ρ(x) for x ≥ 0 of one half-body, its sphere-centre position c, and the end of the collar), r_p = 1."""
+    if model == "model_c":
+        c = float(model_c_distance(neck_ratio, 1.0)) / 2
+        radius, collar = 1.0, neck_ratio
+    elif model == "truncated_sphere":
+        d, a = truncated_sphere(neck_ratio, 1.0)
+        c, radius, collar = float(d) / 2, float(a), 0.0
+    elif model == "interpenetration":
+        if not 0 <= neck_ratio <= 1:
+            raise InvalidParameter(f"interpenetration needs 0 ≤ r_n/r_p ≤ 1; got {neck_ratio}.")
+        c, radius, collar = float(np.sqrt(1 - neck_ratio ** 2)), 1.0, 0.0
+    else:
+        raise InvalidParameter(f"unknown geometry model {model!r}; choose one of {', '.join(GEOMETRY_MODELS)}.")
+
+    def rho(x):
+        circle = np.sqrt(np.maximum(radius ** 2 - (x - c) ** 2, 0.0))
+        return np.maximum(circle, collar) if x <= c else circle
+
+    return rho, c, c + radius
+
+
+def neck_distance_curve(model: str, flavour: str, neck_ratio):
+    """A geometric model's (d/2r_p, r_n/r_p) as a given estimator would measure it.
+
+    The half-bodies are solids of revolution about the pair axis with profile ρ(x) (neck
+    plane x = 0), integrated numerically:
+
+    * ``centres``: the sphere-centre distance (the EDT-maximum estimator);
+    * ``com``: the distance between the 3D centres of mass of the halves,
+      x̄ = ∫x ρ² dx / ∫ρ² dx (the centroid estimator; model C: :func:`model_c_com_distance`);
+    * ``protocol_2d``: Ihara et al.'s protocol on a projection along z with the pair axis in
+      plane (Nanoscale 15, 10133 (2023), doi:10.1039/d3nr00992k; science.md §3.1): silhouette
+      centroids x̄ = ∫x ρ dx / ∫ρ dx, r_p from the equal-area circle r_eq = √(2∫ρ dx / π),
+      r_n = ρ(0); both ratios taken over r_eq, as the protocol reports them.
+
+    Parameters
+    ----------
+    model : {"model_c", "truncated_sphere", "interpenetration"}
+        Neck parameter r_n/r_p (truncated spheres: x/a₀).
+    flavour : {"centres", "com", "protocol_2d"}
+    neck_ratio : float or array_like
+
+    Returns
+    -------
+    d_over_2r_p, r_n_over_r_p : ndarray
+    """
+    from scipy.integrate import quad
+
+    if flavour not in DISTANCE_FLAVOURS:
+        raise InvalidParameter(f"unknown flavour {flavour!r}; choose one of {', '.join(DISTANCE_FLAVOURS)}.")
+    ratios = np.atleast_1d(np.asarray(neck_ratio, dtype=np.float64))
+    d_out, n_out = np.empty_like(ratios), np.empty_like(ratios)
+    for i, r in enumerate(ratios):
+        rho, c, end = _half_profile(model, float(r))
+        if flavour == "centres":
+            d_out[i], n_out[i] = c, r
+            continue
+        power = 2 if flavour == "com" else 1
+        breaks = [c] if 0 < c < end else None
+        area = quad(lambda x, f=rho, k=power: f(x) ** k, 0, end, points=breaks, limit=200)[0]
+        moment = quad(lambda x, f=rho, k=power: x * f(x) ** k, 0, end, points=breaks, limit=200)[0]
+        if flavour == "com":
+            d_out[i], n_out[i] = moment / area, r
+        else:
+            r_eq = np.sqrt(2 * area / np.pi)
+            d_out[i], n_out[i] = moment / area / r_eq, rho(0.0) / r_eq
+    return d_out, n_out
