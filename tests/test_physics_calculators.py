@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from insitu4d.dose import cumulative_dose_e_per_nm2, dose_from_metadata, stem_dose
+from insitu4d.data import TiltSeries
+from insitu4d.dose import cumulative_dose_e_per_nm2, stem_dose, tilt_series_dose
 from insitu4d.errors import InvalidParameter
 from insitu4d.physics.beam_damage import (energy_transfer_eV, knock_on_assessment, max_energy_transfer_eV,
                                           threshold_beam_energy_keV)
@@ -44,10 +45,12 @@ def test_ihara_dose_with_the_papers_charge_and_with_codata():
 def test_cumulative_dose_and_metadata():
     np.testing.assert_allclose(cumulative_dose_e_per_nm2(5.0, 4), [5, 10, 15, 20])
     np.testing.assert_allclose(cumulative_dose_e_per_nm2([1.0, 0.0, 2.5]), [1.0, 1.0, 3.5])
-    meta = {"Acquisition_instrument": {"TEM": {"beam_current": 0.002, "dwell_time": 5e-7}}}  # nA, s (HyperSpy)
-    d = dose_from_metadata(meta, 1.04, (1024, 1024), 41)
-    assert d.dose_total_e_per_nm2 == sig4(236.60)
-    assert dose_from_metadata({"Acquisition_instrument": {"TEM": {"beam_current": 0.002}}}, 1.0, (8, 8), 1) is None
+    ts = TiltSeries(np.zeros((41, 16, 16), np.float32), np.arange(-40.0, 41.0, 2.0), 1.04 * 64,
+                    probe_current_pA=2.0, dwell_time_s=500e-9 * 64 ** 2)  # Ihara binned 64×: same field, same dose
+    record = tilt_series_dose(ts)
+    assert record["dose_total_e_per_nm2"] == sig4(236.60) and record["cumulative_e_per_nm2"][-1] == sig4(236.60)
+    assert len(record["cumulative_e_per_nm2"]) == 41
+    assert "probe_current_pA" in tilt_series_dose(TiltSeries(ts.data, ts.tilts_deg, 1.0))["unknown"]
     with pytest.raises(InvalidParameter, match="current_pA must be a positive number"):
         stem_dose(0.0, 1e-6, 1.0, (8, 8))
     with pytest.raises(InvalidParameter, match="shape_px must be two whole numbers"):

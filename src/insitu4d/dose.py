@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import InvalidParameter
 
-__all__ = ["ELEMENTARY_CHARGE_C", "Dose", "stem_dose", "cumulative_dose_e_per_nm2", "dose_from_metadata"]
+__all__ = ["ELEMENTARY_CHARGE_C", "Dose", "stem_dose", "cumulative_dose_e_per_nm2", "tilt_series_dose"]
 
 #: CODATA 2018 elementary charge (exact in the SI since 2019), C. The references round to 1.6e-19.
 ELEMENTARY_CHARGE_C = 1.602176634e-19
@@ -129,17 +129,20 @@ def cumulative_dose_e_per_nm2(dose_per_frame_e_per_nm2, n_frames: int | None = N
     return np.cumsum(per_frame)
 
 
-def dose_from_metadata(metadata: dict, pixel_size_nm: float, shape_px: tuple[int, int], n_frames: int) -> Dose | None:
-    """The dose from a file's HyperSpy-style metadata, or None when the current or dwell time is missing.
+def tilt_series_dose(tilt_series) -> dict:
+    """The dose record of a tilt series from its acquisition settings, for ``run.json``.
 
-    Reads ``Acquisition_instrument.TEM.beam_current`` (nA, as HyperSpy stores it) and
-    ``Acquisition_instrument.TEM.dwell_time`` (s).
+    Returns
+    -------
+    dict
+        :class:`Dose` fields plus ``cumulative_e_per_nm2`` (per image, in acquisition order as
+        stored), or ``{"unknown": reason}`` when the probe current or dwell time is missing.
     """
-    tem = ((metadata or {}).get("Acquisition_instrument") or {}).get("TEM") or {}
-    current_nA, dwell_s = tem.get("beam_current"), tem.get("dwell_time")
-    if current_nA is None or dwell_s is None:
-        return None
-    try:
-        return stem_dose(float(current_nA) * 1e3, float(dwell_s), pixel_size_nm, shape_px, n_frames)
-    except (InvalidParameter, TypeError, ValueError):
-        return None
+    ts = tilt_series
+    missing = [name for name in ("probe_current_pA", "dwell_time_s") if getattr(ts, name, None) is None]
+    if missing:
+        return {"unknown": f"{' and '.join(missing)} not in the file's metadata"}
+    n_frames, ny, nx = ts.data.shape
+    dose = stem_dose(ts.probe_current_pA, ts.dwell_time_s, ts.pixel_size_nm, (ny, nx), n_frames)
+    return {**dose.to_dict(), "cumulative_e_per_nm2": cumulative_dose_e_per_nm2(dose.dose_per_frame_e_per_nm2,
+                                                                                 n_frames).tolist()}

@@ -19,6 +19,7 @@ import numpy as np
 from .. import __version__
 from ..align import align_tilt_series
 from ..data import TiltSeries, Volume
+from ..dose import tilt_series_dose
 from ..errors import InvalidParameter
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, sha256_file, write_array, write_csv, write_json
@@ -176,6 +177,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     with stage("read"):
         ts = read_tilt_series(input_path, tilts=tilts, pixel_size_nm=params.pixel_size_nm)
         inputs = {"tilt_series": {"path": str(input_path), "sha256": sha256_file(input_path)}}
+        dose = tilt_series_dose(ts)
         if isinstance(tilts, (str, Path)):
             inputs["tilts"] = {"path": str(tilts), "sha256": sha256_file(tilts)}
     with stage("preprocess"):
@@ -232,6 +234,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             "intensity_scale": ts.raw_metadata.get("intensity_scale"),
             "missing_metadata": ts.missing_metadata(),
         },
+        "dose": dose,
         "alignment": alignment_info,
         "reconstruction": dict(volume.provenance, resumed_from_volume_h5=resumed),
         "reprojection_residual": residual,
