@@ -181,6 +181,11 @@ def rank_mechanisms(time_s, neck_ratio, *, sigma=None, n_bootstrap: int = 200, s
         ``free_fit`` (:func:`fit_neck_growth`), ``mechanisms`` (best first: ``name``,
         ``time_exponent``, ``size_exponent``, ``B_per_s``, ``t0_s``, ``aic``, ``weight``,
         ``n_in_interval``), ``named`` (a mechanism or None) and ``verdict`` (a sentence).
+
+    Raises
+    ------
+    InvalidParameter
+        As :func:`fit_neck_growth`.
     """
     free = fit_neck_growth(time_s, neck_ratio, sigma=sigma, n_bootstrap=n_bootstrap, seed=seed)
     t, x, w = _data(time_s, neck_ratio, sigma, 3)

@@ -53,8 +53,8 @@ def read_pairs_table(path) -> list[dict]:
                              f"{', '.join(REQUIRED_PAIR_COLUMNS)} (as insitu4d run writes in pairs_timeseries.csv).")
     rows = []
     for r in raw:
-        row = {k: (r[k] if k in ("time_point",) else _float(r[k])) for k in r if k is not None}
-        row["pair_id"] = r["pair_id"]
+        row = {k: _float(v) for k, v in r.items() if k is not None}
+        row.update(pair_id=r["pair_id"], time_point=r.get("time_point"))
         if not np.isfinite(row.get("r_n_over_r_p", np.nan)):
             row["r_n_over_r_p"] = row["r_n_nm"] / row["r_p_nm"] if row["r_p_nm"] > 0 else float("nan")
         if not np.isfinite(row.get("d_over_2r_p", np.nan)):
