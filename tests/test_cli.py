@@ -82,6 +82,7 @@ def test_measure_json_schema_on_ground_truth(tmp_path):
     (pair,) = m["pairs"]
     assert {"labels", "r_n_nm", "contact_area_nm2", "d_nm", "d_xy_nm", "d_z_nm"} <= set(pair)
     assert pair["r_n_nm"] == pytest.approx(0.5 * r_n, abs=0.5)  # within 1 voxel of 0.5 nm
+    assert pair["protocol_2d"]["r_p_nm"] > 0 and "Ihara 2D protocol" in res.output
 
 
 def test_measure_needs_voxel_size(tmp_path):
@@ -160,3 +161,23 @@ def test_fit_prints_laws_and_writes_the_plot(tmp_path):
     csv_path.write_text("time_s,pair_id,r_n_nm\n1,1,3\n")
     res = runner.invoke(app, ["fit", str(csv_path)])
     assert res.exit_code == 2 and "lacks the column(s) d_nm, r_p_nm" in res.output
+
+
+def test_fit_splits_holds_from_the_holder_log_and_gives_the_activation_energy(tmp_path):
+    from test_kinetics import Q_EV, programme_rows
+
+    rows = programme_rows(3)
+    lines = ["time_s,pair_id,r_n_nm,d_nm,r_p_nm"] + [f"{r['time_s']},1,{50 * r['r_n_over_r_p']},95,50" for r in rows]
+    csv_path = tmp_path / "pairs_timeseries.csv"
+    csv_path.write_text("\n".join(lines) + "\n")
+    log = tmp_path / "holder.csv"  # holds 0–600, 700–1300, 1400–2000 s at 300/350/400 °C, ramps between
+    log.write_text("Time (s),Temperature (C)\n" + "".join(
+        f"{t},{T}\n" for t, T in [(0, 300), (600, 300), (700, 350), (1300, 350), (1400, 400), (2000, 400)]))
+    res = runner.invoke(app, ["fit", str(csv_path), "--holder-log", str(log), "--time-exponent", "5",
+                              "--bootstrap", "20", "--min-hold-s", "100", "--json", str(tmp_path / "fit.json")])
+    assert res.exit_code == 0, res.output
+    assert "pair 1 at 350.0 °C" in res.output and "Q = " in res.output
+    (entry,) = json.loads((tmp_path / "fit.json").read_text())["arrhenius"]
+    assert entry["arrhenius"]["Q_eV"] == pytest.approx(Q_EV, rel=0.15)
+    res = runner.invoke(app, ["fit", str(csv_path), "--holder-log", str(tmp_path / "none.csv")])
+    assert res.exit_code == 2 and "does not exist" in res.output

@@ -62,8 +62,11 @@ def test_pairs_timeseries_against_the_truth(finished):
     _, out, summary = finished
     rows = _rows(out / "pairs_timeseries.csv")
     truth = _rows(out / "twin" / "truth.csv")
-    assert list(rows[0])[:8] == ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "r_n_err_nm",
-                                 "d_nm"]
+    assert list(rows[0])[:8] == ["time_s", "temperature_C", "segment", "pair_id", "label_a", "label_b", "r_n_nm",
+                                 "r_n_err_nm"]
+    assert [r["segment"] for r in rows] == ["0", "1", "2"]  # 350, 355, 360 °C: three holds at ±2 °C
+    assert {"r_n_2d_nm", "d_over_2r_p_2d", "aspect_ratio_hw_2d"} <= set(rows[0])
+    assert summary["kinetics"]["arrhenius"] == "no [kinetics] time_exponent"
     assert [float(r["time_s"]) for r in rows] == [0.0, 20.0, 60.0]
     assert {r["pair_id"] for r in rows} == {"1"} and {(r["label_a"], r["label_b"]) for r in rows} == {("1", "2")}
     # a clean ±60° series at 2 nm voxels: r_n within 1.5 voxels, centroid d within 1 voxel of the COM truth
@@ -138,6 +141,24 @@ def test_experiment_errors_name_the_field(tmp_path):
     with pytest.raises(InvalidParameter, match="shape_px must be three positive integers"):
         read_experiment(bad)
     assert np.allclose(read_experiment_ok(tmp_path).times_s, [0, 20, 60])
+
+
+def test_holder_log_gives_the_time_points_their_temperature(tmp_path):
+    (tmp_path / "holder.csv").write_text("time_s,temperature_C\n-10,340\n30,360\n100,360\n")
+    text = TOML.replace("dose_e_per_nm2 = 5000.0", "dose_e_per_nm2 = 5000.0\nholder_log = 'holder.csv'")
+    text = text.replace("temperature_C = 355.0\n", "").replace("[simulation]", "[kinetics]\ntime_exponent = 5\n"
+                                                                               "[simulation]")
+    (tmp_path / "log.toml").write_text(text)
+    exp = read_experiment(tmp_path / "log.toml")
+    # 20 s lies between 340 °C at -10 s and 360 °C at 30 s: 355 °C; stated temperatures are kept
+    assert [tp.temperature_C for tp in exp.timepoints] == pytest.approx([350.0, 355.0, 360.0])
+    assert exp.kinetics.time_exponent == 5 and exp.holder_log.source == "holder.csv"
+    (tmp_path / "bad.toml").write_text(text.replace("time_exponent = 5", "time_exponent = -1"))
+    with pytest.raises(InvalidParameter, match="time_exponent must be > 0"):
+        read_experiment(tmp_path / "bad.toml")
+    (tmp_path / "bad.toml").write_text(text.replace("time_exponent = 5", "exponent = 5"))
+    with pytest.raises(InvalidParameter, match=r"unknown \[kinetics\] field\(s\) exponent"):
+        read_experiment(tmp_path / "bad.toml")
 
 
 def read_experiment_ok(tmp_path):

@@ -234,7 +234,8 @@ def segment(volume: Path = typer.Argument(..., metavar="VOLUME", help="Volume (.
 def measure(labels: Path = typer.Argument(..., metavar="LABELS", help="Label volume (.tif or .h5 with /data)."),
             voxel_size: Optional[float] = typer.Option(None, "--voxel-size", help="Voxel size, nm (else the file's)."),
             json_out: Optional[Path] = typer.Option(None, "--json", help="Write the measurements as JSON.")) -> None:
-    """Measure particles and necks of a label volume, in nm."""
+    """Measure particles and necks of a label volume, in nm: the 3D estimators and, beside them, Ihara et al.'s
+    2D projection protocol."""
     from .io import read_array, write_json
     from .measure import measure as meas
 
@@ -250,7 +251,10 @@ def measure(labels: Path = typer.Argument(..., metavar="LABELS", help="Label vol
         _fail(exc)
     out.print(f"{len(result['particles'])} particle(s), {len(result['pairs'])} touching pair(s)")
     for p in result["pairs"]:
-        out.print(f"  pair {p['labels']}: r_n = {p['r_n_nm']:.2f} nm, d = {p['d_nm']:.2f} nm")
+        q = p["protocol_2d"]
+        out.print(f"  pair {p['labels']}: 3D r_n = {p['r_n_nm']:.2f} nm, d = {p['d_nm']:.2f} nm, "
+                  f"r_p = {p['r_p_nm']:.2f} nm | Ihara 2D protocol r_n = {q['r_n_nm']:.2f} nm, "
+                  f"d = {q['d_nm']:.2f} nm, r_p = {q['r_p_nm']:.2f} nm, H/W = {q['aspect_ratio_hw']:.2f}")
     if json_out is not None:
         out.print(f"-> {json_out}")
 
@@ -350,31 +354,56 @@ def knockon(beam_keV: float = typer.Option(..., "--beam-keV", help="Electron ene
 def fit(table: Path = typer.Argument(..., metavar="PAIRS_CSV", help="pairs_timeseries.csv of insitu4d run."),
         plot: Path = typer.Option(None, "-o", "--plot", help="Plot file (default: neck_growth_fit.png beside it)."),
         json_path: Optional[Path] = typer.Option(None, "--json", help="Write the fits as JSON here."),
-        bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for the intervals.")) -> None:
-    """Fit (r_n/r_p)^n = B (t − t0) per pair with t0 free, rank the mechanisms, plot with the model curves."""
+        bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for the intervals."),
+        holder_log: Optional[Path] = typer.Option(None, "--holder-log",
+                                                  help="Holder temperature log (CSV/TSV); its holds split the rows."),
+        time_exponent: Optional[float] = typer.Option(None, "--time-exponent",
+                                                      help="n for the rates of an Arrhenius fit across holds."),
+        hold_tolerance: float = typer.Option(2.0, "--hold-tolerance-C", help="Temperature band of a hold, °C."),
+        min_hold: float = typer.Option(60.0, "--min-hold-s", help="Shortest hold in the holder log, s.")) -> None:
+    """Fit (r_n/r_p)^n = B (t − t0) per pair and isothermal hold with t0 free, rank the mechanisms, plot with the
+    model curves; with --time-exponent, the activation energy from the rates of the holds."""
+    from .io.holder_log import isothermal_segments, read_holder_log
     from .io.writers import write_json
-    from .pipeline.kinetics import fit_pairs, read_pairs_table
+    from .pipeline.kinetics import arrhenius_pairs, assign_segments, fit_pairs, read_pairs_table
     from .report.timeseries import save_fit_plot
 
+    arrhenius = None
     try:
         rows = read_pairs_table(table)
+        holds = None
+        if holder_log is not None:
+            holds = isothermal_segments(read_holder_log(holder_log), tolerance_C=hold_tolerance,
+                                        min_duration_s=min_hold)
+        assign_segments(rows, holds, tolerance_C=hold_tolerance)
         fits = fit_pairs(rows, n_bootstrap=bootstrap)
+        if time_exponent is not None:
+            arrhenius = arrhenius_pairs(rows, time_exponent, n_bootstrap=bootstrap)
     except Insitu4dError as exc:
         _fail(exc)
     if not fits:
-        _fail(InvalidParameter(f"no pair in {table.name} has 4 or more time points with 0 < r_n/r_p ≤ 1."))
+        _fail(InvalidParameter(f"no pair in {table.name} has 4 or more time points with 0 < r_n/r_p ≤ 1 "
+                               "in one hold."))
     for f in fits:
         weighted = " (weighted by the error bars)" if f["weighted_by_error_bars"] else ""
-        out.print(f"pair {f['pair_id']}: (r_n/r_p)^n = B (t − t0){weighted}: n = {f['n']:.2f} "
+        at = f" at {f['temperature_C']:.1f} °C" if f["temperature_C"] is not None else ""
+        out.print(f"pair {f['pair_id']}{at}: (r_n/r_p)^n = B (t − t0){weighted}: n = {f['n']:.2f} "
                   f"[{f['n_ci'][0]:.2f}, {f['n_ci'][1]:.2f}], B = {f['B_per_s']:.3g} "
                   f"[{f['B_per_s_ci'][0]:.3g}, {f['B_per_s_ci'][1]:.3g}] 1/s, t0 = {f['t0_s']:.1f} "
                   f"[{f['t0_s_ci'][0]:.1f}, {f['t0_s_ci'][1]:.1f}] s; log-log slope alone: n = {f['loglog_n']:.2f}")
         out.print(f"  {escape(f['verdict'])}")
+    for a in arrhenius or []:
+        if a["arrhenius"] is None:
+            out.print(f"pair {a['pair_id']}: no activation energy ({a['reason']}).")
+            continue
+        q = a["arrhenius"]
+        out.print(f"pair {a['pair_id']}: Q = {q['Q_eV']:.3f} ± {q['Q_sd_eV']:.3f} eV ({q['Q_kJ_per_mol']:.1f} kJ/mol) "
+                  f"from {len(a['segments'])} holds at n = {a['time_exponent']:g}")
     plot = plot or table.with_name("neck_growth_fit.png")
     save_fit_plot(plot, rows, fits)
     out.print(f"plot: [bold]{plot}[/]")
     if json_path:
-        write_json(json_path, {"source": str(table), "fits": fits})
+        write_json(json_path, {"source": str(table), "fits": fits, "arrhenius": arrhenius})
         out.print(f"fits: [bold]{json_path}[/]")
 
 

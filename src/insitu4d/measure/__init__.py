@@ -2,5 +2,6 @@
 
 from .necks import interface_vectors, measure, measure_pairs
 from .particles import measure_particles
+from .protocol import measure_pair_protocol_2d
 
-__all__ = ["measure", "measure_particles", "measure_pairs", "interface_vectors"]
+__all__ = ["measure", "measure_particles", "measure_pairs", "interface_vectors", "measure_pair_protocol_2d"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .particles import check_labels, foreground_edt, measure_particles
+from .protocol import measure_pair_protocol_2d
 
 __all__ = ["interface_vectors", "measure_pairs", "measure"]
 
@@ -129,13 +130,19 @@ def measure_pairs(labels, voxel_size_nm: float, particles: list[dict] | None = N
     return out
 
 
-def measure(labels, voxel_size_nm: float) -> dict:
+def measure(labels, voxel_size_nm: float, *, protocol_2d: bool = True) -> dict:
     """All measurements of a label volume: ``{"particles": [...], "pairs": [...]}``.
 
     See :func:`~insitu4d.measure.particles.measure_particles` and :func:`measure_pairs`.
+    With ``protocol_2d``, every pair also holds ``"protocol_2d"``: the same pair measured by
+    Ihara et al.'s projection protocol (:func:`~insitu4d.measure.protocol.measure_pair_protocol_2d`),
+    to compare with the paper's numbers.
     """
     labels, vs = check_labels(labels, voxel_size_nm)
     edt = foreground_edt(labels)
     particles = measure_particles(labels, vs, edt=edt)
-    return {"voxel_size_nm": vs, "particles": particles,
-            "pairs": measure_pairs(labels, vs, particles, edt=edt)}
+    pairs = measure_pairs(labels, vs, particles, edt=edt)
+    if protocol_2d:
+        for pair in pairs:
+            pair["protocol_2d"] = measure_pair_protocol_2d(labels, vs, tuple(pair["labels"]))
+    return {"voxel_size_nm": vs, "particles": particles, "pairs": pairs}

@@ -76,10 +76,21 @@ def _fit_once(t: np.ndarray, x: np.ndarray, w: np.ndarray, fit_time_origin: bool
                 tt0 = p[2] if fit_time_origin else 0.0
                 return w * ((p[1] + np.log(np.maximum(t - tt0, 1e-12 * span))) / n - lnx)
 
+            def jac(p):
+                n = p[0] if time_exponent is None else time_exponent
+                elapsed = np.maximum(t - (p[2] if fit_time_origin else 0.0), 1e-12 * span)
+                J = np.zeros((t.size, 3))
+                if time_exponent is None:
+                    J[:, 0] = -w * (p[1] + np.log(elapsed)) / n ** 2
+                J[:, 1] = w / n
+                if fit_time_origin:
+                    J[:, 2] = -w / (n * elapsed)
+                return J
+
             lo = [0.5, -80.0, t_first - 50 * span if fit_time_origin else -1.0]
             hi = [20.0, 30.0, t_first - 1e-6 * span if fit_time_origin else 1.0]
             start = np.clip([n0, logb, t0], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
-            sol = least_squares(resid, start, bounds=(lo, hi))
+            sol = least_squares(resid, start, jac=jac, bounds=(lo, hi))
             if sol.cost < best_cost:
                 best, best_cost = sol.x.copy(), float(sol.cost)
     if time_exponent is not None:

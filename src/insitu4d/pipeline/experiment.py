@@ -7,6 +7,13 @@ Schema (lengths nm, angles degrees, time s, temperature °C; paths relative to t
     [acquisition]                 # shared by all time points; recorded in experiment.json
     pixel_size_nm = 8.32          # optional when the files carry it
     dose_e_per_nm2 = 236.9        # per tilt series (recorded; the twin uses it)
+    holder_log = "holder.csv"     # optional: time and temperature columns, same clock as time_s;
+                                  # gives the time points without temperature_C theirs, and the holds
+
+    [kinetics]                    # optional (insitu4d.pipeline.kinetics.KineticsParameters)
+    time_exponent = 5             # n for the rates of the Arrhenius fit; omit for no Arrhenius fit
+    hold_tolerance_C = 2.0        # temperature band of an isothermal hold
+    min_hold_s = 60.0             # shortest hold of the holder log
 
     [pipeline]                    # any field of insitu4d.pipeline.RunParameters
     method = "tv"
@@ -49,6 +56,7 @@ Schema (lengths nm, angles degrees, time s, temperature °C; paths relative to t
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -56,7 +64,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InvalidParameter, UnreadableFile
+from ..io.holder_log import HolderLog, read_holder_log
 from ..simulate import PairSpec, Sphere, TwinSpec
+from .kinetics import KineticsParameters
 from .run import RunParameters
 from .uncertainty import UncertaintyParameters
 
@@ -90,6 +100,8 @@ class Experiment:
     twin: TwinSpec | None
     acquisition: dict
     uncertainty: UncertaintyParameters
+    kinetics: KineticsParameters = KineticsParameters()
+    holder_log: HolderLog | None = None
 
     @property
     def times_s(self) -> np.ndarray:
@@ -155,16 +167,21 @@ def _twin(sim: dict, times: list[float], dose: float | None, pixel_size_nm: floa
                     lambda_cu_nm=_number(sim, "lambda_cu_nm", where, 600.0))
 
 
+def _settings(doc: dict, key: str, cls, where: str):
+    """The dataclass ``cls`` from the TOML table [key], unknown fields refused by name."""
+    table = _table(doc, key, where)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise InvalidParameter(f"{where}: unknown [{key}] field(s) {', '.join(unknown)}; "
+                               f"known: {', '.join(sorted(known))}.")
+    return cls(**table)
+
+
 def _uncertainty(doc: dict, dose: float | None, where: str) -> UncertaintyParameters:
     if "uncertainty" not in doc:
         return UncertaintyParameters(repeats=UncertaintyParameters.repeats if dose else 0)
-    table = _table(doc, "uncertainty", where)
-    known = {f.name for f in fields(UncertaintyParameters)}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise InvalidParameter(f"{where}: unknown [uncertainty] field(s) {', '.join(unknown)}; "
-                               f"known: {', '.join(sorted(known))}.")
-    settings = UncertaintyParameters(**table)
+    settings = _settings(doc, "uncertainty", UncertaintyParameters, where)
     if settings.repeats and not dose:
         raise InvalidParameter(f"{where}: [uncertainty] needs [acquisition] dose_e_per_nm2 (per tilt series) to "
                                "image the twin at the experiment's dose; set it, or repeats = 0.")
@@ -210,6 +227,14 @@ def read_experiment(path) -> Experiment:
     times = [t.time_s for t in timepoints]
     if any(b <= a for a, b in zip(times, times[1:])):
         raise InvalidParameter(f"{where}: time_s must increase from one time point to the next; got {times}.")
+    log = read_holder_log(path.parent / str(acq["holder_log"])) if acq.get("holder_log") else None
+    if log is not None:
+        timepoints = [tp if tp.temperature_C is not None else
+                      dataclasses.replace(tp, temperature_C=float(log.temperature_at(tp.time_s)[0]))
+                      for tp in timepoints]
+    kinetics = _settings(doc, "kinetics", KineticsParameters, where)
+    if kinetics.time_exponent is not None and not kinetics.time_exponent > 0:
+        raise InvalidParameter(f"{where}: [kinetics] time_exponent must be > 0; got {kinetics.time_exponent}.")
     dose = _number(acq, "dose_e_per_nm2", where)
     sim = doc.get("simulation")
     twin = _twin(sim, times, dose, pixel_size, where) if isinstance(sim, dict) else None
@@ -218,4 +243,4 @@ def read_experiment(path) -> Experiment:
         raise InvalidParameter(f"{where}: time points {', '.join(missing)} name no tiltseries and there is no "
                                "[simulation] to make them.")
     return Experiment(str(doc.get("name", path.stem)), path, tuple(timepoints), params, dose, twin, dict(acq),
-                      _uncertainty(doc, dose, where))
+                      _uncertainty(doc, dose, where), kinetics, log)

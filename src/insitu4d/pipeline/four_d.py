@@ -22,21 +22,25 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
+from ..io.holder_log import isothermal_segments
 from ..io.writers import sha256_file, write_csv, write_json
+from ..measure.protocol import PROTOCOL_2D_COLUMNS, protocol_2d_columns
 from ..measure.tracking import track_particles
 from ..simulate.compare import PAIR_QUANTITIES
 from ..simulate import write_twin
 from .experiment import Experiment
-from .kinetics import fit_pairs
+from .kinetics import arrhenius_pairs, assign_segments, fit_pairs
 from .run import finished_measurements, run_tilt_series
 from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_uncertainty
 
 __all__ = ["run_experiment", "PAIR_TIMESERIES_COLUMNS"]
 
-PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "pair_id", "label_a", "label_b", "r_n_nm", "r_n_err_nm", "d_nm",
-                           "d_err_nm", "d_centre_nm", "d_centre_err_nm", "r_p_nm", "r_p_err_nm", "r_p_a_nm",
+PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "segment", "pair_id", "label_a", "label_b", "r_n_nm",
+                           "r_n_err_nm", "d_nm", "d_err_nm", "d_centre_nm", "d_centre_err_nm", "r_p_nm", "r_p_err_nm",
+                           "r_p_a_nm",
                            "r_p_b_nm", "hw_a", "hw_a_err", "hw_b", "hw_b_err", "r_n_over_r_p", "r_n_over_r_p_err",
-                           "d_over_2r_p", "d_over_2r_p_err", "r_n_inscribed_nm", "time_point"]
+                           "d_over_2r_p", "d_over_2r_p_err", "r_n_inscribed_nm", "time_point",
+                           *PROTOCOL_2D_COLUMNS]
 TWIN_COLUMNS = ["time_s", "pair_id", "found", "r_n_true_nm", "r_n_nm", "r_n_error_vox", "d_com_true_nm", "d_nm",
                 "d_error_vox", "d_true_nm", "d_centre_nm", "d_centre_error_vox"]
 PARTICLE_TIMESERIES_COLUMNS = ["time_s", "track_id", "label", "time_point", "volume_nm3", "r_p_nm",
@@ -94,6 +98,7 @@ def run_experiment(experiment: Experiment, outdir, *,
     tracks = track_particles(frames)
     pair_rows, particle_rows = _timeseries(experiment, frames, pair_frames, tracks)
     uncertainty = _uncertainty(experiment, outdir, pair_frames, tracks, pair_rows, report)
+    kinetics = _kinetics(experiment, pair_rows)
     write_csv(outdir / "pairs_timeseries.csv", pair_rows, PAIR_TIMESERIES_COLUMNS)
     write_csv(outdir / "particles_timeseries.csv", particle_rows, PARTICLE_TIMESERIES_COLUMNS)
     write_json(outdir / "events.json", {"events": tracks["events"], "frame_shifts_nm": tracks["shifts_nm"]})
@@ -101,6 +106,8 @@ def run_experiment(experiment: Experiment, outdir, *,
 
     plots = save_pair_plots(outdir, pair_rows)
     fits = fit_pairs(pair_rows)
+    if experiment.kinetics.time_exponent is not None:
+        kinetics["arrhenius"] = arrhenius_pairs(pair_rows, experiment.kinetics.time_exponent)
     report("track", 1, 1)
     accuracy = None
     if experiment.twin is not None and len(simulated) == len(experiment.timepoints):
@@ -122,6 +129,7 @@ def run_experiment(experiment: Experiment, outdir, *,
         "n_pairs": len({r["pair_id"] for r in pair_rows}),
         "events": tracks["events"],
         "neck_growth_fits": fits,
+        "kinetics": kinetics,
         "uncertainty": uncertainty,
         "twin_accuracy": accuracy,
         "outputs": sorted(["pairs_timeseries.csv", "particles_timeseries.csv", "events.json", "experiment.json",
@@ -168,6 +176,16 @@ def _uncertainty(experiment: Experiment, outdir: Path, pair_frames, tracks, pair
     return dict(info, file="uncertainty.csv", evaluated_time_points=evaluated, mean_rms=mean_rms)
 
 
+def _kinetics(experiment: Experiment, pair_rows: list[dict]) -> dict:
+    """Isothermal segments of the rows (holder log, else the time points' temperatures), set on the rows."""
+    k = experiment.kinetics
+    log = experiment.holder_log
+    holds = isothermal_segments(log, tolerance_C=k.hold_tolerance_C, min_duration_s=k.min_hold_s) if log else None
+    segments = assign_segments(pair_rows, holds, tolerance_C=k.hold_tolerance_C)
+    return {"settings": dataclasses.asdict(k), "holder_log": log.source if log else None, "segments": segments,
+            "arrhenius": None if k.time_exponent is not None else "no [kinetics] time_exponent"}
+
+
 def _timeseries(experiment: Experiment, frames, pair_frames, tracks) -> tuple[list[dict], list[dict]]:
     pair_rows, particle_rows = [], []
     pair_ids: dict[tuple[int, int], int] = {}
@@ -192,5 +210,6 @@ def _timeseries(experiment: Experiment, frames, pair_frames, tracks) -> tuple[li
                               "r_p_a_nm": a["r_p_nm"], "r_p_b_nm": b["r_p_nm"],
                               "hw_a": a.get("aspect_ratio_hw"), "hw_b": b.get("aspect_ratio_hw"),
                               "r_n_over_r_p": pair["r_n_over_r_p"], "d_over_2r_p": pair["d_over_2r_p"],
-                              "r_n_inscribed_nm": pair["r_n_inscribed_nm"], "time_point": tp.name})
+                              "r_n_inscribed_nm": pair["r_n_inscribed_nm"], "time_point": tp.name,
+                              **protocol_2d_columns(pair.get("protocol_2d"))})
     return pair_rows, particle_rows

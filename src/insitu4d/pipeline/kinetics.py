@@ -1,22 +1,49 @@
-"""Sintering kinetics of measured pairs: neck-growth laws fitted per pair from a pair time-series table.
+"""Sintering kinetics of measured pairs: neck-growth laws per pair and isothermal segment, and Arrhenius.
 
 Used by the 4D pipeline (``experiment.json``) and by ``insitu4d fit pairs_timeseries.csv``.
-The fitting and the mechanism ranking are :func:`insitu4d.physics.sintering.rank_mechanisms`.
+The fitting and the mechanism ranking are :func:`insitu4d.physics.sintering.rank_mechanisms`;
+a heating programme with several holds is split into isothermal segments (from the holder
+log, :func:`insitu4d.io.holder_log.isothermal_segments`, or from the rows' temperatures),
+each fitted on its own, and the rates of one pair at a common time exponent give the
+activation energy (:func:`insitu4d.physics.sintering.arrhenius_fit`).
 """
 
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UnreadableFile
-from ..physics.sintering import rank_mechanisms
+from ..errors import InvalidParameter, UnreadableFile
+from ..physics.sintering import arrhenius_fit, fit_neck_growth, rank_mechanisms
 
-__all__ = ["read_pairs_table", "fit_pairs", "REQUIRED_PAIR_COLUMNS"]
+__all__ = ["read_pairs_table", "assign_segments", "fit_pairs", "arrhenius_pairs", "KineticsParameters",
+           "REQUIRED_PAIR_COLUMNS"]
 
 REQUIRED_PAIR_COLUMNS = ("time_s", "pair_id", "r_n_nm", "d_nm", "r_p_nm")
+
+
+@dataclass(frozen=True)
+class KineticsParameters:
+    """Settings of the kinetics analysis (TOML table ``[kinetics]`` of an experiment).
+
+    Attributes
+    ----------
+    time_exponent : float or None
+        n of the law used for the rates of the Arrhenius analysis (a mechanism's); None: no
+        Arrhenius analysis.
+    hold_tolerance_C : float, °C
+        Temperature band of an isothermal hold (:func:`assign_segments`,
+        :func:`insitu4d.io.holder_log.isothermal_segments`).
+    min_hold_s : float, s
+        Shortest hold of the holder log that counts as a segment.
+    """
+
+    time_exponent: float | None = None
+    hold_tolerance_C: float = 2.0
+    min_hold_s: float = 60.0
 
 
 def _float(value) -> float:
@@ -65,31 +92,148 @@ def read_pairs_table(path) -> list[dict]:
     return rows
 
 
-def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -> list[dict]:
-    """(r_n/r_p)^n = B (t − t₀) per pair with t₀ free and the mechanisms ranked.
+def assign_segments(pair_rows: list[dict], segments: list[dict] | None = None, *,
+                    tolerance_C: float = 2.0) -> list[dict]:
+    """Give every row the isothermal segment it was measured in (keys ``segment``, ``temperature_C``).
 
-    Points with 0 < r_n/r_p ≤ 1 are used; a pair with fewer than 4 is skipped. When every
+    With ``segments`` (from :func:`insitu4d.io.holder_log.isothermal_segments`) a row belongs
+    to the segment whose [start_s, end_s] holds its ``time_s`` and takes its mean
+    temperature; a row in none (a ramp) gets ``segment`` None and is left out of the fits.
+    Without, the rows' own ``temperature_C`` is used: in time order, a new segment starts
+    where it moves by more than ``tolerance_C`` from the segment's first row. Rows without
+    a temperature form one segment.
+
+    Returns
+    -------
+    list of dict
+        The segments used: ``segment``, ``temperature_C`` (None if unknown), ``start_s``, ``end_s``.
+    """
+    if segments is not None:
+        for r in pair_rows:
+            hit = [k for k, seg in enumerate(segments) if seg["start_s"] <= r["time_s"] <= seg["end_s"]]
+            r["segment"] = hit[0] if hit else None
+            r["temperature_C"] = segments[hit[0]]["temperature_C"] if hit else r.get("temperature_C")
+        return [{"segment": k, **{key: seg[key] for key in ("temperature_C", "start_s", "end_s")}}
+                for k, seg in enumerate(segments)]
+    out: list[dict] = []
+    for t in sorted({r["time_s"] for r in pair_rows}):
+        temps = [r.get("temperature_C") for r in pair_rows if r["time_s"] == t]
+        T = temps[0] if temps and temps[0] is not None and np.isfinite(temps[0]) else None
+        current = out[-1] if out else None
+        same = current is not None and ((T is None and current["temperature_C"] is None) or
+                                        (T is not None and current["temperature_C"] is not None and
+                                         abs(T - current["temperature_C"]) <= tolerance_C))
+        if same:
+            current["end_s"] = t
+        else:
+            out.append({"segment": len(out), "temperature_C": T, "start_s": t, "end_s": t})
+        for r in pair_rows:
+            if r["time_s"] == t:
+                r["segment"] = out[-1]["segment"]
+    return out
+
+
+def _segment_rows(pair_rows: list[dict]) -> dict[tuple, list[dict]]:
+    """Rows with 0 < r_n/r_p ≤ 1 grouped by (pair_id, segment), each group in time order."""
+    if any("segment" not in r for r in pair_rows):
+        assign_segments(pair_rows)
+    groups: dict[tuple, list[dict]] = {}
+    for r in pair_rows:
+        if r["segment"] is not None and 0 < r["r_n_over_r_p"] <= 1:
+            groups.setdefault((r["pair_id"], r["segment"]), []).append(r)
+    return {k: sorted(v, key=lambda r: r["time_s"]) for k, v in groups.items()}
+
+
+def _sigma(rows: list[dict]) -> np.ndarray | None:
+    """The rows' r_n/r_p error bars when every one is finite and > 0, else None (unweighted)."""
+    sigma = np.array([r.get("r_n_over_r_p_err", np.nan) for r in rows], float)
+    return sigma if np.all(np.isfinite(sigma)) and np.all(sigma > 0) else None
+
+
+def _temperature(rows: list[dict]) -> float | None:
+    """Mean temperature of rows, None when none has one."""
+    T = np.array([r.get("temperature_C") for r in rows], dtype=float)
+    return float(np.nanmean(T)) if np.any(np.isfinite(T)) else None
+
+
+def _time_range(rows: list[dict]) -> list[float]:
+    return [float(rows[0]["time_s"]), float(rows[-1]["time_s"])]
+
+
+def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -> list[dict]:
+    """(r_n/r_p)^n = B (t − t₀) per pair and isothermal segment with t₀ free, mechanisms ranked.
+
+    Rows are split into segments by :func:`assign_segments` unless they carry ``segment``.
+    Points with 0 < r_n/r_p ≤ 1 are used; a group with fewer than 4 is skipped. When every
     used point has a finite, positive ``r_n_over_r_p_err`` the fit is weighted by it.
 
     Returns
     -------
     list of dict
-        Per pair: ``pair_id``, the free fit (:func:`insitu4d.physics.sintering.fit_neck_growth`
-        keys), ``weighted_by_error_bars``, ``mechanism`` (named or None), ``verdict`` and
+        Per pair and segment: ``pair_id``, ``segment``, ``temperature_C``, ``time_range_s``,
+        the free fit (:func:`insitu4d.physics.sintering.fit_neck_growth` keys),
+        ``weighted_by_error_bars``, ``mechanism`` (named or None), ``verdict`` and
         ``mechanisms`` (ranked).
     """
     fits = []
-    ids = list(dict.fromkeys(r["pair_id"] for r in pair_rows))
-    for pid in ids:
-        rs = sorted((r for r in pair_rows if r["pair_id"] == pid and 0 < r["r_n_over_r_p"] <= 1),
-                    key=lambda r: r["time_s"])
+    for (pid, segment), rs in _segment_rows(pair_rows).items():
         if len(rs) < 4:
             continue
-        sigma = np.array([r.get("r_n_over_r_p_err", np.nan) for r in rs], float)
-        weighted = bool(np.all(np.isfinite(sigma)) and np.all(sigma > 0))
-        ranking = rank_mechanisms([r["time_s"] for r in rs], [r["r_n_over_r_p"] for r in rs],
-                                  sigma=sigma if weighted else None, n_bootstrap=n_bootstrap, seed=seed)
-        fits.append({"pair_id": pid, **ranking["free_fit"], "weighted_by_error_bars": weighted,
-                     "mechanism": ranking["named"], "verdict": ranking["verdict"],
-                     "mechanisms": ranking["mechanisms"]})
+        sigma = _sigma(rs)
+        ranking = rank_mechanisms([r["time_s"] for r in rs], [r["r_n_over_r_p"] for r in rs], sigma=sigma,
+                                  n_bootstrap=n_bootstrap, seed=seed)
+        fits.append({"pair_id": pid, "segment": segment, "temperature_C": _temperature(rs),
+                     "time_range_s": _time_range(rs), **ranking["free_fit"],
+                     "weighted_by_error_bars": sigma is not None, "mechanism": ranking["named"],
+                     "verdict": ranking["verdict"], "mechanisms": ranking["mechanisms"]})
     return fits
+
+
+def arrhenius_pairs(pair_rows: list[dict], time_exponent: float, *, n_bootstrap: int = 100,
+                    seed: int = 0) -> list[dict]:
+    """Activation energy per pair from its rate constants B at a common time exponent n.
+
+    B is fitted in each isothermal segment with n fixed and t₀ free (the neck that earlier
+    holds grew is absorbed in t₀), so the B of different temperatures share their unit
+    and their size factor r^m; then ln(B T) against 1/T gives Q
+    (:func:`insitu4d.physics.sintering.arrhenius_fit`), weighted by the bootstrap spread of
+    ln B. n must be chosen (a mechanism's): a free n per segment would change B's unit.
+
+    Returns
+    -------
+    list of dict
+        Per pair: ``pair_id``, ``time_exponent``, ``segments`` (``temperature_C``,
+        ``time_range_s``, ``n_points``, ``B_per_s``, ``B_per_s_ci``) and ``arrhenius`` (the fit,
+        or None with ``reason`` when fewer than 2 temperatures have 3 or more points).
+
+    Raises
+    ------
+    InvalidParameter
+        A time exponent that is not a positive number.
+    """
+    if not np.isfinite(time_exponent) or time_exponent <= 0:
+        raise InvalidParameter(f"the Arrhenius analysis needs a positive time exponent n; got {time_exponent}.")
+    by_pair: dict = {}
+    for (pid, _), rs in _segment_rows(pair_rows).items():
+        T = _temperature(rs)
+        if len(rs) < 3 or T is None:
+            continue
+        f = fit_neck_growth([r["time_s"] for r in rs], [r["r_n_over_r_p"] for r in rs], sigma=_sigma(rs),
+                            time_exponent=time_exponent, n_bootstrap=n_bootstrap, seed=seed)
+        by_pair.setdefault(pid, []).append({"temperature_C": T, "time_range_s": _time_range(rs),
+                                            "n_points": len(rs), "B_per_s": f["B_per_s"],
+                                            "B_per_s_ci": f["B_per_s_ci"]})
+    out = []
+    for pid, segs in by_pair.items():
+        entry = {"pair_id": pid, "time_exponent": float(time_exponent), "segments": segs, "arrhenius": None}
+        if len({round(s["temperature_C"], 6) for s in segs}) < 2:
+            entry["reason"] = "fewer than 2 temperatures with 3 or more points in (0, 1]"
+        else:
+            lo, hi = (np.log([s["B_per_s_ci"][k] for s in segs]) for k in (0, 1))
+            rel_sd = (hi - lo) / (2 * 1.96)
+            usable = bool(np.all(np.isfinite(rel_sd)) and np.all(rel_sd > 0))
+            entry["arrhenius"] = arrhenius_fit([s["temperature_C"] for s in segs], [s["B_per_s"] for s in segs],
+                                               rel_sd if usable else None)
+            entry["weighted_by_bootstrap"] = usable
+        out.append(entry)
+    return out

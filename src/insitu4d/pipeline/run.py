@@ -24,6 +24,7 @@ from ..errors import InvalidParameter
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, sha256_file, write_array, write_csv, write_json
 from ..measure import measure
+from ..measure.protocol import PROTOCOL_2D_COLUMNS, protocol_2d_columns
 from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_to_vertical_axis
 from ..recon import METHODS, reconstruct, reprojection_residual
 from ..report.orthoslices import save_orthoslices
@@ -41,7 +42,7 @@ PARTICLE_COLUMNS = [
 PAIR_COLUMNS = [
     "label_a", "label_b", "r_n_nm", "r_n_inscribed_nm", "contact_area_nm2", "d_nm", "d_xy_nm", "d_z_nm",
     "d_centre_nm", "r_p_nm", "r_n_over_r_p", "d_over_2r_p", "neck_normal_z", "neck_normal_y", "neck_normal_x",
-    "interface_faces",
+    "interface_faces", *PROTOCOL_2D_COLUMNS,
 ]
 
 
@@ -108,7 +109,7 @@ def _flatten_particle(p: dict) -> dict:
 
 
 def _flatten_pair(p: dict) -> dict:
-    row = dict(p, label_a=p["labels"][0], label_b=p["labels"][1])
+    row = dict(p, label_a=p["labels"][0], label_b=p["labels"][1], **protocol_2d_columns(p.get("protocol_2d")))
     for axis, v in zip("zyx", p["neck_normal"]):
         row[f"neck_normal_{axis}"] = v
     return row

@@ -100,12 +100,21 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
     parts.append(_table(["t (s)", "T (°C)", "pair", *[h for h, *_ in _PAIR_TABLE]], rows))
     if s.get("neck_growth_fits"):
         parts.append("<h2>Neck growth: (r_n/r_p)<sup>n</sup> = B (t − t₀), t₀ free</h2>")
-        fits = [[_e(f["pair_id"]), _e(f["n_points"]), _num(f["n"], "{:.2f}"),
+        fits = [[_e(f["pair_id"]), _num(f.get("temperature_C"), "{:g}"), _e(f["n_points"]), _num(f["n"], "{:.2f}"),
                  "[{}, {}]".format(*(_num(v, "{:.2f}") for v in f["n_ci"])), _num(f["B_per_s"]),
                  _num(f["t0_s"], "{:.1f}"), _num(f["rms"], "{:.4f}"), _e(f.get("verdict", ""))]
                 for f in s["neck_growth_fits"]]
-        parts.append(_table(["pair", "points", "n", "n 95 % CI (bootstrap)", "B (1/s)", "t₀ (s)", "rms", "mechanism"],
-                            fits))
+        parts.append(_table(["pair", "T (°C)", "points", "n", "n 95 % CI (bootstrap)", "B (1/s)", "t₀ (s)", "rms",
+                             "mechanism"], fits))
+    arrhenius = (s.get("kinetics") or {}).get("arrhenius")
+    if isinstance(arrhenius, list) and arrhenius:
+        parts.append("<h2>Activation energy: ln(B T) = ln A − Q/(k<sub>B</sub>T)</h2>")
+        parts.append(_table(["pair", "n (fixed)", "holds (°C)", "Q (eV)", "± (eV)", "Q (kJ/mol)"],
+                            [[_e(a["pair_id"]), _num(a["time_exponent"], "{:g}"),
+                              _e(", ".join(f"{g['temperature_C']:.0f}" for g in a["segments"])),
+                              *([_num(a["arrhenius"]["Q_eV"], "{:.3f}"), _num(a["arrhenius"]["Q_sd_eV"], "{:.3f}"),
+                                 _num(a["arrhenius"]["Q_kJ_per_mol"], "{:.1f}")] if a["arrhenius"] else
+                                [_e(a.get("reason", "")), "", ""])] for a in arrhenius]))
     if s.get("twin_accuracy"):
         a = s["twin_accuracy"]
         parts.append("<h2>Accuracy against the twin's ground truth</h2>")

@@ -94,12 +94,16 @@ def save_fit_plot(path, rows: list[dict], fits: list[dict]) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     _model_curves(axes[1])
-    for i, fit in enumerate(fits):
-        colour = f"C{i}"
-        rs = sorted((r for r in rows if r["pair_id"] == fit["pair_id"]), key=lambda r: r["time_s"])
+    colours = {pid: f"C{i}" for i, pid in enumerate(dict.fromkeys(f["pair_id"] for f in fits))}
+    for fit in fits:
+        colour = colours[fit["pair_id"]]
+        lo, hi = fit.get("time_range_s", (-np.inf, np.inf))
+        rs = sorted((r for r in rows if r["pair_id"] == fit["pair_id"] and lo <= r["time_s"] <= hi),
+                    key=lambda r: r["time_s"])
         t = np.array([r["time_s"] for r in rs])
+        at = f" at {fit['temperature_C']:.0f} °C" if fit.get("temperature_C") is not None else ""
         axes[0].errorbar(t, [r["r_n_over_r_p"] for r in rs], yerr=_errors(rs, "r_n_over_r_p_err"), fmt="o",
-                         ms=3, capsize=2, color=colour, label=f"pair {fit['pair_id']}")
+                         ms=3, capsize=2, color=colour, label=f"pair {fit['pair_id']}{at}")
         tt = np.linspace(t.min(), t.max(), 200)
         axes[0].plot(tt, neck_ratio_law(tt, fit["n"], fit["B_per_s"], fit["t0_s"]), "-", color=colour, lw=1,
                      label=f"n = {fit['n']:.2f} [{fit['n_ci'][0]:.2f}, {fit['n_ci'][1]:.2f}]")
