@@ -181,3 +181,41 @@ def test_fit_splits_holds_from_the_holder_log_and_gives_the_activation_energy(tm
     assert entry["arrhenius"]["Q_eV"] == pytest.approx(Q_EV, rel=0.15)
     res = runner.invoke(app, ["fit", str(csv_path), "--holder-log", str(tmp_path / "none.csv")])
     assert res.exit_code == 2 and "does not exist" in res.output
+
+
+@pytest.mark.parametrize("method", ["xcorr", "com"])
+def test_align_writes_the_aligned_series_and_the_shifts(synthetic_stack, tmp_path, method):  # noqa: F811
+    from test_pipeline import TILTS
+
+    mrc, tlt = synthetic_stack
+    shifts = np.random.default_rng(2).uniform(-3, 3, (len(TILTS), 2))  # as the fixture made them
+    shifts[np.argmin(np.abs(TILTS))] = 0
+    out_mrc, out_json = tmp_path / "aligned.mrc", tmp_path / "align.json"
+    res = runner.invoke(app, ["align", str(mrc), "--tilts", str(tlt), "--method", method, "--pixel-size", "1",
+                              "-o", str(out_mrc), "--json", str(out_json)])
+    assert res.exit_code == 0, res.output
+    info = json.loads(out_json.read_text())
+    applied = np.array(info["shifts_px"])
+    assert applied.shape == (len(shifts), 2) and {"tilt_axis_offset_px", "tilt_axis_rotation_deg"} <= set(info)
+    # the applied shifts undo the known ones along the tilt axis (y), up to a common constant
+    err = applied[:, 0] + shifts[:, 0]
+    assert np.sqrt(np.mean((err - err.mean()) ** 2)) < 0.5
+    assert out_mrc.with_suffix(".rawtlt").is_file()
+
+
+def test_denoise_calibrates_on_a_second_exposure_and_records_it(tmp_path):
+    rng = np.random.default_rng(0)
+    clean = np.zeros((3, 48, 48), np.float32)
+    clean[:, 12:36, 12:36] = 3.0
+    write_array(tmp_path / "a.tif", rng.poisson(clean).astype(np.float32))
+    write_array(tmp_path / "b.tif", rng.poisson(clean).astype(np.float32))
+    res = runner.invoke(app, ["denoise", str(tmp_path / "a.tif"), "--second-exposure", str(tmp_path / "b.tif"),
+                              "-o", str(tmp_path / "d.tif")])
+    assert res.exit_code == 0, res.output
+    record = json.loads((tmp_path / "d.denoise.json").read_text())
+    assert record["strategy"] == "two_exposures" and record["strength"] > 0
+    assert f"strength {record['strength']:.3g}" in res.output
+    denoised, _ = read_array(tmp_path / "d.tif")
+    assert np.mean((denoised - clean) ** 2) < 0.5 * np.mean((rng.poisson(clean) - clean) ** 2)
+    res = runner.invoke(app, ["denoise", str(tmp_path / "a.tif"), "--method", "bm4d", "-o", str(tmp_path / "e.tif")])
+    assert res.exit_code == 2

@@ -208,6 +208,109 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
     out.print(f"volume {vol.shape} (z, y, x), voxel {vol.voxel_size_nm:g} nm -> {output}")
 
 
+class AlignMethod(str, Enum):
+    xcorr = "xcorr"
+    mi = "mi"
+    com = "com"
+
+
+class DenoiseMethod(str, Enum):
+    tv = "tv"
+    nlm = "nlm"
+    wavelet = "wavelet"
+    gaussian = "gaussian"
+    bm3d = "bm3d"
+
+
+@app.command()
+def align(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
+          output: Path = typer.Option(..., "-o", "--output", help="Aligned tilt series (.mrc, with .rawtlt beside)."),
+          tilts: Optional[Path] = typer.Option(None, "--tilts"),
+          method: AlignMethod = typer.Option(AlignMethod.xcorr, "--method", help="Image registration."),
+          pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
+          tilt_axis: str = typer.Option("auto", "--tilt-axis-deg"),
+          json_path: Optional[Path] = typer.Option(None, "--json", help="Write the alignment (shifts, axis) here.")
+          ) -> None:
+    """Align a tilt series: background removal, registration (xcorr, mi or com), tilt-axis search, projection
+    matching. The output has the tilt axis along y through the image centre."""
+    from .align import align_tilt_series
+    from .io import read_tilt_series, write_json, write_tilt_series
+    from .preprocess import remove_background
+
+    try:
+        ts = remove_background(read_tilt_series(tilt_series, tilts=tilts, pixel_size_nm=pixel_size))
+        aligned, info = align_tilt_series(ts, tilt_axis_deg=_tilt_axis(tilt_axis), method=method.value)
+        write_tilt_series(output, aligned)
+        if json_path is not None:
+            write_json(json_path, {"input": str(tilt_series), **info.to_dict()})
+    except Insitu4dError as exc:
+        _fail(exc)
+    rms = info.refinement_rms_px[-1] if info.refinement_rms_px else float("nan")
+    out.print(f"{method.value}: tilt axis {info.tilt_axis_deg:g}° + {info.tilt_axis_rotation_deg:.2f}°, offset "
+              f"{info.tilt_axis_offset_px:.2f} px, last projection-matching correction {rms:.2f} px RMS -> {output}")
+    if json_path is not None:
+        out.print(f"-> {json_path}")
+
+
+def _read_stack(path: Path, tilts: Optional[Path]):
+    """A TIFF/HDF5 stack as (data, None), or a tilt series file as (data, TiltSeries)."""
+    from .io import read_array, read_tilt_series
+
+    if path.suffix.lower() in (".tif", ".tiff", ".h5", ".hdf5"):
+        return read_array(path)[0], None
+    ts = read_tilt_series(path, tilts=tilts)
+    return ts.data, ts
+
+
+@app.command()
+def denoise(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt series or movie (MRC …, .tif, .h5)."),
+            output: Path = typer.Option(..., "-o", "--output", help="Denoised stack (.mrc: tilt series; .tif, .h5)."),
+            tilts: Optional[Path] = typer.Option(None, "--tilts"),
+            method: DenoiseMethod = typer.Option(DenoiseMethod.tv, "--method"),
+            strength: Optional[float] = typer.Option(None, "--strength", help="Skip the calibration; noise SDs."),
+            reference: Optional[Path] = typer.Option(None, "--reference",
+                                                     help="Calibrate against this (frame average)."),
+            second: Optional[Path] = typer.Option(None, "--second-exposure",
+                                                  help="Calibrate on an independent exposure of the same field."),
+            vst: str = typer.Option("anscombe", "--vst", help="anscombe (counts) or none (Gaussian noise)."),
+            gain: float = typer.Option(1.0, "--gain", help="Detector units per electron (anscombe)."),
+            read_noise: float = typer.Option(0.0, "--read-noise", help="Read-noise SD, detector units (anscombe)."),
+            offset: float = typer.Option(0.0, "--offset", help="Detector offset (anscombe)."),
+            stack: bool = typer.Option(False, "--stack", help="Denoise the stack as one 3D image, not per frame.")
+            ) -> None:
+    """Denoise with the strength calibrated from the data (reference, second exposure, else J-invariance); the
+    parameters are printed and saved as OUTPUT.denoise.json."""
+    from .denoise import calibrate
+    from .denoise import denoise as run_denoise
+    from .io import write_array, write_json, write_tilt_series
+
+    model = {"vst": vst, "gain": gain, "read_noise": read_noise, "offset": offset, "per_frame": not stack}
+    try:
+        data, ts = _read_stack(input_path, tilts)
+        if strength is None:
+            extra = {}
+            if reference is not None:
+                extra["reference"] = _read_stack(reference, tilts)[0]
+            if second is not None:
+                extra["second_exposure"] = _read_stack(second, tilts)[0]
+            chosen = calibrate(data, method.value, **extra, **model)
+        else:
+            chosen = {"method": method.value, "strategy": "given", "strength": strength, **model}
+        result = run_denoise(data, method.value, chosen["strength"], **model)
+        if ts is not None and output.suffix.lower() == ".mrc":
+            write_tilt_series(output, ts.replace(data=result))
+        else:
+            write_array(output, result, attrs={"denoise": {k: v for k, v in chosen.items()
+                                                          if k not in ("strengths", "losses")}})
+        record = output.with_name(output.stem + ".denoise.json")
+        write_json(record, {"input": str(input_path), "output": str(output), **chosen})
+    except Insitu4dError as exc:
+        _fail(exc)
+    gain_txt = f", estimated PSNR gain {chosen['psnr_gain_db']:.1f} dB" if "psnr_gain_db" in chosen else ""
+    out.print(f"{method.value}: strength {chosen['strength']:.3g} ({chosen['strategy']}){gain_txt} -> {output}")
+    out.print(f"parameters: {record}")
+
+
 @app.command()
 def segment(volume: Path = typer.Argument(..., metavar="VOLUME", help="Volume (.tif or .h5 with /data)."),
             output: Path = typer.Option(..., "-o", "--output", help="Label volume (.tif or .h5)."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
 from ..recon.algorithms import sirt_block
@@ -15,7 +16,7 @@ __all__ = ["projection_matching"]
 
 def projection_matching(resample: Callable[[np.ndarray], np.ndarray], shifts_px: np.ndarray, tilts_deg, *,
                         rounds: int = 3, binning: int = 2, iterations: int = 20,
-                        upsample: int = 20) -> tuple[np.ndarray, list[float]]:
+                        upsample: int = 20, sigma_px: float = 0.0) -> tuple[np.ndarray, list[float]]:
     """Refine per-image shifts by registering each image to the re-projection of a reconstruction.
 
     Each round: resample the images with the current shifts, bin them, reconstruct with
@@ -34,6 +35,8 @@ def projection_matching(resample: Callable[[np.ndarray], np.ndarray], shifts_px:
         Start shifts (dy, dx).
     tilts_deg : (n_tilts,) ndarray of float, degrees
     rounds, binning, iterations, upsample : int
+    sigma_px : float, pixels
+        Gaussian smoothing of images and re-projections before registering them (low dose).
 
     Returns
     -------
@@ -51,6 +54,9 @@ def projection_matching(resample: Callable[[np.ndarray], np.ndarray], shifts_px:
         proj = Projector(tilts_deg, nxb, nxb)
         b = proj.sino_to_backend(binned)
         reproj = proj.sino_from_backend(proj.forward_block(sirt_block(proj, b, iterations=iterations)))
+        if sigma_px / binning > 0.5:
+            binned = ndimage.gaussian_filter(binned, (0, sigma_px / binning, sigma_px / binning))
+            reproj = ndimage.gaussian_filter(reproj, (0, sigma_px / binning, sigma_px / binning))
         corr = np.array([phase_cross_correlation(reproj[i], binned[i], upsample_factor=upsample,
                                                  normalization=None)[0] for i in range(n)]) * binning
         corr -= corr.mean(axis=0)

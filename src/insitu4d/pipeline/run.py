@@ -63,6 +63,10 @@ class RunParameters:
         Pixel binning before alignment.
     align : bool
         Register the images; ``search_tilt_axis`` also finds the axis offset and rotation.
+    align_method : {"xcorr", "mi", "com"}
+        Image registration (:func:`insitu4d.align.align_tilt_series`).
+    align_sigma_px : float or "auto"
+        Smoothing scale of the registration; "auto" grows it at low counts.
     method, iterations, filter_name, tv_weight, thickness_px, backend
         Reconstruction (:func:`insitu4d.recon.reconstruct`); ``backend="auto"`` uses a GPU
         when one is usable.
@@ -76,6 +80,8 @@ class RunParameters:
     align: bool = True
     search_tilt_axis: bool = True
     max_rotation_deg: float = 3.0
+    align_method: str = "xcorr"
+    align_sigma_px: float | str = "auto"
     method: str = "sirt"
     iterations: int = 100
     filter_name: str = "ramp"
@@ -188,7 +194,8 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         if params.align:
             ts, alignment = align_tilt_series(ts, tilt_axis_deg=params.tilt_axis_deg,
                                               search_tilt_axis=params.search_tilt_axis,
-                                              max_rotation_deg=params.max_rotation_deg)
+                                              max_rotation_deg=params.max_rotation_deg,
+                                              method=params.align_method, sigma_px=params.align_sigma_px)
             alignment_info = alignment.to_dict()
         else:
             axis = 0.0 if params.tilt_axis_deg == "auto" else params.tilt_axis_deg
