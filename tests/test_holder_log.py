@@ -48,6 +48,9 @@ def test_units_timestamps_and_delimiters(tmp_path):
     log = read_holder_log(b)
     np.testing.assert_allclose(log.time_s, [0, 10, 60])
     np.testing.assert_allclose(log.temperature_C, [25, 26, 27])
+    c = tmp_path / "c.csv"
+    c.write_text("time_s,temperature_K\n0,573.15\n5,623.15\n")
+    np.testing.assert_allclose(read_holder_log(c).temperature_C, [300, 350])
 
 
 def test_bad_logs_say_what_to_fix(tmp_path):

@@ -43,9 +43,7 @@ def _shifts(ts: TiltSeries, method: str, sigma_px: float) -> tuple[np.ndarray, n
         return xcorr_shifts(ts, sigma_px=sigma_px)
     if method == "mi":
         return mi_shifts(ts, sigma_px=sigma_px)
-    if method == "com":
-        return com_shifts(ts)
-    raise InvalidParameter(f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}.")
+    return com_shifts(ts)  # align_tilt_series has checked the method
 
 
 @dataclass

@@ -49,7 +49,7 @@ class HolderLog:
 
 
 def _unit(name: str) -> str:
-    m = re.search(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]", name) or re.search(r"_([a-z°]+)$", name)
+    m = re.search(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]", name) or re.search(r"_([a-z°]+)$", name, re.IGNORECASE)
     return m.group(1) if m else ""
 
 
@@ -135,7 +135,7 @@ def read_holder_log(path) -> HolderLog:
         t_unit = "s"
     t = _seconds(times, t_unit, path)
     T = np.array(temps)
-    if _unit(T_col) == "K":
+    if _unit(T_col).upper() == "K":
         T = T - 273.15
     order = np.argsort(t, kind="stable")
     t, T = t[order], T[order]
