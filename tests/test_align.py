@@ -104,7 +104,7 @@ def test_tilt_axis_rotation_found():
     clean = sphere_projections(SPHERES + [((0.0, 20.0, -12.0), 4.0), ((0.0, -22.0, 10.0), 4.0)], TILTS, 64, 64)
     rotated = rotate_and_shift(clean, -2.0, -2.0)  # the axis is now at +2° through xc + 2
     res = find_tilt_axis(rotated, TILTS, max_rotation_deg=4.0)
-    assert res["fitted_rotation_deg"] == pytest.approx(2.0, abs=0.5)
+    assert res["fitted_rotation_deg"] == pytest.approx(2.0, abs=0.1)  # measured 2.06 (moments)
     assert res["fitted_offset_px"] == pytest.approx(2.0, abs=0.5)
     # applying the fit undoes the rotation (the opposite sign would make it worse: ~0.25)
     back = rotate_and_shift(rotated, res["fitted_rotation_deg"], res["fitted_offset_px"])

@@ -4,20 +4,27 @@ import numpy as np
 import pytest
 
 from insitu4d.align import align_tilt_series, registration_sigma
+from insitu4d.align.tilt_axis import rotation_from_moments
+from insitu4d.preprocess import rotate_and_shift
 from insitu4d.errors import InvalidParameter
 from insitu4d.simulate.haadf import haadf_tilt_series
 from insitu4d.simulate.phantom import SinteringPair, Sphere, voxelise
 
 TILTS = np.arange(-40, 41, 2.0)
+PX_NM = 1.04
 
 
 @pytest.fixture(scope="module")
-def drifting_series():
-    px = 1.04
+def scene():
     pair = SinteringPair((0.0, 0.0, 0.0), (0.0, 0.0, 1.0), 20.0, 12.0)
     spheres = [Sphere.round((0, -35, 30), 12.0), Sphere.round((5, 30, -35), 10.0)]
-    fill, _, zmap = voxelise((64, 160, 192), px, pairs=[pair], spheres=spheres, supersample=2)
-    ts, _, shifts = haadf_tilt_series(fill, zmap, px, TILTS, dose_e_per_nm2=250, rng=np.random.default_rng(0),
+    fill, _, zmap = voxelise((64, 160, 192), PX_NM, pairs=[pair], spheres=spheres, supersample=2)
+    return fill, zmap
+
+
+@pytest.fixture(scope="module")
+def drifting_series(scene):
+    ts, _, shifts = haadf_tilt_series(*scene, PX_NM, TILTS, dose_e_per_nm2=250, rng=np.random.default_rng(0),
                                       drift_max_px=20, tilt_axis_offset_px=3.0)
     return ts, shifts
 
@@ -56,3 +63,21 @@ def drifting_series_stub():
     from insitu4d.data import TiltSeries
 
     return TiltSeries(np.ones((3, 8, 8), np.float32), np.array([-2.0, 0.0, 2.0]), 1.0)
+
+
+def test_axis_rotation_from_band_moments(scene):
+    """Oracle: the twin rendered with the axis rotated by 1°. On the clean images the band
+    moments give it within 0.05° (measured 1.01°), whatever per-image x shifts remain (they
+    cancel); at 250 e⁻/nm² the estimate is within 3 standard errors of the truth, and the
+    standard error says how little the dose allows (measured ±2.5–3.6° over 9 seeds; ±0.7–1.0°
+    at 2500 e⁻/nm²): the issue's 0.5° is not reached at this dose on this scene."""
+    rng = np.random.default_rng(1)
+    ts, clean, shifts = haadf_tilt_series(*scene, PX_NM, TILTS, dose_e_per_nm2=250, rng=rng, drift_max_px=20,
+                                          tilt_axis_rotation_deg=1.0)
+    registered = rotate_and_shift(clean, shifts_px=-shifts)
+    assert rotation_from_moments(registered, TILTS)["rotation_deg"] == pytest.approx(1.0, abs=0.05)
+    jitter = np.column_stack([np.zeros(len(TILTS)), rng.uniform(-3, 3, len(TILTS))])
+    jittered = rotate_and_shift(clean, shifts_px=-shifts + jitter)
+    assert rotation_from_moments(jittered, TILTS)["rotation_deg"] == pytest.approx(1.0, abs=0.05)
+    noisy = rotation_from_moments(rotate_and_shift(ts.data, shifts_px=-shifts), TILTS)
+    assert abs(noisy["rotation_deg"] - 1.0) < 3 * noisy["stderr_deg"] and 0.5 < noisy["stderr_deg"] < 10

@@ -219,3 +219,22 @@ def test_denoise_calibrates_on_a_second_exposure_and_records_it(tmp_path):
     assert np.mean((denoised - clean) ** 2) < 0.5 * np.mean((rng.poisson(clean) - clean) ** 2)
     res = runner.invoke(app, ["denoise", str(tmp_path / "a.tif"), "--method", "bm4d", "-o", str(tmp_path / "e.tif")])
     assert res.exit_code == 2
+
+
+def test_drift_corrects_a_movie_and_records_the_shifts(tmp_path):
+    from test_movie_drift import GLITCHES, low_dose_movie
+
+    counts, drift = low_dose_movie(n=30, peak_counts=4.0)
+    write_array(tmp_path / "movie.tif", counts)
+    res = runner.invoke(app, ["drift", str(tmp_path / "movie.tif"), "-o", str(tmp_path / "fixed.tif"),
+                              "--json", str(tmp_path / "drift.json")])
+    assert res.exit_code == 0, res.output
+    info = json.loads((tmp_path / "drift.json").read_text())
+    assert info["rejected"] == [g for g in GLITCHES if g < 30]
+    err = np.array(info["shifts_px"]) + (drift - drift[0])
+    good = np.setdiff1d(np.arange(30), GLITCHES)
+    assert np.sqrt(np.mean((err[good] - err[good].mean(axis=0)) ** 2)) < 0.5
+    assert read_array(tmp_path / "fixed.tif")[0].shape == counts.shape
+    assert "2 frame(s) rejected as outliers" in res.output
+    res = runner.invoke(app, ["drift", str(tmp_path / "movie.tif"), "--method", "sift", "-o", str(tmp_path / "x.tif")])
+    assert res.exit_code == 2

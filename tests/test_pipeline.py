@@ -96,6 +96,22 @@ def test_bad_parameters():
         RunParameters(iterations=0)
     with pytest.raises(InvalidParameter, match="'auto' or a number"):
         RunParameters(tilt_axis_deg="sideways")
+    with pytest.raises(InvalidParameter, match="unknown denoise_method 'bm4d'"):
+        RunParameters(denoise_method="bm4d")
+
+
+def test_denoise_stage_calibrates_and_records(tmp_path):
+    """A low-count stack (≤ 3 counts per pixel): the run denoises with a J-invariance strength,
+    records it, and still finds the three spheres."""
+    clean = sphere_projections(SPHERES, TILTS, 48, 48)
+    counts = np.random.default_rng(3).poisson(3.0 * clean / clean.max()).astype(np.float32)
+    mrc = write_mrc_stack(tmp_path / "low.mrc", counts)
+    params = RunParameters(pixel_size_nm=PIXEL_NM, iterations=30, background_offset=0.0, denoise_method="tv",
+                           tilt_axis_deg=0.0)
+    run = run_tilt_series(mrc, tmp_path / "out", tilts=TILTS, params=params, figures=False)
+    assert run["denoise"]["strategy"] == "j_invariance" and run["denoise"]["strength"] > 0
+    assert run["parameters"]["denoise_method"] == "tv"
+    assert run["n_particles"] == 3
 
 
 def test_volume_is_not_reused_when_the_aligned_data_differ(synthetic_stack, tmp_path):

@@ -52,6 +52,25 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
+class AlignMethod(str, Enum):
+    xcorr = "xcorr"
+    mi = "mi"
+    com = "com"
+
+
+class DriftMethod(str, Enum):
+    xcorr = "xcorr"
+    mi = "mi"
+
+
+class DenoiseMethod(str, Enum):
+    tv = "tv"
+    nlm = "nlm"
+    wavelet = "wavelet"
+    gaussian = "gaussian"
+    bm3d = "bm3d"
+
+
 class _StageProgress:
     """Rich progress bars, one per pipeline stage."""
 
@@ -117,6 +136,9 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT",
         tv_weight: float = typer.Option(1.0, "--tv-weight", help="TV: regularisation weight (dimensionless)."),
         backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
         bin_factor: int = typer.Option(1, "--bin", help="Bin pixels by this factor first."),
+        denoise: Optional[DenoiseMethod] = typer.Option(
+            None, "--denoise", help="Denoise first, strength calibrated by J-invariance (low dose)."),
+        align_method: AlignMethod = typer.Option(AlignMethod.xcorr, "--align-method", help="Image registration."),
         no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned).")) -> None:
     """Tilt series to volume, labels, particles.csv, pairs.csv and run.json; an EXPERIMENT.toml to
     every time point, tracked particles and pairs_timeseries.csv (the options then come from the file)."""
@@ -128,7 +150,9 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT",
     try:
         params = RunParameters(pixel_size_nm=pixel_size, tilt_axis_deg=_tilt_axis(tilt_axis), method=method.value,
                                iterations=iterations, tv_weight=tv_weight, backend=backend.value,
-                               bin_factor=bin_factor, align=not no_align)
+                               bin_factor=bin_factor, align=not no_align,
+                               denoise_method=denoise.value if denoise is not None else None,
+                               align_method=align_method.value)
         with _StageProgress() as progress:
             result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
     except (Insitu4dError, ValueError) as exc:
@@ -208,18 +232,7 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
     out.print(f"volume {vol.shape} (z, y, x), voxel {vol.voxel_size_nm:g} nm -> {output}")
 
 
-class AlignMethod(str, Enum):
-    xcorr = "xcorr"
-    mi = "mi"
-    com = "com"
 
-
-class DenoiseMethod(str, Enum):
-    tv = "tv"
-    nlm = "nlm"
-    wavelet = "wavelet"
-    gaussian = "gaussian"
-    bm3d = "bm3d"
 
 
 @app.command()
@@ -248,6 +261,33 @@ def align(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
     rms = info.refinement_rms_px[-1] if info.refinement_rms_px else float("nan")
     out.print(f"{method.value}: tilt axis {info.tilt_axis_deg:g}° + {info.tilt_axis_rotation_deg:.2f}°, offset "
               f"{info.tilt_axis_offset_px:.2f} px, last projection-matching correction {rms:.2f} px RMS -> {output}")
+    if json_path is not None:
+        out.print(f"-> {json_path}")
+
+
+@app.command()
+def drift(movie: Path = typer.Argument(..., metavar="MOVIE", help="2D in situ movie (.tif, .h5 with /data)."),
+          output: Path = typer.Option(..., "-o", "--output", help="Drift-corrected movie (.tif or .h5)."),
+          method: DriftMethod = typer.Option(DriftMethod.xcorr, "--method", help="Image registration."),
+          reference_frames: int = typer.Option(5, "--reference-frames", help="Recent frames in the reference."),
+          json_path: Optional[Path] = typer.Option(None, "--json", help="Write the shifts and rejected frames here.")
+          ) -> None:
+    """Correct the drift of a movie: each frame registered to a reference of recent frames, outlier shifts
+    rejected, then all frames registered again to their mean with the moving particles masked out."""
+    from .align.movie import movie_drift
+    from .io import read_array, write_array, write_json
+
+    try:
+        data, attrs = read_array(movie)
+        corrected, info = movie_drift(data, method=method.value, reference_frames=reference_frames)
+        write_array(output, corrected, attrs={**attrs, "drift": info.to_dict()})
+        if json_path is not None:
+            write_json(json_path, {"input": str(movie), **info.to_dict()})
+    except Insitu4dError as exc:
+        _fail(exc)
+    span = info.shifts_px.max(axis=0) - info.shifts_px.min(axis=0)
+    out.print(f"{method.value}: drift spans {span[0]:.1f} px (y), {span[1]:.1f} px (x); "
+              f"{int(info.rejected.sum())} frame(s) rejected as outliers -> {output}")
     if json_path is not None:
         out.print(f"-> {json_path}")
 

@@ -60,7 +60,11 @@ class Alignment:
     tilt_axis_offset_px : float, pixels
         x-position of the tilt axis relative to the image centre, after registration.
     tilt_axis_rotation_deg : float, degrees
-        Fine in-plane rotation of the tilt axis found by the search.
+        Fine in-plane rotation of the tilt axis applied (0 when the estimate was not
+        significant, below twice its standard error, or did not make the series more consistent).
+    tilt_axis_rotation_stderr_deg : float, degrees
+        Standard error of the rotation estimate (:func:`~insitu4d.align.tilt_axis.rotation_from_moments`;
+        inf when not estimated): at low dose it says how well the rotation is known.
     quality : (n_tilts,) ndarray of float
         Registration score of each image: normalised cross-correlation with its neighbour
         nearer 0° (xcorr), mutual information (mi), or total intensity over the median (com).
@@ -84,6 +88,7 @@ class Alignment:
     refinement_rms_px: list
     method: str = "xcorr"
     sigma_px: float = 1.0
+    tilt_axis_rotation_stderr_deg: float = float("inf")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -204,5 +209,5 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
         shifts_px=total, tilt_axis_deg=best["direction_deg"], tilt_axis_offset_px=axis["offset_px"],
         tilt_axis_rotation_deg=axis["rotation_deg"], quality=quality,
         residual_before=axis["residual_at_zero"], residual_after=axis["residual"], refinement_rms_px=rms,
-        method=method, sigma_px=sigma,
+        method=method, sigma_px=sigma, tilt_axis_rotation_stderr_deg=found.get("rotation_stderr_deg", float("inf")),
     )

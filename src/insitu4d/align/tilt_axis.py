@@ -1,8 +1,10 @@
 """Tilt-axis offset and in-plane rotation.
 
-* :func:`find_tilt_axis` finds the x-offset of the axis, and its in-plane rotation from the
-  offsets of bands of slices, by minimising the reprojection residual ‖A x − b‖/‖b‖ of a
-  short SIRT reconstruction of a few slices.
+* :func:`find_tilt_axis` finds the x-offset of the axis by minimising the reprojection
+  residual ‖A x − b‖/‖b‖ of a short SIRT reconstruction of a few slices, and its in-plane
+  rotation by :func:`rotation_from_moments`.
+* :func:`rotation_from_moments`: the in-plane rotation from the first moments of bands of
+  rows (a Helgason–Ludwig consistency condition), with its standard error.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from ..preprocess import rotate_and_shift
 from ..recon.algorithms import sirt_block
 from ..recon.projector import Projector
 
-__all__ = ["find_tilt_axis", "residual_table"]
+__all__ = ["find_tilt_axis", "residual_table", "rotation_from_moments"]
 
 
 def _sample_rows(ny: int, n_rows: int) -> np.ndarray:
@@ -61,20 +63,96 @@ def _vertex(xs: np.ndarray, ys: np.ndarray) -> float:
     return float(xs[k])
 
 
+def _band_rotation(data: np.ndarray, cos: np.ndarray, sin: np.ndarray, n_bands: int) -> tuple[float, float, int]:
+    """tan ρ and its standard error from the constant terms of the band moments (see :func:`rotation_from_moments`)."""
+    n, ny, nx = data.shape
+    x = np.arange(nx) - (nx - 1) / 2.0
+    margin = max(1, ny // 8)
+    bands = np.array_split(np.arange(margin, ny - margin), n_bands)
+    mass = np.stack([data[:, b, :].sum(axis=(1, 2)) for b in bands], axis=1)  # (n, bands)
+    keep = mass.min(axis=0) > 0.05 * mass.min(axis=0).max()  # empty (vacuum) bands say nothing
+    if keep.sum() < 3:
+        return 0.0, float("inf"), int(keep.sum())
+    bands = [b for b, k in zip(bands, keep) if k]
+    mass = mass[:, keep]
+    first = np.stack([data[:, b, :].sum(axis=1) @ x for b in bands], axis=1)  # (n, bands)
+    com = first / mass
+    centre = first.sum(axis=1, keepdims=True) / mass.sum(axis=1, keepdims=True)  # whole-image moment
+    rows = np.stack([data[:, b, :].sum(axis=(0, 2)) @ b for b in bands]) / mass.sum(axis=0)
+    basis = np.stack([np.ones(n), cos, sin], axis=1)
+    coef, res, *_ = np.linalg.lstsq(basis, com - centre, rcond=None)  # (3, bands)
+    var_k = (res / max(n - 3, 1)) * np.linalg.inv(basis.T @ basis)[0, 0] if res.size else np.full(len(bands), 1e-12)
+    w = 1.0 / np.maximum(var_k, 1e-12)
+    design = np.stack([np.ones(len(bands)), rows - np.average(rows, weights=w)], axis=1)
+    cov = np.linalg.inv(design.T @ (design * w[:, None]))
+    slope = (cov @ (design.T @ (w * coef[0])))[1]
+    return float(slope), float(np.sqrt(cov[1, 1])), len(bands)
+
+
+def rotation_from_moments(data, tilts_deg, *, n_bands: int = 8, refinements: int = 2) -> dict:
+    """In-plane rotation of the tilt axis from the x-moments of bands of rows, with its standard error.
+
+    For a projection linear in the object (HAADF thickness contrast) of an object wholly in
+    the field, the x centre of mass of the rows of band b at tilt θ is
+    ``m_b(θ) = c_b + X_b cos θ + Z_b sin θ + s(θ)``: (X_b, Z_b) is the band's 3D centre of
+    mass, c_b the x-position of the tilt axis at the band's height y_b, and s(θ) the image's
+    shift, common to all bands (the first Helgason–Ludwig consistency condition; Ludwig,
+    Comm. Pure Appl. Math. 19, 49 (1966), doi:10.1002/cpa.3160190105; Helgason, *The Radon
+    Transform*, Birkhäuser 1980). Against the whole image's moment, s(θ)
+    cancels, so per-image shifts and their errors do not matter; a least-squares fit of
+    each band to (1, cos θ, sin θ) gives c_b − c̄, and a weighted line fit of c_b against
+    y_b gives tan ρ. The fit is repeated ``refinements`` times on images counter-rotated
+    by the estimate (which removes the ~10 % underestimate of one pass).
+
+    Parameters
+    ----------
+    data : (n_tilts, ny, nx) ndarray
+        Background-free images, tilt axis near ``y``.
+    tilts_deg : (n_tilts,) ndarray of float, degrees
+    n_bands : int
+        Bands of rows (the top and bottom eighth of the image are left out).
+    refinements : int
+
+    Returns
+    -------
+    dict
+        ``rotation_deg`` (the convention of :func:`insitu4d.preprocess.rotate_and_shift`),
+        ``stderr_deg`` (from the scatter of the band fits; inf with fewer than three bands
+        holding mass), ``n_bands`` used.
+    """
+    data = np.clip(np.asarray(data, np.float32), 0, None)
+    t = np.deg2rad(np.asarray(tilts_deg, np.float64))
+    cos, sin = np.cos(t), np.sin(t)
+    rotation, stderr, used = 0.0, float("inf"), 0
+    for _ in range(1 + max(refinements, 0)):
+        view = rotate_and_shift(data, rotation) if rotation else data
+        slope, se, used = _band_rotation(view, cos, sin, n_bands)
+        if not np.isfinite(se):
+            return {"rotation_deg": 0.0, "stderr_deg": float("inf"), "n_bands": used}
+        step = float(np.degrees(np.arctan(slope)))
+        rotation += step
+        stderr = float(np.degrees(se))
+        if abs(step) < 0.01:
+            break
+    return {"rotation_deg": rotation, "stderr_deg": stderr, "n_bands": used}
+
+
 def find_tilt_axis(data: np.ndarray, tilts_deg, *, max_offset_px: float | None = None,
-                   max_rotation_deg: float = 3.0, n_rows: int = 24, n_bands: int = 6,
+                   max_rotation_deg: float = 3.0, n_rows: int = 24, n_bands: int = 8,
                    iterations: int = 30, binning: int = 2) -> dict:
-    """Offset and in-plane rotation of the tilt axis from the reprojection residual.
+    """Offset of the tilt axis from the reprojection residual, and its in-plane rotation from moments.
 
     For a candidate offset δ the images are resampled so that ``x = xc + δ`` becomes the
     centre column, ``n_rows`` slices are reconstructed with ``iterations`` of SIRT at
     ``binning``, and the normalised residual ‖A x − b‖/‖b‖ is evaluated: projections about
     a wrong axis are inconsistent, and SIRT cannot fit them. A coarse grid over
-    ±``max_offset_px`` then a fine grid (1 px) with a parabolic vertex give δ. The fine
-    grid is also evaluated in ``n_bands`` bands of rows along the axis: a rotated axis shows
-    as an offset that changes linearly along ``y``, and a line fit δ(y) = δ₀ + y tan ρ gives
-    the rotation ρ (reported in ``fitted_rotation_deg``; whether to use it is decided by
-    the caller, after registering the images in the rotated frame).
+    ±``max_offset_px`` then a fine grid (1 px) with a parabolic vertex give δ. The rotation
+    ρ comes from the band moments (:func:`rotation_from_moments`), which are exact on clean
+    data; it is reported in ``fitted_rotation_deg`` only when it exceeds twice its standard
+    error (at low dose it often does not: the twin at 250 e⁻/nm² gives ±3°). Whether to
+    apply it is decided by the caller, after registering the images in the rotated frame.
+    (Band offsets from the residual, the earlier estimator, were biased by ~2° on clean
+    data: the under-determined limited-angle SIRT fits nearly any offset.)
 
     Parameters
     ----------
@@ -85,19 +163,22 @@ def find_tilt_axis(data: np.ndarray, tilts_deg, *, max_offset_px: float | None =
         Search range ±; default nx/6.
     max_rotation_deg : float, degrees
         Largest rotation reported; a larger fit (unreliable) reports 0; 0 skips the fit.
-    n_rows, n_bands, iterations, binning : int
+    n_rows, iterations, binning : int
         Size of the criterion's reconstruction.
+    n_bands : int
+        Bands of rows of the rotation estimate.
 
     Returns
     -------
     dict
         ``offset_px`` (the axis crosses the centre row at ``xc + offset_px``),
-        ``residual`` there, ``residual_at_zero`` (offset 0), ``fitted_rotation_deg``,
-        ``fitted_offset_px`` (δ₀ of the line fit), ``band_offsets_px`` and ``band_rows``.
+        ``residual`` there, ``residual_at_zero`` (offset 0), ``fitted_rotation_deg`` (0 when
+        not significant or beyond ``max_rotation_deg``), ``rotation_stderr_deg`` (inf when
+        not fitted) and ``fitted_offset_px`` (the offset for
+        :func:`~insitu4d.preprocess.rotate_and_shift` at that rotation).
     """
     data = np.asarray(data, np.float32)
     ny, nx = data.shape[1:]
-    yc = (ny - 1) / 2.0
     rows = _sample_rows(ny, n_rows)
     max_offset_px = nx / 6 if max_offset_px is None else float(max_offset_px)
     kw = {"iterations": iterations, "binning": binning}
@@ -113,20 +194,13 @@ def find_tilt_axis(data: np.ndarray, tilts_deg, *, max_offset_px: float | None =
     total = np.sqrt(r2.sum(1) / b2.sum(1))
     offset = _vertex(fine, total)
     result = {"offset_px": offset, "residual": float(total.min()), "residual_at_zero": residual_at_zero,
-              "fitted_rotation_deg": 0.0, "fitted_offset_px": offset, "band_offsets_px": [], "band_rows": []}
+              "fitted_rotation_deg": 0.0, "rotation_stderr_deg": float("inf"), "fitted_offset_px": offset}
     if max_rotation_deg <= 0:
         return result
-    bands = [np.flatnonzero(np.isin(rows, b)) for b in np.array_split(rows, n_bands) if b.size]
-    energy = np.array([b2[:, b].sum() for b in bands])
-    bands = [b for b, e in zip(bands, energy) if e > 0.05 * energy.max()]  # empty (vacuum) bands say nothing
-    if len(bands) < 3:
-        return result
-    band_offsets = np.array([_vertex(fine, r2[:, b].sum(1) / b2[:, b].sum(1)) for b in bands])
-    band_y = np.array([rows[b].mean() for b in bands]) - yc
-    slope, intercept = np.polyfit(band_y, band_offsets, 1)
-    fitted = float(np.degrees(np.arctan(slope)))
-    if abs(fitted) <= max_rotation_deg:
+    found = rotation_from_moments(data, tilts_deg, n_bands=n_bands)
+    rotation, stderr = found["rotation_deg"], found["stderr_deg"]
+    result["rotation_stderr_deg"] = stderr
+    if abs(rotation) <= max_rotation_deg and abs(rotation) > 2 * stderr:
         # rotate_and_shift puts the axis through centre + Rot(ρ)(0, δ): δ = δ₀ cos ρ
-        result.update(fitted_rotation_deg=fitted, fitted_offset_px=float(intercept * np.cos(np.arctan(slope))))
-    result.update(band_offsets_px=band_offsets.tolist(), band_rows=[float(y + yc) for y in band_y])
+        result.update(fitted_rotation_deg=rotation, fitted_offset_px=float(offset * np.cos(np.deg2rad(rotation))))
     return result

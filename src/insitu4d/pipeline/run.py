@@ -19,6 +19,8 @@ import numpy as np
 from .. import __version__
 from ..align import align_tilt_series
 from ..data import TiltSeries, Volume
+from ..denoise import METHODS as DENOISE_METHODS
+from ..denoise import calibrate, denoise
 from ..dose import tilt_series_dose
 from ..errors import InvalidParameter
 from ..io.readers import read_tilt_series
@@ -61,6 +63,14 @@ class RunParameters:
         Detector offset; None estimates it per image.
     bin_factor : int
         Pixel binning before alignment.
+    denoise_method : {"tv", "nlm", "wavelet", "gaussian", "bm3d"} or None
+        Denoise the background-free images first (:func:`insitu4d.denoise.denoise`, on
+        Anscombe-stabilised counts unless ``denoise_vst="none"``); None skips it.
+    denoise_strength : float or "auto"
+        In noise SDs; "auto" calibrates it on the data by J-invariance
+        (:func:`insitu4d.denoise.calibrate`; no reference exists in a run). The strength
+        chosen and its strategy are recorded in ``run.json``.
+    denoise_vst : {"anscombe", "none"}
     align : bool
         Register the images; ``search_tilt_axis`` also finds the axis offset and rotation.
     align_method : {"xcorr", "mi", "com"}
@@ -77,6 +87,9 @@ class RunParameters:
     tilt_axis_deg: float | str = "auto"
     background_offset: float | None = None
     bin_factor: int = 1
+    denoise_method: str | None = None
+    denoise_strength: float | str = "auto"
+    denoise_vst: str = "anscombe"
     align: bool = True
     search_tilt_axis: bool = True
     max_rotation_deg: float = 3.0
@@ -93,6 +106,9 @@ class RunParameters:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InvalidParameter(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
+        if self.denoise_method is not None and self.denoise_method not in DENOISE_METHODS:
+            raise InvalidParameter(f"unknown denoise_method {self.denoise_method!r}; choose one of "
+                                   f"{', '.join(DENOISE_METHODS)}, or leave it out.")
         if int(self.iterations) < 1:
             raise InvalidParameter(f"iterations must be ≥ 1; got {self.iterations}.")
         if self.tilt_axis_deg != "auto":
@@ -189,6 +205,9 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             inputs["tilts"] = {"path": str(tilts), "sha256": sha256_file(tilts)}
     with stage("preprocess"):
         ts = remove_background(ts, offset=params.background_offset)
+        denoise_info = None
+        if params.denoise_method is not None:
+            ts, denoise_info = _denoise(ts, params)
         ts = normalise(bin_tilt_series(ts, params.bin_factor))
     with stage("align"):
         if params.align:
@@ -243,6 +262,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             "missing_metadata": ts.missing_metadata(),
         },
         "dose": dose,
+        "denoise": denoise_info,
         "alignment": alignment_info,
         "reconstruction": dict(volume.provenance, resumed_from_volume_h5=resumed),
         "reprojection_residual": residual,
@@ -255,6 +275,20 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     }
     write_json(outdir / "run.json", run)
     return run
+
+
+def _denoise(ts: TiltSeries, params: RunParameters) -> tuple[TiltSeries, dict]:
+    """Denoising (in preprocessing): strength given or calibrated by J-invariance; what was chosen, for run.json."""
+    t0 = time.perf_counter()
+    model = {"vst": params.denoise_vst}
+    if params.denoise_strength == "auto":
+        chosen = calibrate(ts.data, params.denoise_method, **model)
+    else:
+        chosen = {"method": params.denoise_method, "strategy": "given", "strength": float(params.denoise_strength),
+                  **model}
+    data = denoise(ts.data, params.denoise_method, chosen["strength"], **model)
+    info = {k: v for k, v in chosen.items() if k not in ("strengths", "losses")}
+    return ts.replace(data=data), dict(info, time_s=round(time.perf_counter() - t0, 3))
 
 
 def _cached_volume(path: Path, key: str) -> Volume | None:

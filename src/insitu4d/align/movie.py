@@ -1,0 +1,198 @@
+"""Drift correction of 2D in situ movies, with a reference that follows the scene."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from skimage.registration import phase_cross_correlation
+
+from ..errors import InvalidParameter
+from .mi import _register_mi
+from .xcorr import _prepare
+
+__all__ = ["MovieDrift", "movie_drift", "MOVIE_METHODS"]
+
+#: Registration methods of :func:`movie_drift`.
+MOVIE_METHODS = ("xcorr", "mi")
+
+
+@dataclass
+class MovieDrift:
+    """What drift correction did to a movie.
+
+    Attributes
+    ----------
+    shifts_px : (n_frames, 2) ndarray of float, pixels
+        (dy, dx) applied to each frame (0 for the first): the drift is its negative.
+    quality : (n_frames,) ndarray of float
+        Normalised cross-correlation of each registered frame with its reference (1 for
+        the first frame).
+    rejected : (n_frames,) ndarray of bool
+        Frames whose measured shift was an outlier; their shift is the prediction from the
+        frames before, and they are left out of later references.
+    method : str
+    sigma_px : float, pixels
+        Smoothing scale of the registration.
+    reference_frames : int
+    changing_fraction : float
+        Fraction of the field masked out of the final registration as changing (moving,
+        sintering or merging particles).
+    """
+
+    shifts_px: np.ndarray
+    quality: np.ndarray
+    rejected: np.ndarray
+    method: str
+    sigma_px: float
+    reference_frames: int
+    changing_fraction: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"shifts_px": np.asarray(self.shifts_px).tolist(), "quality": np.asarray(self.quality).tolist(),
+                "rejected": np.flatnonzero(self.rejected).tolist(), "method": self.method,
+                "sigma_px": self.sigma_px, "reference_frames": self.reference_frames,
+                "changing_fraction": self.changing_fraction}
+
+
+def _shifted(data: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    return np.stack([ndimage.shift(im, s, order=1, mode="constant", cval=0.0)
+                     for im, s in zip(data, shifts)]).astype(np.float32)
+
+
+def _changing_regions(aligned: np.ndarray, sigma: float, threshold: float = 4.0) -> np.ndarray:
+    """Pixels whose aligned, smoothed intensity varies over time more than noise does (moving particles).
+
+    The temporal variance of the smoothed frames over their mean is about constant where
+    only shot noise varies; the median ratio over the pixels that carry signal (a scene
+    mostly at rest) is that constant, and pixels ``threshold`` times above it, dilated by
+    3σ, are where something moves.
+    """
+    smooth = ndimage.gaussian_filter(aligned, (0, max(sigma, 1.0), max(sigma, 1.0)))
+    mean = smooth.mean(axis=0)
+    ratio = smooth.var(axis=0) / np.maximum(mean, 1e-3 * max(float(mean.max()), 1e-12))
+    signal = mean > 0.1 * mean.max()
+    if not signal.any():
+        return np.zeros(mean.shape, bool)
+    changing = (ratio > threshold * np.median(ratio[signal])) & signal
+    return ndimage.binary_dilation(changing, iterations=max(1, int(round(3 * sigma))))
+
+
+def _refine(data: np.ndarray, shifts: np.ndarray, rejected: np.ndarray, sigma: float,
+            upsample: int) -> tuple[np.ndarray, np.ndarray]:
+    """Register every accepted frame again, to the mean of all, with the changing regions masked out."""
+    aligned = _shifted(data, shifts)
+    keep = ~rejected
+    changing = _changing_regions(aligned[keep], sigma)
+    weight = ndimage.gaussian_filter((~changing).astype(np.float32), max(sigma, 1.0))
+    reference = _prepare(aligned[keep].mean(axis=0), sigma) * weight
+    out = shifts.copy()
+    for k in np.flatnonzero(keep):
+        out[k] += phase_cross_correlation(reference, _prepare(aligned[k], sigma) * weight, upsample_factor=upsample,
+                                          normalization=None)[0]
+    return out - out[0], changing
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b) + 1e-30))
+
+
+def movie_drift(frames, *, method: str = "xcorr", sigma_px: float | str = "auto", reference_frames: int = 5,
+                outlier_threshold: float = 5.0, min_outlier_px: float = 2.0, upsample: int = 20,
+                refine_rounds: int = 2) -> tuple[np.ndarray, MovieDrift]:
+    """Register every frame of a movie to a reference that is updated as the scene changes.
+
+    Frame k is registered to the mean of the last ``reference_frames`` accepted frames,
+    each already shifted into the first frame's coordinates: a reference close in time,
+    so particles that move, sinter or merge change little between it and the frame, and
+    averaged, so its noise is lower than a single neighbour's. Registration is the tilt
+    series core: phase correlation with sub-pixel refinement on band-passed, tapered images
+    (``"xcorr"``; Guizar-Sicairos et al., Opt. Lett. 33, 156 (2008),
+    doi:10.1364/OL.33.000156), or Mattes mutual information with the (1+1) evolutionary
+    optimizer started from it (``"mi"``, :func:`~insitu4d.align.mi_shifts`).
+
+    A measured shift is rejected as an outlier when it departs from the prediction (the
+    previous shift plus the median of the recent frame-to-frame steps) by more than
+    ``outlier_threshold`` robust standard deviations of those steps (1.4826 × their
+    median absolute deviation) and by more than ``min_outlier_px``; the prediction is used
+    instead, and the frame is left out of the references.
+
+    Parameters
+    ----------
+    frames : (n_frames, ny, nx) array_like
+        Movie frames (counts or any intensity with a flat background).
+    method : {"xcorr", "mi"}
+    sigma_px : float or "auto", pixels
+        Smoothing scale; "auto": :func:`~insitu4d.align.registration_sigma` of the frames,
+        larger at low counts.
+    reference_frames : int
+        Accepted frames averaged into the reference (≥ 1).
+    outlier_threshold : float
+        Robust standard deviations of the steps beyond which a shift is rejected.
+    min_outlier_px : float, pixels
+        Departures below this are never rejected.
+    upsample : int
+        Sub-pixel precision 1/upsample px.
+
+    Returns
+    -------
+    corrected : (n_frames, ny, nx) ndarray of float32
+        Frames shifted by ``shifts_px`` (bilinear, zero outside).
+    drift : MovieDrift
+
+    Raises
+    ------
+    InvalidParameter
+        Unknown method, fewer than two frames, or ``reference_frames`` < 1.
+    """
+    from . import registration_sigma
+
+    data = np.asarray(frames, np.float32)
+    if method not in MOVIE_METHODS:
+        raise InvalidParameter(f"unknown drift-correction method {method!r}; choose one of {', '.join(MOVIE_METHODS)}.")
+    if data.ndim != 3 or data.shape[0] < 2:
+        raise InvalidParameter(f"a movie is (frames, y, x) with at least two frames; got shape {data.shape}.")
+    if reference_frames < 1:
+        raise InvalidParameter(f"reference_frames must be at least 1; got {reference_frames}.")
+    sigma = registration_sigma(data) if sigma_px == "auto" else float(sigma_px)
+    n = data.shape[0]
+    shifts = np.zeros((n, 2))
+    quality = np.ones(n)
+    rejected = np.zeros(n, bool)
+    accepted = [0]
+    shifted = {0: data[0]}
+    for k in range(1, n):
+        recent = accepted[-reference_frames:]
+        reference = np.mean([shifted[j] for j in recent], axis=0)
+        prepared = _prepare(reference, sigma)
+        if method == "xcorr":
+            rel = phase_cross_correlation(prepared, _prepare(data[k], sigma), upsample_factor=upsample,
+                                          normalization=None)[0]
+        else:
+            ref, mov = ndimage.gaussian_filter(reference, sigma), ndimage.gaussian_filter(data[k], sigma)
+            start = phase_cross_correlation(ref, mov, normalization=None)[0]
+            rel = _register_mi(ref, mov, start, bins=32, iterations=200, seed=1)[0]
+        steps = np.diff(shifts[accepted], axis=0)
+        predicted = shifts[accepted[-1]] + (np.median(steps[-reference_frames:], axis=0) if len(steps) else 0.0)
+        if len(steps) >= 3:
+            spread = 1.4826 * np.median(np.abs(steps - np.median(steps, axis=0)), axis=0)
+            limit = np.maximum(outlier_threshold * spread, min_outlier_px)
+            if np.any(np.abs(rel - predicted) > limit):
+                rejected[k] = True
+                rel = predicted
+        shifts[k] = rel
+        moved = ndimage.shift(data[k], rel, order=1, mode="constant", cval=0.0)
+        quality[k] = _ncc(prepared, _prepare(moved, sigma))
+        if not rejected[k]:
+            accepted.append(k)
+            shifted[k] = moved
+            if len(accepted) > reference_frames:
+                shifted.pop(accepted[-reference_frames - 1])
+    moving = np.zeros(data.shape[1:], bool)
+    for _ in range(refine_rounds):
+        shifts, moving = _refine(data, shifts, rejected, sigma, upsample)
+    corrected = _shifted(data, shifts)
+    return corrected, MovieDrift(shifts_px=shifts, quality=quality, rejected=rejected, method=method,
+                                 sigma_px=sigma, reference_frames=reference_frames,
+                                 changing_fraction=float(moving.mean()))
