@@ -118,6 +118,12 @@ def movie_drift(frames, *, method: str = "xcorr", sigma_px: float | str = "auto"
     median absolute deviation) and by more than ``min_outlier_px``; the prediction is used
     instead, and the frame is left out of the references.
 
+    A reference that follows the scene also follows, a little, whatever moves in it: the
+    bias adds up frame by frame (on the tests' twin 0.9–1.2 px over 40 frames). So
+    ``refine_rounds`` times every accepted frame is registered again to the mean of all,
+    with the regions whose aligned intensity varies more than shot noise (moving, sintering,
+    merging particles) masked out, which brings the twin to 0.3–0.4 px.
+
     Parameters
     ----------
     frames : (n_frames, ny, nx) array_like
@@ -134,6 +140,8 @@ def movie_drift(frames, *, method: str = "xcorr", sigma_px: float | str = "auto"
         Departures below this are never rejected.
     upsample : int
         Sub-pixel precision 1/upsample px.
+    refine_rounds : int
+        Rounds of the final registration to the masked mean (0 skips it).
 
     Returns
     -------
