@@ -81,3 +81,5 @@ def test_axis_rotation_from_band_moments(scene):
     assert rotation_from_moments(jittered, TILTS)["rotation_deg"] == pytest.approx(1.0, abs=0.05)
     noisy = rotation_from_moments(rotate_and_shift(ts.data, shifts_px=-shifts), TILTS)
     assert abs(noisy["rotation_deg"] - 1.0) < 3 * noisy["stderr_deg"] and 0.5 < noisy["stderr_deg"] < 10
+    with pytest.raises(InvalidParameter, match="one tilt angle per image; got images"):
+        rotation_from_moments(clean, TILTS[:-1])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from insitu4d.denoise import calibrate, denoise, gat, inverse_gat, psnr
+from insitu4d.denoise import calibrate, denoise, denoise_calibrated, gat, inverse_gat, psnr
 from insitu4d.errors import BackendUnavailable, InvalidParameter, NotAStack
 from insitu4d.simulate.haadf import haadf_tilt_series
 from insitu4d.simulate.phantom import SinteringPair, Sphere, voxelise
@@ -116,3 +116,20 @@ def test_bad_input_messages(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_bm3d)
     with pytest.raises(BackendUnavailable, match="non-commercial licence"):
         denoise(np.ones((8, 8)), "bm3d")
+
+
+def test_denoise_calibrated_records_what_it_did():
+    """Given a strength it is :func:`denoise` at that strength (identical output); without one it
+    is :func:`calibrate` then :func:`denoise` (identical strength and output)."""
+    rng = np.random.default_rng(4)
+    clean = np.zeros((3, 40, 40), np.float32)
+    clean[:, 10:30, 10:30] = 2.0
+    noisy, second = rng.poisson(clean).astype(np.float32), rng.poisson(clean).astype(np.float32)
+    out, record = denoise_calibrated(noisy, "tv", 1.5)
+    assert record["strategy"] == "given" and record["strength"] == 1.5
+    np.testing.assert_array_equal(out, denoise(noisy, "tv", 1.5))
+    out, record = denoise_calibrated(noisy, "tv", second_exposure=second)
+    assert record == calibrate(noisy, "tv", second_exposure=second)
+    np.testing.assert_array_equal(out, denoise(noisy, "tv", record["strength"]))
+    with pytest.raises(InvalidParameter, match="unknown denoising method 'bm4d'"):
+        denoise_calibrated(noisy, "bm4d", 1.0)

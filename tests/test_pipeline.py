@@ -98,6 +98,10 @@ def test_bad_parameters():
         RunParameters(tilt_axis_deg="sideways")
     with pytest.raises(InvalidParameter, match="unknown denoise_method 'bm4d'"):
         RunParameters(denoise_method="bm4d")
+    with pytest.raises(InvalidParameter, match="denoise_strength must be 'auto' or a positive number"):
+        RunParameters(denoise_method="tv", denoise_strength="strong")
+    with pytest.raises(InvalidParameter, match="unknown denoise_vst 'log'"):
+        RunParameters(denoise_vst="log")
 
 
 def test_denoise_stage_calibrates_and_records(tmp_path):

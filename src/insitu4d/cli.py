@@ -320,23 +320,16 @@ def denoise(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt s
             ) -> None:
     """Denoise with the strength calibrated from the data (reference, second exposure, else J-invariance); the
     parameters are printed and saved as OUTPUT.denoise.json."""
-    from .denoise import calibrate
-    from .denoise import denoise as run_denoise
+    from .denoise import denoise_calibrated
     from .io import write_array, write_json, write_tilt_series
 
     model = {"vst": vst, "gain": gain, "read_noise": read_noise, "offset": offset, "per_frame": not stack}
     try:
         data, ts = _read_stack(input_path, tilts)
-        if strength is None:
-            extra = {}
-            if reference is not None:
-                extra["reference"] = _read_stack(reference, tilts)[0]
-            if second is not None:
-                extra["second_exposure"] = _read_stack(second, tilts)[0]
-            chosen = calibrate(data, method.value, **extra, **model)
-        else:
-            chosen = {"method": method.value, "strategy": "given", "strength": strength, **model}
-        result = run_denoise(data, method.value, chosen["strength"], **model)
+        ref = _read_stack(reference, tilts)[0] if reference is not None and strength is None else None
+        pair = _read_stack(second, tilts)[0] if second is not None and strength is None else None
+        result, chosen = denoise_calibrated(data, method.value, strength, reference=ref, second_exposure=pair,
+                                            **model)
         if ts is not None and output.suffix.lower() == ".mrc":
             write_tilt_series(output, ts.replace(data=result))
         else:

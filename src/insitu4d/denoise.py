@@ -38,7 +38,8 @@ from scipy import ndimage, optimize, stats
 
 from .errors import BackendUnavailable, InvalidParameter, NotAStack
 
-__all__ = ["denoise", "calibrate", "psnr", "gat", "inverse_gat", "METHODS", "VSTS", "DEFAULT_STRENGTH"]
+__all__ = ["denoise", "calibrate", "denoise_calibrated", "psnr", "gat", "inverse_gat", "METHODS", "VSTS",
+           "DEFAULT_STRENGTH"]
 
 METHODS = ("tv", "nlm", "wavelet", "gaussian", "bm3d")
 VSTS = ("anscombe", "none")
@@ -193,6 +194,41 @@ def denoise(data, method: str = "tv", strength: float | None = None, *, vst: str
         out = f(y)
     out = inverse_gat(out, gain, read_noise, offset) if scale is None else out * scale
     return out.astype(np.float32).reshape(data.shape)
+
+
+def denoise_calibrated(data, method: str = "tv", strength: float | None = None, *, reference=None,
+                       second_exposure=None, **model) -> tuple[np.ndarray, dict]:
+    """Denoise with a given strength, or one chosen by :func:`calibrate`, and say which.
+
+    Parameters
+    ----------
+    data : (ny, nx) or (n_frames, ny, nx) array_like
+    method : {"tv", "nlm", "wavelet", "gaussian", "bm3d"}
+    strength : float, optional
+        Noise SDs; None calibrates it (against ``reference``, from ``second_exposure``,
+        else by J-invariance).
+    reference, second_exposure : array_like, optional
+        As :func:`calibrate`.
+    **model
+        ``vst``, ``gain``, ``read_noise``, ``offset``, ``per_frame`` as :func:`denoise`.
+
+    Returns
+    -------
+    denoised : (ny, nx) or (n_frames, ny, nx) ndarray of float32
+    record : dict
+        What :func:`calibrate` returns, or ``strategy="given"`` with the strength and the
+        noise model.
+
+    Raises
+    ------
+    InvalidParameter, NotAStack, BackendUnavailable
+        As :func:`denoise` and :func:`calibrate`.
+    """
+    if strength is None:
+        record = calibrate(data, method, reference=reference, second_exposure=second_exposure, **model)
+    else:
+        record = {"method": method, "strategy": "given", "strength": float(strength), **model}
+    return denoise(data, method, record["strength"], **model), record
 
 
 def psnr(image, reference, data_range: float | None = None) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InvalidParameter
 from ..preprocess import rotate_and_shift
 from ..recon.algorithms import sirt_block
 from ..recon.projector import Projector
@@ -119,9 +120,17 @@ def rotation_from_moments(data, tilts_deg, *, n_bands: int = 8, refinements: int
         ``rotation_deg`` (the convention of :func:`insitu4d.preprocess.rotate_and_shift`),
         ``stderr_deg`` (from the scatter of the band fits; inf with fewer than three bands
         holding mass), ``n_bands`` used.
+
+    Raises
+    ------
+    InvalidParameter
+        Data not (n_tilts, ny, nx), or a tilt count that differs from the image count.
     """
     data = np.clip(np.asarray(data, np.float32), 0, None)
     t = np.deg2rad(np.asarray(tilts_deg, np.float64))
+    if data.ndim != 3 or t.shape != (data.shape[0],):
+        raise InvalidParameter(f"rotation_from_moments needs (n_tilts, ny, nx) images and one tilt angle per "
+                               f"image; got images {data.shape} and {t.size} angles.")
     cos, sin = np.cos(t), np.sin(t)
     rotation, stderr, used = 0.0, float("inf"), 0
     for _ in range(1 + max(refinements, 0)):

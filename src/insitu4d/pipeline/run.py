@@ -20,7 +20,7 @@ from .. import __version__
 from ..align import align_tilt_series
 from ..data import TiltSeries, Volume
 from ..denoise import METHODS as DENOISE_METHODS
-from ..denoise import calibrate, denoise
+from ..denoise import VSTS, denoise_calibrated
 from ..dose import tilt_series_dose
 from ..errors import InvalidParameter
 from ..io.readers import read_tilt_series
@@ -109,6 +109,15 @@ class RunParameters:
         if self.denoise_method is not None and self.denoise_method not in DENOISE_METHODS:
             raise InvalidParameter(f"unknown denoise_method {self.denoise_method!r}; choose one of "
                                    f"{', '.join(DENOISE_METHODS)}, or leave it out.")
+        if self.denoise_strength != "auto":
+            try:
+                self.denoise_strength = float(self.denoise_strength)
+            except (TypeError, ValueError):
+                self.denoise_strength = float("nan")
+            if not self.denoise_strength > 0:
+                raise InvalidParameter("denoise_strength must be 'auto' or a positive number of noise SDs.")
+        if self.denoise_vst not in VSTS:
+            raise InvalidParameter(f"unknown denoise_vst {self.denoise_vst!r}; choose one of {', '.join(VSTS)}.")
         if int(self.iterations) < 1:
             raise InvalidParameter(f"iterations must be ≥ 1; got {self.iterations}.")
         if self.tilt_axis_deg != "auto":
@@ -278,17 +287,11 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
 
 
 def _denoise(ts: TiltSeries, params: RunParameters) -> tuple[TiltSeries, dict]:
-    """Denoising (in preprocessing): strength given or calibrated by J-invariance; what was chosen, for run.json."""
+    """Denoising (in preprocessing), strength given or calibrated by J-invariance; the record for run.json."""
     t0 = time.perf_counter()
-    model = {"vst": params.denoise_vst}
-    if params.denoise_strength == "auto":
-        chosen = calibrate(ts.data, params.denoise_method, **model)
-    else:
-        chosen = {"method": params.denoise_method, "strategy": "given", "strength": float(params.denoise_strength),
-                  **model}
-    data = denoise(ts.data, params.denoise_method, chosen["strength"], **model)
-    info = {k: v for k, v in chosen.items() if k not in ("strengths", "losses")}
-    return ts.replace(data=data), dict(info, time_s=round(time.perf_counter() - t0, 3))
+    strength = None if params.denoise_strength == "auto" else params.denoise_strength
+    data, record = denoise_calibrated(ts.data, params.denoise_method, strength, vst=params.denoise_vst)
+    return ts.replace(data=data), dict(record, time_s=round(time.perf_counter() - t0, 3))
 
 
 def _cached_volume(path: Path, key: str) -> Volume | None:
