@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from insitu4d.align import align_tilt_series, registration_sigma
+from insitu4d.align import LOW_DOSE_TV_WEIGHT, align_tilt_series, projection_matching, registration_sigma
 from insitu4d.align.tilt_axis import rotation_from_moments
 from insitu4d.preprocess import rotate_and_shift
 from insitu4d.errors import InvalidParameter
@@ -39,16 +39,39 @@ def _inconsistent_part(err_x):
 
 @pytest.mark.parametrize("method", ["xcorr", "com", "mi"])
 def test_drift_recovered_at_250_e_per_nm2(drifting_series, method):
-    """The shifts applied undo the drift: along the axis within 0.5 px RMS (measured 0.43 for
-    all three methods), across it, apart from a rigid translation, within 0.6 px RMS (measured
-    0.55, 0.56, 0.56; the issue asks 0.5, reached on 2 of 3 seeds tried)."""
+    """The shifts applied undo the drift within the issue's 0.5 px RMS: along the axis
+    (measured 0.26, 0.25, 0.26 px for xcorr, com, mi) and across it, apart from a rigid
+    translation of the object (0.37, 0.38, 0.35 px; 0.30–0.38 over seeds 0–4). With a SIRT
+    template in projection matching they were 0.41–0.43 and 0.53–0.56."""
     ts, true = drifting_series
     _, info = align_tilt_series(ts, tilt_axis_deg=0.0, method=method, max_rotation_deg=0.0)
     err = info.shifts_px + true
     err -= err.mean(axis=0)
     assert np.sqrt(np.mean(err[:, 0] ** 2)) <= 0.5
-    assert np.sqrt(np.mean(_inconsistent_part(err[:, 1]) ** 2)) <= 0.6
+    assert np.sqrt(np.mean(_inconsistent_part(err[:, 1]) ** 2)) <= 0.5
     assert info.method == method and info.sigma_px > 1.0  # low counts: smoothed registration
+
+
+def test_tv_template_sharpens_projection_matching(drifting_series):
+    """Oracle: the twin's drift. Started 1 px (RMS) off the truth, three rounds against a TV
+    re-projection (the weight align_tilt_series uses at low dose) land nearer the truth than
+    three against a smoothed SIRT one (measured 0.32 vs 0.54 px RMS across the axis)."""
+    ts, true = drifting_series
+    sigma = registration_sigma(ts.data)
+    start = -true + np.random.default_rng(3).normal(0.0, 1.0, true.shape)
+
+    def resample(s):
+        return rotate_and_shift(ts.data, shifts_px=s)
+
+    errors = {}
+    for tv_weight in (0.0, LOW_DOSE_TV_WEIGHT):
+        found, _ = projection_matching(resample, start, TILTS, sigma_px=sigma, tv_weight=tv_weight)
+        err = found + true
+        errors[tv_weight] = np.sqrt(np.mean(_inconsistent_part(err[:, 1] - err[:, 1].mean()) ** 2))
+    sirt, tv = errors.values()
+    assert tv < 0.45 and tv < 0.8 * sirt
+    with pytest.raises(InvalidParameter, match="tv_weight must be ≥ 0"):
+        projection_matching(resample, start, TILTS, tv_weight=-1.0)
 
 
 def test_registration_scale_follows_the_counts():

@@ -105,7 +105,7 @@ def test_bad_parameters():
 
 
 def test_denoise_stage_calibrates_and_records(tmp_path):
-    """A low-count stack (≤ 3 counts per pixel): the run denoises with a J-invariance strength,
+    """A low-count stack (≤ 3 counts per pixel): the run denoises with a strength chosen by Poisson thinning,
     records it, and still finds the three spheres."""
     clean = sphere_projections(SPHERES, TILTS, 48, 48)
     counts = np.random.default_rng(3).poisson(3.0 * clean / clean.max()).astype(np.float32)
@@ -113,7 +113,7 @@ def test_denoise_stage_calibrates_and_records(tmp_path):
     params = RunParameters(pixel_size_nm=PIXEL_NM, iterations=30, background_offset=0.0, denoise_method="tv",
                            tilt_axis_deg=0.0)
     run = run_tilt_series(mrc, tmp_path / "out", tilts=TILTS, params=params, figures=False)
-    assert run["denoise"]["strategy"] == "j_invariance" and run["denoise"]["strength"] > 0
+    assert run["denoise"]["strategy"] == "poisson_thinning" and run["denoise"]["strength"] > 0
     assert run["parameters"]["denoise_method"] == "tv"
     assert run["n_particles"] == 3
 

@@ -137,7 +137,8 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT",
         backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
         bin_factor: int = typer.Option(1, "--bin", help="Bin pixels by this factor first."),
         denoise: Optional[DenoiseMethod] = typer.Option(
-            None, "--denoise", help="Denoise first, strength calibrated by J-invariance (low dose)."),
+            None, "--denoise",
+            help="Denoise first, strength calibrated on the data (Poisson thinning of counts, else J-invariance)."),
         align_method: AlignMethod = typer.Option(AlignMethod.xcorr, "--align-method", help="Image registration."),
         no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned).")) -> None:
     """Tilt series to volume, labels, particles.csv, pairs.csv and run.json; an EXPERIMENT.toml to
@@ -318,7 +319,8 @@ def denoise(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt s
             offset: float = typer.Option(0.0, "--offset", help="Detector offset (anscombe)."),
             stack: bool = typer.Option(False, "--stack", help="Denoise the stack as one 3D image, not per frame.")
             ) -> None:
-    """Denoise with the strength calibrated from the data (reference, second exposure, else J-invariance); the
+    """Denoise with the strength calibrated from the data (reference, second exposure, else Poisson thinning of
+    counts or J-invariance); the
     parameters are printed and saved as OUTPUT.denoise.json."""
     from .denoise import denoise_calibrated
     from .io import write_array, write_json, write_tilt_series

@@ -67,8 +67,9 @@ class RunParameters:
         Denoise the background-free images first (:func:`insitu4d.denoise.denoise`, on
         Anscombe-stabilised counts unless ``denoise_vst="none"``); None skips it.
     denoise_strength : float or "auto"
-        In noise SDs; "auto" calibrates it on the data by J-invariance
-        (:func:`insitu4d.denoise.calibrate`; no reference exists in a run). The strength
+        In noise SDs; "auto" calibrates it on the data, by Poisson thinning when
+        they are whole counts, else by J-invariance (:func:`insitu4d.denoise.calibrate`; no
+        reference exists in a run). The strength
         chosen and its strategy are recorded in ``run.json``.
     denoise_vst : {"anscombe", "none"}
     align : bool
@@ -287,7 +288,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
 
 
 def _denoise(ts: TiltSeries, params: RunParameters) -> tuple[TiltSeries, dict]:
-    """Denoising (in preprocessing), strength given or calibrated by J-invariance; the record for run.json."""
+    """Denoising (in preprocessing), strength given or calibrated on the data; the record for run.json."""
     t0 = time.perf_counter()
     strength = None if params.denoise_strength == "auto" else params.denoise_strength
     data, record = denoise_calibrated(ts.data, params.denoise_method, strength, vst=params.denoise_vst)
