@@ -272,8 +272,8 @@ def calibrate(data, method: str = "tv", *, reference=None, second_exposure=None,
       Assoc. (2023), doi:10.1080/01621459.2023.2270748); the
       exposure-pair loss of one half against the other, averaged over ``splits`` random
       splits, chooses the strength (in noise SDs after the VST, which carries over to the
-      full dose: on the twin at 250 e⁻/nm² it lands 1–12 % below the oracle, where
-      J-invariance picks half of it).
+      full dose: on the twin at 250 e⁻/nm² it lands −12 to +7 % from the oracle over two
+      scenes and three split seeds, where J-invariance picks half of it).
     * otherwise: J-invariance (``skimage.restoration.calibrate_denoiser``, one grid mask of
       stride 4, loss on the masked pixels), valid for pixel-independent noise only.
 

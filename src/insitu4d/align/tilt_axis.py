@@ -10,13 +10,15 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
+from skimage.registration import phase_cross_correlation
 
 from ..errors import InvalidParameter
 from ..preprocess import rotate_and_shift
 from ..recon.algorithms import sirt_block
 from ..recon.projector import Projector
 
-__all__ = ["find_tilt_axis", "residual_table", "rotation_from_moments"]
+__all__ = ["find_tilt_axis", "residual_table", "rotation_from_moments", "y_profile_shifts"]
 
 
 def _sample_rows(ny: int, n_rows: int) -> np.ndarray:
@@ -90,6 +92,36 @@ def _band_rotation(data: np.ndarray, cos: np.ndarray, sin: np.ndarray, n_bands: 
     return float(slope), float(np.sqrt(cov[1, 1])), len(bands)
 
 
+def y_profile_shifts(data, *, rounds: int = 2, upsample: int = 20) -> np.ndarray:
+    """Per-image y shifts (pixels) that register the y-profiles (row sums) of the images to their mean.
+
+    For an object wholly in the field and a tilt axis along ``y``, the row sum ∫ p_θ(x, y) dx
+    is the same at every tilt (the mass of the slice at height y), so the profiles align
+    the images along the axis without a chain of neighbours and with all the counts of
+    each image (the zeroth Helgason–Ludwig moment, per slice).
+
+    Parameters
+    ----------
+    data : (n_tilts, ny, nx) ndarray
+    rounds, upsample : int
+        Iterations of the mean profile; precision 1/upsample px.
+
+    Returns
+    -------
+    (n_tilts,) ndarray of float
+        dy to apply to each image (mean zero).
+    """
+    profiles = np.asarray(data, np.float64).sum(axis=2)
+    profiles -= profiles.mean(axis=1, keepdims=True)
+    dy = np.zeros(len(profiles))
+    for _ in range(max(rounds, 1)):
+        reference = np.mean([ndimage.shift(p, d, order=1) for p, d in zip(profiles, dy)], axis=0)
+        dy = np.array([phase_cross_correlation(reference, p, upsample_factor=upsample, normalization=None)[0][0]
+                       for p in profiles])
+        dy -= dy.mean()
+    return dy
+
+
 def rotation_from_moments(data, tilts_deg, *, n_bands: int = 8, refinements: int = 2) -> dict:
     """In-plane rotation of the tilt axis from the x-moments of bands of rows, with its standard error.
 
@@ -100,7 +132,10 @@ def rotation_from_moments(data, tilts_deg, *, n_bands: int = 8, refinements: int
     shift, common to all bands (the first Helgason–Ludwig consistency condition; Ludwig,
     Comm. Pure Appl. Math. 19, 49 (1966), doi:10.1002/cpa.3160190105; Helgason, *The Radon
     Transform*, Birkhäuser 1980). Against the whole image's moment, s(θ)
-    cancels, so per-image shifts and their errors do not matter; a least-squares fit of
+    cancels, so per-image x shifts and their errors do not matter; y shifts would move mass
+    between bands, so the images are first registered along y by their row-sum profiles
+    (:func:`y_profile_shifts`; a chained registration left errors that biased the
+    rotation by ~3 standard errors at 1024²). A least-squares fit of
     each band to (1, cos θ, sin θ) gives c_b − c̄, and a weighted line fit of c_b against
     y_b gives tan ρ. The fit is repeated ``refinements`` times on images counter-rotated
     by the estimate (which removes the ~10 % underestimate of one pass).
@@ -135,6 +170,8 @@ def rotation_from_moments(data, tilts_deg, *, n_bands: int = 8, refinements: int
     rotation, stderr, used = 0.0, float("inf"), 0
     for _ in range(1 + max(refinements, 0)):
         view = rotate_and_shift(data, rotation) if rotation else data
+        dy = y_profile_shifts(view)
+        view = rotate_and_shift(view, shifts_px=np.column_stack([dy, np.zeros_like(dy)]))
         slope, se, used = _band_rotation(view, cos, sin, n_bands)
         if not np.isfinite(se):
             return {"rotation_deg": 0.0, "stderr_deg": float("inf"), "n_bands": used}
