@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from insitu4d.denoise import calibrate, denoise, denoise_calibrated, gat, inverse_gat, psnr
+from insitu4d.denoise import calibrate, denoise, denoise_calibrated, gat, inverse_gat, is_counts, psnr
 from insitu4d.errors import BackendUnavailable, InvalidParameter, NotAStack
 from insitu4d.simulate.haadf import haadf_tilt_series
 from insitu4d.simulate.phantom import SinteringPair, Sphere, voxelise
@@ -86,6 +86,16 @@ def test_j_invariance_when_the_counts_are_not_whole(low_dose_series):
     assert chosen["strategy"] == "j_invariance" and chosen["strength"] < oracle
     gain = psnr(denoise(read, "tv", chosen["strength"], read_noise=0.5), expected) - psnr(read, expected)
     assert gain >= 6.0
+
+
+def test_is_counts_says_which_data_thinning_can_split():
+    counts = np.random.default_rng(6).poisson(1.5, (4, 8, 8)).astype(np.float32)
+    assert is_counts(counts) and is_counts(counts.astype(np.int16))
+    assert is_counts(3.0 * counts + 100.0, gain=3.0, offset=100.0)  # gain and detector offset undone
+    assert not is_counts(counts - 1.0)  # vacuum level subtracted: negatives
+    assert not is_counts(counts + 0.5)  # fractions
+    assert not is_counts(0.7 * counts)  # a gain not given
+    assert not is_counts(np.zeros((0, 4)))
 
 
 @pytest.mark.parametrize("method", ["wavelet", "gaussian", "nlm"])

@@ -105,17 +105,31 @@ def test_bad_parameters():
 
 
 def test_denoise_stage_calibrates_and_records(tmp_path):
-    """A low-count stack (≤ 3 counts per pixel): the run denoises with a strength chosen by Poisson thinning,
-    records it, and still finds the three spheres."""
+    """A low-count stack (≤ 3 counts per pixel over a vacuum level of 1 count): the run denoises the
+    counts before the background is subtracted (after it they hold negatives and thinning could not
+    split them), with a strength chosen by Poisson thinning, records it, and finds the three spheres
+    and the one neck. Denoising after the subtraction (J-invariance, the order before) found 5
+    particles and 2 pairs on this stack; with 4 counts of signal, 2 and 0."""
     clean = sphere_projections(SPHERES, TILTS, 48, 48)
-    counts = np.random.default_rng(3).poisson(3.0 * clean / clean.max()).astype(np.float32)
+    counts = np.random.default_rng(3).poisson(1.0 + 3.0 * clean / clean.max()).astype(np.float32)
     mrc = write_mrc_stack(tmp_path / "low.mrc", counts)
-    params = RunParameters(pixel_size_nm=PIXEL_NM, iterations=30, background_offset=0.0, denoise_method="tv",
-                           tilt_axis_deg=0.0)
+    params = RunParameters(pixel_size_nm=PIXEL_NM, iterations=30, denoise_method="tv", tilt_axis_deg=0.0)
     run = run_tilt_series(mrc, tmp_path / "out", tilts=TILTS, params=params, figures=False)
     assert run["denoise"]["strategy"] == "poisson_thinning" and run["denoise"]["strength"] > 0
+    assert run["denoise"]["applied_to"] == "detected counts, before background removal"
+    assert min(run["tilt_series"]["background_offsets"]) > 0.5  # the vacuum level was found and removed after
     assert run["parameters"]["denoise_method"] == "tv"
-    assert run["n_particles"] == 3
+    assert run["n_particles"] == 3 and run["n_pairs"] == 1
+
+
+def test_scaled_detector_values_are_denoised_after_background_removal(synthetic_stack, tmp_path):
+    """Values that are not whole counts (a detector offset of 1000 and fractions) cannot be Poisson
+    counts: the vacuum level is removed first and the record says so."""
+    mrc, tlt = synthetic_stack
+    params = RunParameters(pixel_size_nm=PIXEL_NM, iterations=30, denoise_method="gaussian", denoise_strength=0.5)
+    run = run_tilt_series(mrc, tmp_path / "out", tilts=tlt, params=params, figures=False)
+    assert run["denoise"]["applied_to"] == "background-subtracted images"
+    assert run["denoise"]["strategy"] == "given" and run["n_particles"] == 3
 
 
 def test_volume_is_not_reused_when_the_aligned_data_differ(synthetic_stack, tmp_path):

@@ -40,8 +40,8 @@ from scipy import ndimage, optimize, stats
 
 from .errors import BackendUnavailable, InvalidParameter, NotAStack
 
-__all__ = ["denoise", "calibrate", "denoise_calibrated", "psnr", "gat", "inverse_gat", "METHODS", "VSTS",
-           "DEFAULT_STRENGTH"]
+__all__ = ["denoise", "calibrate", "denoise_calibrated", "is_counts", "psnr", "gat", "inverse_gat", "METHODS",
+           "VSTS", "DEFAULT_STRENGTH"]
 
 METHODS = ("tv", "nlm", "wavelet", "gaussian", "bm3d")
 VSTS = ("anscombe", "none")
@@ -364,15 +364,31 @@ def calibrate(data, method: str = "tv", *, reference=None, second_exposure=None,
             "strengths": np.exp(grid).tolist(), "losses": losses.tolist(), "frames": idx.tolist(), **model}
 
 
+def is_counts(data, *, gain: float = 1.0, offset: float = 0.0) -> bool:
+    """Whether (data − offset)/gain are whole non-negative numbers (within 10⁻³): detected electron counts.
+
+    Such data can be calibrated by Poisson thinning (:func:`calibrate`); a stack whose
+    vacuum level has already been subtracted, or that carries read noise, cannot.
+
+    Parameters
+    ----------
+    data : array_like
+        Detector values, any shape.
+    gain, offset : float
+        As :func:`gat`.
+    """
+    counts = (np.asarray(data, np.float64) - offset) / gain
+    whole = np.round(counts)
+    return bool(counts.size) and whole.min() >= 0 and np.abs(counts - whole).max() <= 1e-3
+
+
 def _whole_counts(data: np.ndarray, model: dict) -> np.ndarray | None:
     """The counts (data − offset)/gain when the data are Poisson counts (no read noise, whole numbers), else None."""
     if model["vst"] != "anscombe" or model["read_noise"] > 0:
         return None
-    counts = (data.astype(np.float64) - model["offset"]) / model["gain"]
-    whole = np.round(counts)
-    if whole.min() < 0 or np.abs(counts - whole).max() > 1e-3:
+    if not is_counts(data, gain=model["gain"], offset=model["offset"]):
         return None
-    return whole.astype(np.int64)
+    return np.round((data.astype(np.float64) - model["offset"]) / model["gain"]).astype(np.int64)
 
 
 def _psnr_gain(strategy: str, sub: np.ndarray, target, best_loss: float, model: dict) -> float:

@@ -20,7 +20,7 @@ from .. import __version__
 from ..align import align_tilt_series
 from ..data import TiltSeries, Volume
 from ..denoise import METHODS as DENOISE_METHODS
-from ..denoise import VSTS, denoise_calibrated
+from ..denoise import VSTS, denoise_calibrated, is_counts
 from ..dose import tilt_series_dose
 from ..errors import InvalidParameter
 from ..io.readers import read_tilt_series
@@ -64,13 +64,15 @@ class RunParameters:
     bin_factor : int
         Pixel binning before alignment.
     denoise_method : {"tv", "nlm", "wavelet", "gaussian", "bm3d"} or None
-        Denoise the background-free images first (:func:`insitu4d.denoise.denoise`, on
-        Anscombe-stabilised counts unless ``denoise_vst="none"``); None skips it.
+        Denoise the images before alignment (:func:`insitu4d.denoise.denoise`, on
+        Anscombe-stabilised counts unless ``denoise_vst="none"``); None skips it. Whole
+        detected counts are denoised before the background is subtracted (the Poisson
+        model holds for them), other data after it.
     denoise_strength : float or "auto"
         In noise SDs; "auto" calibrates it on the data, by Poisson thinning when
         they are whole counts, else by J-invariance (:func:`insitu4d.denoise.calibrate`; no
-        reference exists in a run). The strength
-        chosen and its strategy are recorded in ``run.json``.
+        reference exists in a run). The strength chosen, its strategy and the data it
+        was applied to are recorded in ``run.json``.
     denoise_vst : {"anscombe", "none"}
     align : bool
         Register the images; ``search_tilt_axis`` also finds the axis offset and rotation.
@@ -214,10 +216,14 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         if isinstance(tilts, (str, Path)):
             inputs["tilts"] = {"path": str(tilts), "sha256": sha256_file(tilts)}
     with stage("preprocess"):
-        ts = remove_background(ts, offset=params.background_offset)
         denoise_info = None
-        if params.denoise_method is not None:
-            ts, denoise_info = _denoise(ts, params)
+        if params.denoise_method is not None and params.denoise_vst == "anscombe" and is_counts(ts.data):
+            # Poisson noise lives on the detected counts: denoise them (calibrated by thinning)
+            # before the vacuum level is subtracted, which would leave fractions and negatives
+            ts, denoise_info = _denoise(ts, params, "detected counts, before background removal")
+        ts = remove_background(ts, offset=params.background_offset)
+        if params.denoise_method is not None and denoise_info is None:
+            ts, denoise_info = _denoise(ts, params, "background-subtracted images")
         ts = normalise(bin_tilt_series(ts, params.bin_factor))
     with stage("align"):
         if params.align:
@@ -287,12 +293,12 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     return run
 
 
-def _denoise(ts: TiltSeries, params: RunParameters) -> tuple[TiltSeries, dict]:
+def _denoise(ts: TiltSeries, params: RunParameters, applied_to: str) -> tuple[TiltSeries, dict]:
     """Denoising (in preprocessing), strength given or calibrated on the data; the record for run.json."""
     t0 = time.perf_counter()
     strength = None if params.denoise_strength == "auto" else params.denoise_strength
     data, record = denoise_calibrated(ts.data, params.denoise_method, strength, vst=params.denoise_vst)
-    return ts.replace(data=data), dict(record, time_s=round(time.perf_counter() - t0, 3))
+    return ts.replace(data=data), dict(record, applied_to=applied_to, time_s=round(time.perf_counter() - t0, 3))
 
 
 def _cached_volume(path: Path, key: str) -> Volume | None:
