@@ -29,12 +29,17 @@ def drifting_series(scene):
     return ts, shifts
 
 
-def _inconsistent_part(err_x):
-    """What no rigid translation of the object (Δx cos θ + Δz sin θ) and no axis offset explain."""
+def _rigid_fit(err_x):
+    """Of the x errors: what no rigid translation of the object (Δx cos θ + Δz sin θ) and no axis
+    offset explain, and the axis offset left (the constant of that fit), pixels."""
     t = np.deg2rad(TILTS)
     basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
     coef, *_ = np.linalg.lstsq(basis, err_x, rcond=None)
-    return err_x - basis @ coef
+    return err_x - basis @ coef, coef[0]
+
+
+def _inconsistent_part(err_x):
+    return _rigid_fit(err_x)[0]
 
 
 @pytest.mark.parametrize("method", ["xcorr", "com", "mi"])
@@ -97,6 +102,8 @@ def test_y_profiles_register_along_the_axis(scene):
     moved = rotate_and_shift(clean, shifts_px=np.column_stack([dy, np.zeros_like(dy)]))
     found = y_profile_shifts(moved)
     assert np.abs(found + dy - np.mean(found + dy)).max() < 0.05
+    with pytest.raises(InvalidParameter, match="needs a stack of images"):
+        y_profile_shifts(moved[0])
 
 
 def test_axis_rotation_from_band_moments(scene):
@@ -142,11 +149,9 @@ def test_tilt_axis_on_the_full_frame_at_250_e_per_nm2():
     del fill, zmap, expected
     _, info = align_tilt_series(ts, tilt_axis_deg=0.0, method="xcorr")
     err = info.shifts_px + true
-    t = np.deg2rad(TILTS)
-    basis = np.stack([np.ones_like(t), np.cos(t), np.sin(t)], axis=1)
-    coef, *_ = np.linalg.lstsq(basis, err[:, 1], rcond=None)
-    assert err[:, 0].std() <= 0.5 and np.sqrt(np.mean((err[:, 1] - basis @ coef) ** 2)) <= 0.5
-    assert abs(coef[0]) <= 0.5  # the tilt axis left in the aligned images
+    across, axis_left_px = _rigid_fit(err[:, 1])
+    assert err[:, 0].std() <= 0.5 and np.sqrt(np.mean(across ** 2)) <= 0.5
+    assert abs(axis_left_px) <= 0.5  # the tilt axis left in the aligned images
     assert abs(info.tilt_axis_rotation_deg) <= 0.5
     _, info = align_tilt_series(rotated, tilt_axis_deg=0.0, method="xcorr")
     assert info.tilt_axis_rotation_deg == pytest.approx(1.0, abs=0.5) and info.tilt_axis_rotation_stderr_deg < 0.5

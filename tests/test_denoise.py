@@ -96,6 +96,10 @@ def test_is_counts_says_which_data_thinning_can_split():
     assert not is_counts(counts + 0.5)  # fractions
     assert not is_counts(0.7 * counts)  # a gain not given
     assert not is_counts(np.zeros((0, 4)))
+    with pytest.raises(InvalidParameter, match="gain must be > 0"):
+        is_counts(counts, gain=0.0)
+    with pytest.raises(InvalidParameter, match="splits must be ≥ 1"):
+        calibrate(counts, "gaussian", splits=0)
 
 
 @pytest.mark.parametrize("method", ["wavelet", "gaussian", "nlm"])

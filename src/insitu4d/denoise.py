@@ -330,9 +330,11 @@ def calibrate(data, method: str = "tv", *, reference=None, second_exposure=None,
             return float(np.mean((run(np.exp(log_s)) - tsub) ** 2))
     elif (counts := _whole_counts(sub, model)) is not None:
         strategy = "poisson_thinning"
+        if int(splits) < 1:
+            raise InvalidParameter(f"splits must be ≥ 1 (random splits of Poisson thinning); got {splits}.")
         rng = np.random.default_rng(0)
         halves = []
-        for _ in range(max(int(splits), 1)):
+        for _ in range(int(splits)):
             kept = rng.binomial(counts, 0.5)
             halves.append(tuple((gain * part + offset).astype(np.float32) for part in (kept, counts - kept)))
 
@@ -358,8 +360,8 @@ def calibrate(data, method: str = "tv", *, reference=None, second_exposure=None,
     best = optimize.minimize_scalar(loss, bounds=(lo, hi), method="bounded", options={"xatol": 0.01})
     log_s, best_loss = (best.x, best.fun) if best.fun <= losses[k] else (grid[k], losses[k])
     strength = float(np.exp(log_s))
-    gain_db = _psnr_gain(strategy, sub if strategy != "poisson_thinning" else halves[0][0],
-                         halves[0][1] if strategy == "poisson_thinning" else tsub, best_loss, model)
+    pair = halves[0] if strategy == "poisson_thinning" else (sub, tsub)  # thinning: one half against the other
+    gain_db = _psnr_gain(strategy, *pair, best_loss, model)
     return {"method": method, "strategy": strategy, "strength": strength, "psnr_gain_db": gain_db,
             "strengths": np.exp(grid).tolist(), "losses": losses.tolist(), "frames": idx.tolist(), **model}
 
@@ -376,19 +378,31 @@ def is_counts(data, *, gain: float = 1.0, offset: float = 0.0) -> bool:
         Detector values, any shape.
     gain, offset : float
         As :func:`gat`.
+
+    Raises
+    ------
+    InvalidParameter
+        A gain that is not > 0.
     """
+    return _as_counts(data, gain, offset) is not None
+
+
+def _as_counts(data, gain: float, offset: float) -> np.ndarray | None:
+    """(data − offset)/gain as whole counts, or None when they are not whole non-negative numbers."""
+    if not gain > 0:
+        raise InvalidParameter(f"gain must be > 0 (detector units per electron); got {gain}.")
     counts = (np.asarray(data, np.float64) - offset) / gain
     whole = np.round(counts)
-    return bool(counts.size) and whole.min() >= 0 and np.abs(counts - whole).max() <= 1e-3
+    if not counts.size or whole.min() < 0 or np.abs(counts - whole).max() > 1e-3:
+        return None
+    return whole.astype(np.int64)
 
 
 def _whole_counts(data: np.ndarray, model: dict) -> np.ndarray | None:
     """The counts (data − offset)/gain when the data are Poisson counts (no read noise, whole numbers), else None."""
     if model["vst"] != "anscombe" or model["read_noise"] > 0:
         return None
-    if not is_counts(data, gain=model["gain"], offset=model["offset"]):
-        return None
-    return np.round((data.astype(np.float64) - model["offset"]) / model["gain"]).astype(np.int64)
+    return _as_counts(data, model["gain"], model["offset"])
 
 
 def _psnr_gain(strategy: str, sub: np.ndarray, target, best_loss: float, model: dict) -> float:

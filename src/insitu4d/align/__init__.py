@@ -197,6 +197,7 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
         raise InvalidParameter(f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}.")
     counts = ts.data * float(ts.raw_metadata.get("intensity_scale", 1.0))  # undo normalise(): detector counts
     sigma = registration_sigma(counts) if sigma_px == "auto" else float(sigma_px)
+    low_dose = sigma > 1.0  # smoothed registration: the counts are too few for a pixel-sharp one
     directions = (0.0, 90.0) if tilt_axis_deg == "auto" else (float(tilt_axis_deg),)
     trials = [_register(ts, d, method, sigma, max_rotation_deg=max_rotation_deg if search_tilt_axis else 0.0)
               for d in directions]
@@ -210,14 +211,14 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
     if abs(rotation) >= 0.1:
         # register again in the rotated frame (cosine stretching acts across the true
         # axis), find the offset again, and keep whichever alignment is more consistent;
-        # at low counts (σ > 1) the residual cannot see a 1° rotation (0.1478 either way
-        # on the 1024² twin), so the significant moment estimate is kept
+        # at low dose the residual cannot see a 1° rotation (0.1478 either way on the
+        # 1024² twin), so the significant moment estimate is kept
         rotated = coarse.replace(data=rotate_and_shift(coarse.data, rotation))
         shifts_r, quality_r = _shifts(rotated, method, sigma)
         registered = rotate_and_shift(coarse.data, rotation, shifts_px=shifts_r)
         refined = find_tilt_axis(_smooth(registered, sigma), ts.tilts_deg, max_rotation_deg=0.0,
                                  binning=working_binning(registered.shape))
-        if refined["residual"] < found["residual"] or sigma > 1.0:
+        if refined["residual"] < found["residual"] or low_dose:
             shifts, quality = shifts_r, quality_r
             axis.update(offset_px=refined["offset_px"], rotation_deg=rotation, residual=refined["residual"])
 
@@ -226,7 +227,7 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
 
     rms: list[float] = []
     if refine_rounds > 0:
-        low_dose = sigma > 1.0  # a TV template, at ~128 px (the cost of TV grows as the width cubed)
+        # at low dose a TV template, at ~128 px (the cost of TV grows as the width cubed)
         binning = working_binning(coarse.data.shape, 128 if low_dose else 256)
         tv_weight = LOW_DOSE_TV_WEIGHT if low_dose else 0.0
         shifts, rms = projection_matching(resample, shifts, ts.tilts_deg, rounds=refine_rounds, sigma_px=sigma,

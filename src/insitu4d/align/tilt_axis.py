@@ -110,8 +110,16 @@ def y_profile_shifts(data, *, rounds: int = 2, upsample: int = 20) -> np.ndarray
     -------
     (n_tilts,) ndarray of float
         dy to apply to each image (mean zero).
+
+    Raises
+    ------
+    InvalidParameter
+        Data not (n_tilts, ny, nx).
     """
-    profiles = np.asarray(data, np.float64).sum(axis=2)
+    data = np.asarray(data, np.float64)
+    if data.ndim != 3:
+        raise InvalidParameter(f"y_profile_shifts needs a stack of images (n_tilts, ny, nx); got shape {data.shape}.")
+    profiles = data.sum(axis=2)
     profiles -= profiles.mean(axis=1, keepdims=True)
     dy = np.zeros(len(profiles))
     for _ in range(max(rounds, 1)):
