@@ -40,6 +40,9 @@ def test_unaligned_needle_is_far_less_consistent(needle_run, needle_paths):
 
 def test_needle_outputs(needle_run):
     run, out = needle_run
+    # a wide, dense, clean series: SIRT is chosen, and no quality flag fires on it
+    assert run["reconstruction"]["method"] == "sirt"
+    assert run["quality_flags"] == []
     assert run["tilt_series"]["pixel_size_nm"] == pytest.approx(3.36)
     assert run["n_particles"] >= 1
     rows = (out / "particles.csv").read_text().splitlines()
@@ -64,3 +67,25 @@ def test_dm3_needle_tilt_axis_direction():
         pytest.skip("../shared/data not present")
     ts = normalise(remove_background(read_tilt_series(dm3)))
     assert detect_tilt_axis_direction(ts) == 90.0
+
+
+def test_quality_flags_fire_on_a_lamella_that_fills_the_field(tmp_path):
+    # The NCEM EDS tomography series (HAADF channel, 16 tilts −40…+35°, a FIB lamella of an
+    # interplanetary dust particle filling the field of view): every number it gives is
+    # meaningless as particles, and the run says why (binned 2× for the test's time).
+    from conftest import SHARED_DATA, write_mrc_stack
+
+    folder = SHARED_DATA / "eds_tomo_idp"
+    if not folder.is_dir():
+        pytest.skip("../shared/data not present")
+    from rsciio.bruker import file_reader
+
+    files = sorted(folder.glob("*.bcf"), key=lambda f: float(f.stem))
+    stack = np.stack([file_reader(str(f), select_type="image")[0]["data"] for f in files]).astype(np.float32)
+    mrc = write_mrc_stack(tmp_path / "lamella.mrc", stack)
+    tilts = [float(f.stem) for f in files]
+    run = run_tilt_series(mrc, tmp_path / "out", tilts=tilts,
+                          params=RunParameters(pixel_size_nm=13.08, bin_factor=2), figures=False)
+    codes = {f["code"] for f in run["quality_flags"]}
+    assert {"truncated_field_of_view", "few_tilts", "unexplained_residual", "tilt_axis_undecided"} <= codes
+    assert run["noise"]["strategy"] == "poisson_gaussian_fit"  # 16-bit detector values, not counts

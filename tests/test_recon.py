@@ -66,7 +66,7 @@ def test_unknown_filter_and_method():
     with pytest.raises(InvalidParameter, match="unknown FBP filter 'cosine'"):
         fourier_filter(8, "cosine")
     ts = TiltSeries(np.zeros((3, 4, 8)), [-1, 0, 1], 1.0)
-    with pytest.raises(InvalidParameter, match="choose one of fbp, sirt"):
+    with pytest.raises(InvalidParameter, match="choose one of auto, fbp, sirt"):
         reconstruct(ts, method="art")
 
 

@@ -23,6 +23,7 @@ out = Console(soft_wrap=True)  # no hard wrapping: output is often piped or pars
 
 
 class Method(str, Enum):
+    auto = "auto"
     fbp = "fbp"
     sirt = "sirt"
     sart = "sart"
@@ -96,6 +97,15 @@ def _tilt_axis(value: str) -> float | str:
     return value if value == "auto" else float(value)
 
 
+def _auto_or_number(value: str, name: str) -> float | str:
+    if value == "auto":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name} takes 'auto' or a number; got {value!r}.") from None
+
+
 @app.command()
 def info(path: Path = typer.Argument(..., help="Tilt-series file (MRC, DM3/DM4, EMD, SER, TIFF)."),
          tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
@@ -131,9 +141,12 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT",
         tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
         pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
         tilt_axis: str = typer.Option("auto", "--tilt-axis-deg", help="Tilt-axis direction from image y, or 'auto'."),
-        method: Method = typer.Option(Method.sirt, "--method", help="Reconstruction method."),
-        iterations: int = typer.Option(100, "--iterations", help="Iterations of the iterative methods."),
-        tv_weight: float = typer.Option(1.0, "--tv-weight", help="TV: regularisation weight (dimensionless)."),
+        method: Method = typer.Option(Method.auto, "--method",
+                                      help="Reconstruction method; 'auto' chooses from the tilts and the noise."),
+        iterations: Optional[int] = typer.Option(None, "--iterations",
+                                                 help="Iterations of the iterative methods (default: the method's)."),
+        tv_weight: str = typer.Option("auto", "--tv-weight",
+                                      help="TV: regularisation weight, or 'auto' (discrepancy principle)."),
         backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
         bin_factor: int = typer.Option(1, "--bin", help="Bin pixels by this factor first."),
         denoise: Optional[DenoiseMethod] = typer.Option(
@@ -150,7 +163,8 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT",
         return
     try:
         params = RunParameters(pixel_size_nm=pixel_size, tilt_axis_deg=_tilt_axis(tilt_axis), method=method.value,
-                               iterations=iterations, tv_weight=tv_weight, backend=backend.value,
+                               iterations=iterations, tv_weight=_auto_or_number(tv_weight, "--tv-weight"),
+                               backend=backend.value,
                                bin_factor=bin_factor, align=not no_align,
                                denoise_method=denoise.value if denoise is not None else None,
                                align_method=align_method.value)
@@ -158,9 +172,18 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT",
             result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
     except (Insitu4dError, ValueError) as exc:
         _fail(exc)
-    out.print(f"{result['n_particles']} particle(s), {result['n_pairs']} touching pair(s); "
+    recon = result["reconstruction"]
+    chosen = f"{recon['method'].upper()}" + (f" (weight {recon['tv_weight']:.3g})" if "tv_weight" in recon else "")
+    out.print(f"{result['n_particles']} particle(s), {result['n_pairs']} touching pair(s); {chosen}; "
               f"reprojection residual {result['reprojection_residual']:.4f}")
+    _warn(result["quality_flags"])
     out.print(f"outputs in [bold]{output}[/]: {', '.join(result['outputs'])}")
+
+
+def _warn(flags: list[dict], where: str = "") -> None:
+    """Print quality flags as warnings (the run still succeeded)."""
+    for f in flags:
+        console.print(f"[bold yellow]warning[/] {where}[{f['code']}] {escape(f['message'])} {escape(f['advice'])}")
 
 
 def _run_experiment(path: Path, output: Path) -> None:
@@ -201,9 +224,12 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
                 output: Path = typer.Option(..., "-o", "--output", help="Volume (.tif or .h5), (z, y, x) float32."),
                 tilts: Optional[Path] = typer.Option(None, "--tilts"),
                 pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
-                method: Method = typer.Option(Method.sirt, "--method"),
-                iterations: int = typer.Option(100, "--iterations"),
-                tv_weight: float = typer.Option(1.0, "--tv-weight", help="TV: regularisation weight."),
+                method: Method = typer.Option(Method.auto, "--method",
+                                              help="Reconstruction method; 'auto' chooses from tilts and noise."),
+                iterations: Optional[int] = typer.Option(None, "--iterations",
+                                                         help="Iterations (default: the method's)."),
+                tv_weight: str = typer.Option("auto", "--tv-weight",
+                                              help="TV: regularisation weight, or 'auto' (discrepancy principle)."),
                 backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
                 filter_name: Filter = typer.Option(Filter.ramp, "--filter", help="FBP filter."),
                 tilt_axis: str = typer.Option("auto", "--tilt-axis-deg"),
@@ -224,7 +250,8 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
             ts, _ = align_tilt_series(ts, tilt_axis_deg=axis)
         with _StageProgress() as progress:
             vol = recon(ts, method=method.value, iterations=iterations, filter_name=filter_name.value,
-                        thickness_px=thickness, tv_weight=tv_weight, backend=backend.value,
+                        thickness_px=thickness, tv_weight=_auto_or_number(tv_weight, "--tv-weight"),
+                        backend=backend.value,
                         progress=lambda i, n: progress("reconstruct", i, n))
         write_array(output, vol.data, attrs={"voxel_size_nm": vol.voxel_size_nm, "axes": "z,y,x",
                                              "provenance": vol.provenance})

@@ -1,10 +1,15 @@
 """Segmentation of a reconstructed volume into particles, split at their necks.
 
 Otsu threshold, morphological opening and closing (as Ihara et al., Nanoscale 15, 10133
-(2023), doi:10.1039/d3nr00992k: Otsu, then erosion/dilation), removal of small debris,
-connected components, then a watershed of the negated Euclidean distance transform seeded
-by its h-maxima, which splits touching particles where the distance transform has a saddle:
-at the neck (Beucher & Lantuéjoul 1979; Soille, *Morphological Image Analysis*, 2003, §6.3).
+(2023), doi:10.1039/d3nr00992k: Otsu, then erosion/dilation), removal of debris (objects
+smaller than ``min_volume_vox`` or holding no ball of radius ``min_inscribed_radius_vox``:
+the blobs that noise leaves in a low-dose reconstruction are thin), connected components,
+then a watershed of the negated Euclidean distance transform seeded by its h-maxima, which
+splits touching particles where the distance transform has a saddle: at the neck
+(Beucher & Lantuéjoul 1979; Soille, *Morphological Image Analysis*, 2003, §6.3). Deep
+necks leave no saddle; the shape test of :mod:`insitu4d.shape_fit` then decides, region by
+region, whether two adjacent regions are one particle (merged) and whether a region is two
+particles (split at the power plane of two fitted spheres).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from skimage.segmentation import watershed
 from .data import Volume
 from .errors import InvalidParameter
 
-__all__ = ["SegmentationParameters", "segment", "binarise", "split_particles"]
+__all__ = ["SegmentationParameters", "segment", "binarise", "split_particles", "refine_by_shape", "propagate_labels"]
 
 
 @dataclass
@@ -42,17 +47,29 @@ class SegmentationParameters:
         ``r_p − r_n > h``.
     min_split_h_vox : float
         Lower bound of h in voxels, against voxelisation ripples.
+    min_inscribed_radius_vox : float
+        Objects whose distance transform never reaches this (no inscribed ball of this
+        radius) are removed as debris.
     split : bool
         Run the watershed; otherwise return the connected components.
+    split_deep_necks : bool
+        After the watershed, merge adjacent regions that are one particle and split regions
+        that are two by the shape test of :func:`insitu4d.shape_fit.one_or_two` (it assumes
+        near-spherical or ellipsoidal particles; turn it off for rods).
+    shape_margin : float
+        The shape test's margin (:func:`~insitu4d.shape_fit.one_or_two`).
     """
 
     threshold: float | None = None
     opening_radius_vox: int = 1
     closing_radius_vox: int = 1
     min_volume_vox: int = 64
+    min_inscribed_radius_vox: float = 2.0
     split_h: float = 0.15
     min_split_h_vox: float = 1.0
     split: bool = True
+    split_deep_necks: bool = True
+    shape_margin: float = 0.8
 
     def __post_init__(self) -> None:
         for name in ("opening_radius_vox", "closing_radius_vox", "min_volume_vox"):
@@ -60,6 +77,10 @@ class SegmentationParameters:
                 raise InvalidParameter(f"{name} must be ≥ 0; got {getattr(self, name)}.")
         if not 0 <= self.split_h < 1:
             raise InvalidParameter(f"split_h must be in [0, 1); got {self.split_h}.")
+        if not 0 < self.shape_margin <= 1:
+            raise InvalidParameter(f"shape_margin must be in (0, 1]; got {self.shape_margin}.")
+        if not self.min_inscribed_radius_vox >= 0:
+            raise InvalidParameter(f"min_inscribed_radius_vox must be ≥ 0; got {self.min_inscribed_radius_vox}.")
 
 
 def binarise(volume: np.ndarray, params: SegmentationParameters) -> tuple[np.ndarray, float]:
@@ -84,26 +105,39 @@ def binarise(volume: np.ndarray, params: SegmentationParameters) -> tuple[np.nda
     if params.closing_radius_vox > 0:
         mask = ndimage.binary_closing(mask, structure=ball(params.closing_radius_vox))
     mask = ndimage.binary_fill_holes(mask)
-    if params.min_volume_vox > 0:
+    if params.min_volume_vox > 0 or params.min_inscribed_radius_vox > 0:
         lab, n = ndimage.label(mask)
         if n:
             sizes = np.bincount(lab.ravel())
-            keep = sizes >= params.min_volume_vox
+            edt = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1, 1:-1]
+            reach = np.concatenate([[0.0], ndimage.maximum(edt, lab, index=np.arange(1, n + 1))])
+            keep = (sizes >= params.min_volume_vox) & (reach >= params.min_inscribed_radius_vox)
             keep[0] = False
             mask = keep[lab]
     return mask, threshold
 
 
-def split_particles(mask: np.ndarray, params: SegmentationParameters) -> np.ndarray:
-    """Label particles, splitting touching ones at their necks (EDT watershed).
+def split_particles(mask: np.ndarray, params: SegmentationParameters, *, seeds: np.ndarray | None = None,
+                    merges: list | None = None) -> np.ndarray:
+    """Label particles, splitting touching ones at their necks (EDT watershed, then the shape test).
 
     Each connected component is processed inside its bounding box padded by one voxel:
-    background separates components, so its distance transform there is exact.
+    background separates components, so its distance transform there is exact. A
+    component that holds the cores of two or more ``seeds`` (the particles of the previous
+    time point, moved onto this frame) is divided among them by a watershed of its
+    distance transform from those cores, and two seeded particles are joined only when the
+    shape test finds no neck left between them (:attr:`insitu4d.shape_fit.ShapeTest.coalesced`):
+    so identities survive deep necks, and a coalescence shows as a merge.
 
     Parameters
     ----------
     mask : (nz, ny, nx) ndarray of bool
     params : SegmentationParameters
+    seeds : (nz, ny, nx) ndarray of int, optional
+        Labels of the previous time point in this frame (0 background).
+    merges : list, optional
+        Receives one ``(seed_a, seed_b)`` per pair of seeded particles joined because they
+        have coalesced.
 
     Returns
     -------
@@ -113,21 +147,111 @@ def split_particles(mask: np.ndarray, params: SegmentationParameters) -> np.ndar
     components, n = ndimage.label(mask)
     if n == 0 or not params.split:
         return components.astype(np.int32)
+    cores = None if seeds is None else _seed_cores(np.asarray(seeds))
     labels = np.zeros(mask.shape, np.int32)
     next_label = 1
     for k, box in enumerate(ndimage.find_objects(components), start=1):
         padded = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n_)) for s, n_ in zip(box, mask.shape))
         comp = components[padded] == k
         edt = ndimage.distance_transform_edt(np.pad(comp, 1))[1:-1, 1:-1, 1:-1]
-        h = max(params.split_h * float(edt.max()), params.min_split_h_vox)
-        markers, n_markers = ndimage.label(h_maxima(edt, h).astype(bool) & comp, structure=np.ones((3, 3, 3)))
-        if n_markers <= 1:
-            part = comp.astype(np.int32)
+        seeded = np.where(comp, cores[padded], 0) if cores is not None else None
+        if seeded is not None and np.unique(seeded[seeded > 0]).size >= 2:
+            part = _split_seeded(comp, edt, seeded, params, merges)
         else:
-            part = watershed(-edt, markers, mask=comp).astype(np.int32)
+            h = max(params.split_h * float(edt.max()), params.min_split_h_vox)
+            markers, n_markers = ndimage.label(h_maxima(edt, h).astype(bool) & comp, structure=np.ones((3, 3, 3)))
+            if n_markers <= 1:
+                part = comp.astype(np.int32)
+            else:
+                part = watershed(-edt, markers, mask=comp).astype(np.int32)
+            if params.split_deep_necks:
+                part = refine_by_shape(part, margin=params.shape_margin)
         view = labels[padded]
         view[comp] = part[comp] + (next_label - 1)
-        next_label += max(n_markers, 1)
+        next_label += int(part.max())
+    return _relabel(labels)
+
+
+def _seed_cores(seeds: np.ndarray) -> np.ndarray:
+    """The inner part of each seed particle (distance to its own boundary ≥ 40 % of its largest):
+    markers that stay inside the particle when it has moved or grown a little."""
+    cores = np.zeros(seeds.shape, np.int32)
+    for label, box in enumerate(ndimage.find_objects(seeds.astype(np.int32)), start=1):
+        if box is None:
+            continue
+        region = np.pad(seeds[box] == label, 1)
+        edt = ndimage.distance_transform_edt(region)[1:-1, 1:-1, 1:-1]
+        core = edt >= 0.4 * edt.max()
+        cores[box][core] = label
+    return cores
+
+
+def _split_seeded(comp: np.ndarray, edt: np.ndarray, seeded: np.ndarray, params: SegmentationParameters,
+                  merges: list | None) -> np.ndarray:
+    """Divide a component among its seed cores; join seeded neighbours that have coalesced."""
+    from .measure.necks import interface_vectors
+    from .shape_fit import one_or_two
+
+    part = watershed(-edt, seeded, mask=comp).astype(np.int32)
+    joined = True
+    while joined:
+        joined = False
+        for (i, j) in interface_vectors(part):
+            if one_or_two((part == i) | (part == j), margin=params.shape_margin).coalesced:
+                part[part == j] = i
+                if merges is not None:
+                    merges.append((int(i), int(j)))
+                joined = True
+                break
+    return _relabel(part)
+
+
+def refine_by_shape(regions: np.ndarray, *, margin: float = 0.8, max_splits: int = 8) -> np.ndarray:
+    """Merge adjacent regions that are one particle, then split regions that are two.
+
+    Merging: the adjacent pair with the largest interface first, as long as the shape test
+    (:func:`insitu4d.shape_fit.one_or_two`) calls their union one particle. Splitting: every
+    region the test calls two particles is divided by the power plane of the fitted spheres
+    (:func:`insitu4d.shape_fit.power_split`) and its halves are tested again, up to
+    ``max_splits`` splits in all.
+
+    Parameters
+    ----------
+    regions : (nz, ny, nx) ndarray of int
+        0 background, 1..n regions (one connected body or several).
+    margin : float
+        See :func:`~insitu4d.shape_fit.one_or_two`.
+    max_splits : int
+
+    Returns
+    -------
+    (nz, ny, nx) ndarray of int32
+        0 background, 1..m particles (consecutive).
+    """
+    from .measure.necks import interface_vectors
+    from .shape_fit import one_or_two, power_split
+
+    labels = np.asarray(regions, np.int32).copy()
+    merged = True
+    while merged:
+        merged = False
+        interfaces = interface_vectors(labels)
+        for (i, j), _ in sorted(interfaces.items(), key=lambda kv: -float(np.linalg.norm(kv[1]["S"]))):
+            if not one_or_two((labels == i) | (labels == j), margin=margin).two:
+                labels[labels == j] = i
+                merged = True
+                break
+    queue = [int(v) for v in np.unique(labels) if v > 0]
+    next_label, splits = int(labels.max()) + 1, 0
+    while queue and splits < max_splits:
+        label = queue.pop()
+        region = labels == label
+        test = one_or_two(region, margin=margin)
+        if test.two:
+            labels[power_split(region, test.fit) == 2] = next_label
+            queue += [label, next_label]
+            next_label += 1
+            splits += 1
     return _relabel(labels)
 
 
@@ -139,7 +263,8 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def segment(volume: Volume, params: SegmentationParameters | None = None) -> tuple[np.ndarray, dict]:
+def segment(volume: Volume, params: SegmentationParameters | None = None, *,
+            previous: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Segment a volume into labelled particles.
 
     Parameters
@@ -147,20 +272,65 @@ def segment(volume: Volume, params: SegmentationParameters | None = None) -> tup
     volume : Volume
         ``(nz, ny, nx)``; particles bright (HAADF).
     params : SegmentationParameters, optional
+    previous : (nz, ny, nx) ndarray of int, optional
+        The labels of the previous time point (4D): moved onto this frame by the
+        translation between the two foregrounds (phase correlation,
+        ``skimage.registration.phase_cross_correlation``), they seed the split
+        (:func:`split_particles`).
 
     Returns
     -------
     labels : (nz, ny, nx) ndarray of int32
         0 background, 1..n particles.
     info : dict
-        ``threshold`` (the grey level used), ``n_particles`` and ``parameters``.
+        ``threshold`` (the grey level used), ``n_particles``, ``parameters``, and with
+        ``previous``: ``seed_shift_vox`` (z, y, x) and ``coalesced`` (pairs of previous
+        labels joined because no neck is left between them).
 
     Raises
     ------
     InvalidParameter
-        For a constant volume or bad parameters.
+        For a constant volume, bad parameters, or ``previous`` of another shape.
     """
     params = params or SegmentationParameters()
     mask, threshold = binarise(volume.data, params)
-    labels = split_particles(mask, params)
-    return labels, {"threshold": threshold, "n_particles": int(labels.max()), "parameters": dict(params.__dict__)}
+    info: dict = {"threshold": threshold, "parameters": dict(params.__dict__)}
+    seeds = None
+    if previous is not None:
+        previous = np.asarray(previous)
+        if previous.shape != mask.shape:
+            raise InvalidParameter(f"the previous labels have shape {previous.shape}; the volume {mask.shape}.")
+        seeds, shift = propagate_labels(previous, mask)
+        info["seed_shift_vox"] = [float(v) for v in shift]
+    merges: list = []
+    labels = split_particles(mask, params, seeds=seeds, merges=merges)
+    if previous is not None:
+        info["coalesced"] = [list(m) for m in merges]
+    info["n_particles"] = int(labels.max())
+    return labels, info
+
+
+def propagate_labels(previous: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move a previous time point's labels onto this one's foreground by their translation.
+
+    Parameters
+    ----------
+    previous : (nz, ny, nx) ndarray of int
+    mask : (nz, ny, nx) ndarray of bool
+
+    Returns
+    -------
+    seeds : (nz, ny, nx) ndarray of int32
+        ``previous`` shifted by whole voxels (zeros where it moved in from outside).
+    shift_vox : (3,) ndarray of float
+        The translation (z, y, x) from the previous foreground to this one.
+    """
+    from skimage.registration import phase_cross_correlation
+
+    if not mask.any() or not (previous > 0).any():
+        return np.zeros(mask.shape, np.int32), np.zeros(3)
+    shift = phase_cross_correlation(mask.astype(np.float32), (previous > 0).astype(np.float32),
+                                    normalization=None)[0]
+    whole = np.round(shift).astype(int)
+    seeds = ndimage.shift(np.asarray(previous, np.int32), whole, order=0, mode="constant", cval=0)
+    return seeds, np.asarray(shift, float)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
 from ..data import TiltSeries
-from ..preprocess import rotate_and_shift, rotate_to_vertical_axis
+from ..preprocess import rotate_and_shift, rotate_images, rotate_to_vertical_axis
 from ..errors import InvalidParameter
 from .com import com_shifts
 from .mi import mi_shifts
@@ -18,7 +18,7 @@ from .xcorr import apply_shifts, xcorr_shifts
 
 __all__ = ["align_tilt_series", "Alignment", "xcorr_shifts", "mi_shifts", "com_shifts", "apply_shifts",
            "find_tilt_axis", "detect_tilt_axis_direction", "projection_matching", "registration_sigma", "METHODS",
-           "working_binning", "LOW_DOSE_TV_WEIGHT"]
+           "working_binning", "LOW_DOSE_TV_WEIGHT", "apply_alignment"]
 
 #: Image registration methods of :func:`align_tilt_series`.
 METHODS = ("xcorr", "mi", "com")
@@ -84,6 +84,9 @@ class Alignment:
     tilt_axis_rotation_stderr_deg : float, degrees
         Standard error of the rotation estimate (:func:`~insitu4d.align.tilt_axis.rotation_from_moments`;
         inf when not estimated): at low dose it says how well the rotation is known.
+    direction_residuals : list of (float, float)
+        (direction, reprojection residual) of each tilt-axis direction tried; with
+        ``tilt_axis_deg="auto"`` the direction is decided by how far apart they are.
     quality : (n_tilts,) ndarray of float
         Registration score of each image: normalised cross-correlation with its neighbour
         nearer 0° (xcorr), mutual information (mi), or total intensity over the median (com).
@@ -108,12 +111,45 @@ class Alignment:
     method: str = "xcorr"
     sigma_px: float = 1.0
     tilt_axis_rotation_stderr_deg: float = float("inf")
+    direction_residuals: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["shifts_px"] = np.asarray(self.shifts_px).tolist()
         d["quality"] = np.asarray(self.quality).tolist()
         return d
+
+
+def apply_alignment(data, alignment: Alignment) -> np.ndarray:
+    """Resample another stack of the same tilt series exactly as :func:`align_tilt_series` resampled its images.
+
+    For a stack that shares the images' geometry: a thinned difference of the counts
+    (:mod:`insitu4d.noise`), a second detector, an element map. The coarse rotation of the
+    axis direction, the fine rotation and the shifts (axis offset included) are applied in
+    one bilinear interpolation (:func:`insitu4d.preprocess.rotate_and_shift`).
+
+    Parameters
+    ----------
+    data : (n_tilts, ny, nx) array_like
+        In the frame of the images that were aligned.
+    alignment : Alignment
+
+    Returns
+    -------
+    (n_tilts, ny', nx') ndarray of float32
+        The tilt axis along ``y`` through the image centre.
+
+    Raises
+    ------
+    InvalidParameter
+        ``data`` holds another number of images than the alignment has shifts.
+    """
+    data = np.asarray(data, np.float32)
+    shifts = np.asarray(alignment.shifts_px, np.float64)
+    if data.ndim != 3 or data.shape[0] != len(shifts):
+        raise InvalidParameter(f"the stack has shape {data.shape}; the alignment has {len(shifts)} images.")
+    coarse = rotate_images(data, alignment.tilt_axis_deg)
+    return rotate_and_shift(coarse, alignment.tilt_axis_rotation_deg, 0.0, shifts_px=shifts)
 
 
 def _smooth(data: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -240,4 +276,5 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
         tilt_axis_rotation_deg=axis["rotation_deg"], quality=quality,
         residual_before=axis["residual_at_zero"], residual_after=axis["residual"], refinement_rms_px=rms,
         method=method, sigma_px=sigma, tilt_axis_rotation_stderr_deg=found.get("rotation_stderr_deg", float("inf")),
+        direction_residuals=[[t["direction_deg"], float(t["found"]["residual"])] for t in trials],
     )

@@ -17,11 +17,14 @@ Lengths in any one unit (nm or voxels); the functions are scale-free.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ..errors import InvalidParameter
 
 __all__ = ["model_c_distance", "model_c_neck_radius", "model_c_distance_unequal", "model_c_com_distance",
+           "ModelCHalves", "model_c_halves",
            "truncated_sphere", "neck_distance_curve", "GEOMETRY_MODELS", "DISTANCE_FLAVOURS"]
 
 
@@ -109,6 +112,81 @@ def model_c_com_distance(r_n, r_p):
     s = np.sqrt(1.0 - rho ** 2)
     xbar = 0.75 * (delta ** 2 * rho ** 2 / 2 + 2 * delta / 3 + 2 * delta * s ** 3 / 3 + rho ** 2 / 2 - rho ** 4 / 4)
     return 2.0 * np.asarray(r_p, dtype=np.float64) * xbar
+
+
+@dataclass(frozen=True)
+class ModelCHalves:
+    """The two half-bodies of a model-C pair of unequal spheres (:func:`model_c_halves`).
+
+    Attributes
+    ----------
+    d : float
+        Sphere-centre distance.
+    split : float
+        Position of the neck plane along the pair axis, measured from the midpoint of the
+        two sphere centres towards sphere 2: the plane that gives each half its sphere's
+        volume (0 for equal spheres).
+    d_com : float
+        Distance between the centres of mass of the two halves.
+    """
+
+    d: float
+    split: float
+    d_com: float
+
+
+def model_c_halves(r_n: float, r_1: float, r_2: float) -> ModelCHalves:
+    """Neck plane and centre-of-mass distance of a model-C pair of unequal spheres.
+
+    The body is a solid of revolution about the pair axis: the union of the spheres
+    (radii ``r_1``, ``r_2``, centres at ∓d/2, d from :func:`model_c_distance_unequal`) and
+    the collar of radius ``r_n`` between the centres, so its cross-section is
+    A(t) = π max(ρ₁(t)², ρ₂(t)², r_n² [|t| ≤ d/2]). The neck plane t = p solves
+    ∫_{−∞}^{p} A dt = 4π r_1³/3 (each half keeps its sphere's volume, the property of model
+    C that makes the equal-volume radius of a half exact; science notes in
+    ``docs/science.md`` §2), and each half's centre of mass is ∫ t A dt / ∫ A dt over its
+    side. Integrated numerically (``scipy.integrate.quad``, relative error ≪ 1e-6); equal
+    spheres give p = 0 and :func:`model_c_com_distance`.
+
+    Parameters
+    ----------
+    r_n, r_1, r_2 : float, one length unit
+        Neck radius (0 < r_n ≤ min(r_1, r_2)) and the two sphere radii.
+
+    Returns
+    -------
+    ModelCHalves
+        Lengths in the unit of the input.
+
+    Raises
+    ------
+    InvalidParameter
+        r_n ≤ 0, r_n > min(r_1, r_2), or a radius ≤ 0.
+    """
+    from scipy.integrate import quad
+    from scipy.optimize import brentq
+
+    r_n, r_1, r_2 = float(r_n), float(r_1), float(r_2)
+    if not (r_1 > 0 and r_2 > 0 and 0 < r_n <= min(r_1, r_2)):
+        raise InvalidParameter(f"model C needs radii > 0 and 0 < r_n ≤ min(r_1, r_2); got r_n={r_n}, "
+                               f"r_1={r_1}, r_2={r_2}.")
+    d = float(model_c_distance_unequal(r_n, r_1, r_2))
+    lo, hi = -d / 2 - r_1, d / 2 + r_2
+    breaks = sorted({-d / 2, d / 2, lo, hi})
+
+    def area(t):
+        a = max(r_1 ** 2 - (t + d / 2) ** 2, r_2 ** 2 - (t - d / 2) ** 2, 0.0)
+        return np.pi * max(a, r_n ** 2 if abs(t) <= d / 2 else 0.0)
+
+    def integral(f, a, b):
+        pts = [x for x in breaks if a < x < b]
+        return quad(f, a, b, points=pts or None, limit=200, epsabs=0.0, epsrel=1e-10)[0]
+
+    v_1 = 4.0 / 3.0 * np.pi * r_1 ** 3
+    split = brentq(lambda p: integral(area, lo, p) - v_1, lo, hi, xtol=1e-12 * max(r_1, r_2))
+    c_1 = integral(lambda t: t * area(t), lo, split) / integral(area, lo, split)
+    c_2 = integral(lambda t: t * area(t), split, hi) / integral(area, split, hi)
+    return ModelCHalves(d=d, split=float(split), d_com=float(c_2 - c_1))
 
 
 def truncated_sphere(x, a_0):

@@ -56,20 +56,27 @@ def loglog_exponent(time_s, neck_ratio) -> float:
 
 
 def _fit_once(t: np.ndarray, x: np.ndarray, w: np.ndarray, fit_time_origin: bool,
-              time_exponent: float | None) -> tuple[np.ndarray, float]:
+              time_exponent: float | None, start: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Weighted least squares in ln x over (n, ln B, t₀) from several starts: the best and its cost.
 
-    ``time_exponent`` fixes n; t₀ is kept below the first time.
+    ``time_exponent`` fixes n; t₀ is kept below the first time. ``start`` (n, ln B, t₀)
+    replaces the grid of starts by one (a bootstrap resample starts from the fit to all
+    the data, the usual practice, which is 12 times cheaper).
     """
     t_first = t.min()
     span = max(t.max() - t_first, 1e-9)
     lnx = np.log(x)
     best, best_cost = None, np.inf
     starts = (2.0, 3.5, 5.0, 7.0) if time_exponent is None else (float(time_exponent),)
+    leads = (0.02, 0.2, 1.0) if fit_time_origin else (None,)
+    if start is not None:
+        starts, leads = (float(start[0]),), (None,)
     for n0 in starts:
-        for lead in ((0.02, 0.2, 1.0) if fit_time_origin else (None,)):
+        for lead in leads:
             t0 = t_first - lead * span if lead is not None else 0.0
             logb = n0 * np.log(x.mean()) - np.log(max(t.mean() - t0, 1e-9))
+            if start is not None:
+                logb, t0 = float(start[1]), min(float(start[2]), t_first - 2e-6 * span)
 
             def resid(p):
                 n = p[0] if time_exponent is None else time_exponent
@@ -157,7 +164,7 @@ def fit_neck_growth(time_s, neck_ratio, *, sigma=None, fit_time_origin: bool = T
         idx = rng.integers(0, t.size, t.size)
         if np.unique(t[idx]).size < need:
             continue
-        boots.append(_fit_once(t[idx], x[idx], w[idx], fit_time_origin, time_exponent)[0])
+        boots.append(_fit_once(t[idx], x[idx], w[idx], fit_time_origin, time_exponent, start=p)[0])
     boots = np.array(boots).reshape(-1, 3)
     t0 = p[2] if fit_time_origin else 0.0
 

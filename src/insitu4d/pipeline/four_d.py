@@ -30,10 +30,10 @@ from ..simulate.compare import PAIR_QUANTITIES
 from ..simulate import write_twin
 from .experiment import Experiment
 from .kinetics import arrhenius_pairs, assign_segments, fit_pairs
-from .run import finished_measurements, run_tilt_series
+from .run import RunParameters, finished_measurements, run_tilt_series
 from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_uncertainty
 
-__all__ = ["run_experiment", "PAIR_TIMESERIES_COLUMNS"]
+__all__ = ["run_experiment", "resolve_automatic", "PAIR_TIMESERIES_COLUMNS"]
 
 PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "segment", "pair_id", "label_a", "label_b", "r_n_nm",
                            "r_n_err_nm", "d_nm", "d_err_nm", "d_centre_nm", "d_centre_err_nm", "r_p_nm", "r_p_err_nm",
@@ -80,24 +80,31 @@ def run_experiment(experiment: Experiment, outdir, *,
         for tp in simulated:
             stacks[tp.index] = (twin_dir / f"{tp.name}.mrc", twin_dir / f"{tp.name}.rawtlt")
     frames, pair_frames, runs = [], [], []
-    params = experiment.params.to_dict()
+    params = experiment.params
+    resolved, choices, previous = None, None, None
     for tp in experiment.timepoints:
         stack, tilts = stacks[tp.index]
         tp_dir = outdir / tp.name
-        measurements = finished_measurements(tp_dir, Path(stack), params)
+        use = resolved or params
+        seeds = previous if params.seed_from_previous else None
+        measurements = finished_measurements(tp_dir, Path(stack), use.to_dict(), seeds)
         resumed = measurements is not None
         if measurements is None:
-            run_tilt_series(stack, tp_dir, tilts=tilts, params=experiment.params,
+            run_tilt_series(stack, tp_dir, tilts=tilts, params=use, previous_labels=seeds,
                             progress=lambda stage, done, total, name=tp.name: report(name, done, total))
             measurements = json.loads((tp_dir / "measurements.json").read_text())
+        run = json.loads((tp_dir / "run.json").read_text())
+        if resolved is None:
+            resolved, choices = resolve_automatic(params, run, tp.name)
         frames.append(measurements["particles"])
         pair_frames.append(measurements["pairs"])
         runs.append({"time_point": tp.name, "time_s": tp.time_s, "temperature_C": tp.temperature_C,
-                     "tilt_series": str(stack), "resumed": resumed})
+                     "tilt_series": str(stack), "resumed": resumed, "quality_flags": run.get("quality_flags", [])})
+        previous = tp_dir / "labels.h5"
     report("track", 0, 1)
     tracks = track_particles(frames)
     pair_rows, particle_rows = _timeseries(experiment, frames, pair_frames, tracks)
-    uncertainty = _uncertainty(experiment, outdir, pair_frames, tracks, pair_rows, report)
+    uncertainty = _uncertainty(experiment, resolved, outdir, pair_frames, tracks, pair_rows, report)
     kinetics = _kinetics(experiment, pair_rows)
     write_csv(outdir / "pairs_timeseries.csv", pair_rows, PAIR_TIMESERIES_COLUMNS)
     write_csv(outdir / "particles_timeseries.csv", particle_rows, PARTICLE_TIMESERIES_COLUMNS)
@@ -122,12 +129,14 @@ def run_experiment(experiment: Experiment, outdir, *,
         "experiment": {"name": experiment.name, "file": str(experiment.path),
                        "sha256": sha256_file(experiment.path)},
         "acquisition": experiment.acquisition,
-        "parameters": params,
+        "parameters": params.to_dict(),
+        "automatic_choices": choices,
         "time_points": runs,
+        "quality_flags": _flag_summary(runs),
         "twin": twin_info,
         "n_tracks": len({tid for ids in tracks["track_of"] for tid in ids.values()}),
         "n_pairs": len({r["pair_id"] for r in pair_rows}),
-        "events": tracks["events"],
+        "events": [dict(e, time_s=experiment.timepoints[e["time_index"]].time_s) for e in tracks["events"]],
         "neck_growth_fits": fits,
         "kinetics": kinetics,
         "uncertainty": uncertainty,
@@ -143,7 +152,60 @@ def run_experiment(experiment: Experiment, outdir, *,
     return summary
 
 
-def _uncertainty(experiment: Experiment, outdir: Path, pair_frames, tracks, pair_rows: list[dict], report) -> dict:
+def resolve_automatic(params: RunParameters, run: dict, name: str) -> tuple[RunParameters, dict | None]:
+    """The parameters of an experiment with the automatic choices of its first time point fixed.
+
+    The method, the TV weight, the iteration count and the tilt-axis direction that
+    ``"auto"`` / None chose at the first time point (its ``run.json``) are used for every
+    later time point and for the twin's repeats: one dose, one detector and one tilt scheme
+    make one noise level, the holder does not turn the axis between time points, and the
+    search is then paid once.
+
+    Parameters
+    ----------
+    params : RunParameters
+    run : dict
+        ``run.json`` of the first time point.
+    name : str
+        Its name, for the record.
+
+    Returns
+    -------
+    params : RunParameters
+    choices : dict or None
+        What was fixed and why (None when nothing was automatic).
+    """
+    recon = run["reconstruction"]
+    changes = {}
+    if params.method == "auto":
+        changes["method"] = recon["method"]
+    if params.tv_weight == "auto" and recon["method"] == "tv":
+        changes["tv_weight"] = float(recon["tv_weight"])
+    if params.iterations is None and "iterations" in recon:
+        changes["iterations"] = int(recon["iterations"])
+    alignment = run.get("alignment") or {}
+    if params.tilt_axis_deg == "auto" and "tilt_axis_deg" in alignment:
+        changes["tilt_axis_deg"] = float(alignment["tilt_axis_deg"])  # one direction for the whole series
+    if not changes:
+        return params, None
+    record = {"from_time_point": name, **changes,
+              "method_choice": recon.get("method_choice"), "tv_weight_choice": recon.get("tv_weight_choice")}
+    return dataclasses.replace(params, **changes), record
+
+
+def _flag_summary(runs: list[dict]) -> dict:
+    """Quality flags of the time points: for each code, the time points that raised it."""
+    summary: dict[str, list[str]] = {}
+    for r in runs:
+        for f in r["quality_flags"]:
+            summary.setdefault(f["code"], [])
+            if r["time_point"] not in summary[f["code"]]:
+                summary[f["code"]].append(r["time_point"])
+    return summary
+
+
+def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pair_frames, tracks,
+                 pair_rows: list[dict], report) -> dict:
     """Error bars from the twin (:mod:`insitu4d.pipeline.uncertainty`) into ``pair_rows`` and ``uncertainty.csv``."""
     settings = experiment.uncertainty
     info = {"method": "twin of the measured state, re-imaged with new noise (insitu4d.pipeline.uncertainty); "
@@ -160,8 +222,7 @@ def _uncertainty(experiment: Experiment, outdir: Path, pair_frames, tracks, pair
             la, lb = pair["labels"]
             pair_ids[(la, lb)] = pair_of[tuple(sorted((ids[la], ids[lb])))]
         time_points.append({"name": tp.name, "time_s": tp.time_s, "pair_ids": pair_ids})
-    rows = twin_uncertainty(outdir, time_points, experiment.params, experiment.dose_e_per_nm2, settings,
-                            progress=report)
+    rows = twin_uncertainty(outdir, time_points, params, experiment.dose_e_per_nm2, settings, progress=report)
     write_csv(outdir / "uncertainty.csv", rows, UNCERTAINTY_COLUMNS)
     for pid in {r["pair_id"] for r in pair_rows}:
         mine = [r for r in pair_rows if r["pair_id"] == pid]

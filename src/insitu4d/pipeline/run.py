@@ -17,18 +17,21 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..align import align_tilt_series
+from ..align import align_tilt_series, apply_alignment
 from ..data import TiltSeries, Volume
 from ..denoise import METHODS as DENOISE_METHODS
-from ..denoise import VSTS, denoise_calibrated, is_counts
+from ..denoise import VSTS, denoise_calibrated
 from ..dose import tilt_series_dose
 from ..errors import InvalidParameter
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, sha256_file, write_array, write_csv, write_json
 from ..measure import measure
 from ..measure.protocol import PROTOCOL_2D_COLUMNS, protocol_2d_columns
-from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_to_vertical_axis
-from ..recon import METHODS, reconstruct, reprojection_residual
+from ..noise import looks_like_counts, noise_level, thinned_difference
+from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
+                       check_residual, check_tilts, edge_width_vox, signal_counts)
+from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_images, rotate_to_vertical_axis
+from ..recon import METHOD_CHOICES, reconstruct, reprojection_residual
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
 
@@ -81,9 +84,15 @@ class RunParameters:
     align_sigma_px : float or "auto"
         Smoothing scale of the registration; "auto" grows it at low counts.
     method, iterations, filter_name, tv_weight, thickness_px, backend
-        Reconstruction (:func:`insitu4d.recon.reconstruct`); ``backend="auto"`` uses a GPU
-        when one is usable.
+        Reconstruction (:func:`insitu4d.recon.reconstruct`): ``method="auto"`` chooses it
+        from the tilt range, the number of tilts and the noise, ``iterations=None`` takes
+        the method's default, ``tv_weight="auto"`` the discrepancy principle on the noise
+        (Poisson thinning of the counts when the file holds whole counts);
+        ``backend="auto"`` uses a GPU when one is usable.
     segmentation : SegmentationParameters
+    seed_from_previous : bool
+        4D runs: segment each time point from the particles of the one before
+        (:func:`run_tilt_series` ``previous_labels``), so that identities survive deep necks.
     """
 
     pixel_size_nm: float | None = None
@@ -98,17 +107,23 @@ class RunParameters:
     max_rotation_deg: float = 3.0
     align_method: str = "xcorr"
     align_sigma_px: float | str = "auto"
-    method: str = "sirt"
-    iterations: int = 100
+    method: str = "auto"
+    iterations: int | None = None
     filter_name: str = "ramp"
-    tv_weight: float = 1.0
+    tv_weight: float | str = "auto"
     thickness_px: int | None = None
     backend: str = "auto"
     segmentation: SegmentationParameters = field(default_factory=SegmentationParameters)
+    seed_from_previous: bool = True
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise InvalidParameter(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}.")
+        if self.method not in METHOD_CHOICES:
+            raise InvalidParameter(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_CHOICES)}.")
+        if self.tv_weight != "auto":
+            if isinstance(self.tv_weight, bool) or not isinstance(self.tv_weight, (int, float)) \
+                    or not self.tv_weight >= 0:
+                raise InvalidParameter(f"tv_weight must be 'auto' or a number ≥ 0; got {self.tv_weight!r}.")
+            self.tv_weight = float(self.tv_weight)
         if self.denoise_method is not None and self.denoise_method not in DENOISE_METHODS:
             raise InvalidParameter(f"unknown denoise_method {self.denoise_method!r}; choose one of "
                                    f"{', '.join(DENOISE_METHODS)}, or leave it out.")
@@ -121,8 +136,10 @@ class RunParameters:
                 raise InvalidParameter("denoise_strength must be 'auto' or a positive number of noise SDs.")
         if self.denoise_vst not in VSTS:
             raise InvalidParameter(f"unknown denoise_vst {self.denoise_vst!r}; choose one of {', '.join(VSTS)}.")
-        if int(self.iterations) < 1:
-            raise InvalidParameter(f"iterations must be ≥ 1; got {self.iterations}.")
+        if self.iterations is not None and (isinstance(self.iterations, bool) or int(self.iterations) != self.iterations
+                                            or int(self.iterations) < 1):
+            raise InvalidParameter(f"iterations must be a whole number ≥ 1 (or left out for the method's default); "
+                                   f"got {self.iterations!r}.")
         if self.tilt_axis_deg != "auto":
             try:
                 self.tilt_axis_deg = float(self.tilt_axis_deg)
@@ -149,17 +166,20 @@ def _flatten_pair(p: dict) -> dict:
     return row
 
 
-def _recon_key(ts: TiltSeries, params: RunParameters) -> str:
-    """Identity of a reconstruction: the aligned tilt series it is made from, and its parameters."""
+def _recon_key(ts: TiltSeries, params: RunParameters, noise: dict) -> str:
+    """Identity of a reconstruction: the aligned tilt series it is made from, its parameters, and the
+    noise level the automatic choices are made from."""
     relevant = {k: v for k, v in params.to_dict().items() if k != "segmentation"}
     h = hashlib.sha256(np.ascontiguousarray(ts.data, dtype=np.float32).tobytes())
     h.update(ts.tilts_deg.tobytes())
-    h.update(json.dumps({"params": relevant, "version": __version__}, sort_keys=True, default=str).encode())
+    h.update(json.dumps({"params": relevant, "noise": noise, "version": __version__}, sort_keys=True,
+                        default=str).encode())
     return h.hexdigest()
 
 
 def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | None = None,
-                    progress: Callable[[str, int, int], None] | None = None, figures: bool = True) -> dict:
+                    progress: Callable[[str, int, int], None] | None = None, figures: bool = True,
+                    previous_labels=None) -> dict:
     """Run the main job on one tilt series and write every output to ``outdir``.
 
     Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attribute
@@ -179,6 +199,10 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         Called as stages start (done = 0) and finish (done = total), and per SIRT iteration.
     figures : bool
         Draw ``orthoslices.png`` (the twin's error-bar repeats go without).
+    previous_labels : str or Path, optional
+        ``labels.h5`` of the previous time point of a 4D series: its particles seed the
+        segmentation (:func:`insitu4d.segment.segment`), so that identities survive deep
+        necks; recorded with its checksum.
 
     Returns
     -------
@@ -217,14 +241,21 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             inputs["tilts"] = {"path": str(tilts), "sha256": sha256_file(tilts)}
     with stage("preprocess"):
         denoise_info = None
-        if params.denoise_method is not None and params.denoise_vst == "anscombe" and is_counts(ts.data):
+        counts = looks_like_counts(ts.data)
+        # the noise of whole counts, by thinning them; denoising changes the noise, so then it is estimated later
+        difference = ts.replace(data=thinned_difference(ts.data, np.random.default_rng(0))) \
+            if counts and params.denoise_method is None else None
+        if params.denoise_method is not None and params.denoise_vst == "anscombe" and counts:
             # Poisson noise lives on the detected counts: denoise them (calibrated by thinning)
             # before the vacuum level is subtracted, which would leave fractions and negatives
             ts, denoise_info = _denoise(ts, params, "detected counts, before background removal")
         ts = remove_background(ts, offset=params.background_offset)
+        counts_per_pixel = signal_counts(ts.data) if counts else None
         if params.denoise_method is not None and denoise_info is None:
             ts, denoise_info = _denoise(ts, params, "background-subtracted images")
         ts = normalise(bin_tilt_series(ts, params.bin_factor))
+        if difference is not None:  # the same linear steps (a vacuum level cancels in a difference)
+            difference = bin_tilt_series(difference, params.bin_factor).data / float(ts.raw_metadata["intensity_scale"])
     with stage("align"):
         if params.align:
             ts, alignment = align_tilt_series(ts, tilt_axis_deg=params.tilt_axis_deg,
@@ -232,11 +263,14 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
                                               max_rotation_deg=params.max_rotation_deg,
                                               method=params.align_method, sigma_px=params.align_sigma_px)
             alignment_info = alignment.to_dict()
+            difference = None if difference is None else apply_alignment(difference, alignment)
         else:
             axis = 0.0 if params.tilt_axis_deg == "auto" else params.tilt_axis_deg
             ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=axis))
             alignment_info = {"skipped": True, "tilt_axis_deg": axis}
-    key = _recon_key(ts, params)
+            difference = None if difference is None else rotate_images(difference, axis)
+        noise = noise_level(ts.data, difference=difference)
+    key = _recon_key(ts, params, noise.to_dict())
     volume_path = outdir / "volume.h5"
     with stage("reconstruct"):
         volume = _cached_volume(volume_path, key)
@@ -244,16 +278,29 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         if volume is None:
             volume = reconstruct(ts, method=params.method, iterations=params.iterations,
                                  filter_name=params.filter_name, thickness_px=params.thickness_px,
-                                 tv_weight=params.tv_weight, backend=params.backend,
+                                 tv_weight=params.tv_weight, backend=params.backend, noise=noise,
                                  progress=lambda i, n: report("reconstruct", i, n + 1))
             write_array(volume_path, volume.data, attrs={
                 "voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x", "units": "nm",
                 "provenance": volume.provenance, "run_key": key})
         residual = reprojection_residual(volume, ts, backend=params.backend)
     with stage("segment"):
-        labels, seg_info = segment(volume, params.segmentation)
+        previous = None
+        if previous_labels is not None:
+            previous = read_array(previous_labels)[0]
+            inputs["previous_labels"] = {"path": str(previous_labels), "sha256": sha256_file(previous_labels)}
+            if previous.shape != volume.shape:  # another field or binning: no seeds, said in run.json
+                inputs["previous_labels"]["unused"] = f"shape {list(previous.shape)} differs from the volume's"
+                previous = None
+        labels, seg_info = segment(volume, params.segmentation, previous=previous)
     with stage("measure"):
         measurements = measure(labels, volume.voxel_size_nm)
+        resolution_vox = edge_width_vox(volume.data, labels > 0)
+        flags = [*check_tilts(ts.tilts_deg), *check_counts(counts_per_pixel, volume.provenance["method"]),
+                 *(check_alignment(alignment_info["direction_residuals"]) if params.align else []),
+                 *check_residual(residual, noise.relative), *check_field_of_view(ts.data, margin_px=_shift_margin(ts)),
+                 *check_particles(labels),
+                 *check_pairs(measurements["pairs"], volume.voxel_size_nm, resolution_vox)]
     with stage("write"):
         write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x"})
         write_csv(outdir / "particles.csv", [_flatten_particle(p) for p in measurements["particles"]],
@@ -263,7 +310,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         if figures:
             save_orthoslices(outdir / "orthoslices.png", volume.data, volume.voxel_size_nm, labels=labels,
                              centre_vox=_figure_centre(labels),
-                             title=f"{Path(input_path).name}: {params.method.upper()}")
+                             title=f"{Path(input_path).name}: {volume.provenance['method'].upper()}")
     run = {
         "software": {"name": "insitu4d", "version": __version__},
         "inputs": inputs,
@@ -278,11 +325,15 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             "missing_metadata": ts.missing_metadata(),
         },
         "dose": dose,
+        "noise": noise.to_dict(),
         "denoise": denoise_info,
         "alignment": alignment_info,
         "reconstruction": dict(volume.provenance, resumed_from_volume_h5=resumed),
         "reprojection_residual": residual,
         "segmentation": {k: v for k, v in seg_info.items()},
+        "resolution_vox": resolution_vox,
+        "counts_per_pixel": counts_per_pixel,
+        "quality_flags": [f.to_dict() for f in flags],
         "n_particles": len(measurements["particles"]),
         "n_pairs": len(measurements["pairs"]),
         "timings_s": timings,
@@ -291,6 +342,13 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     }
     write_json(outdir / "run.json", run)
     return run
+
+
+def _shift_margin(ts: TiltSeries) -> int:
+    """Columns at the image edges that alignment may have filled with zeros (the largest x shift)."""
+    if ts.shifts_px is None:
+        return 0
+    return int(np.ceil(np.max(np.abs(np.asarray(ts.shifts_px, float)[:, 1])))) + 1
 
 
 def _denoise(ts: TiltSeries, params: RunParameters, applied_to: str) -> tuple[TiltSeries, dict]:
@@ -323,11 +381,12 @@ def _figure_centre(labels: np.ndarray) -> tuple[int, int, int] | None:
     return tuple(int(v) for v in idx.mean(axis=0).round())
 
 
-def finished_measurements(outdir, stack, params: dict) -> dict | None:
-    """The measurements of a finished :func:`run_tilt_series` in ``outdir`` with the same input and parameters.
+def finished_measurements(outdir, stack, params: dict, previous_labels=None) -> dict | None:
+    """The measurements of a finished :func:`run_tilt_series` in ``outdir`` with the same inputs and parameters.
 
-    Returns None unless ``outdir/run.json`` records the SHA-256 of ``stack`` and exactly
-    ``params`` (as :meth:`RunParameters.to_dict`); this is how an interrupted 4D run resumes.
+    Returns None unless ``outdir/run.json`` records the SHA-256 of ``stack`` (and of
+    ``previous_labels``, or none when it is None) and exactly ``params`` (as
+    :meth:`RunParameters.to_dict`); this is how an interrupted 4D run resumes.
     """
     outdir, stack = Path(outdir), Path(stack)
     run_json, meas = outdir / "run.json", outdir / "measurements.json"
@@ -336,7 +395,11 @@ def finished_measurements(outdir, stack, params: dict) -> dict | None:
     try:
         run = json.loads(run_json.read_text())
         same_input = run["inputs"]["tilt_series"]["sha256"] == sha256_file(stack)
-        if same_input and run["parameters"] == json.loads(json.dumps(params, default=str)):
+        seeded = run["inputs"].get("previous_labels")
+        same_seeds = seeded is None if previous_labels is None else (
+            seeded is not None and Path(previous_labels).is_file()
+            and seeded["sha256"] == sha256_file(previous_labels))
+        if same_input and same_seeds and run["parameters"] == json.loads(json.dumps(params, default=str)):
             return json.loads(meas.read_text())
     except (KeyError, ValueError, TypeError):
         return None

@@ -9,20 +9,27 @@ import numpy as np
 from .. import __version__
 from ..data import TiltSeries, Volume
 from ..errors import InvalidParameter
+from ..noise import NoiseLevel, noise_level
 from .algorithms import FILTERS, asd_pocs_block, cgls_block, fbp_block, sart_block, sirt_block, tv_block
+from .auto import choose_method, discrepancy_tv_weight
 from .backends import BACKENDS, available_backends
 from .joseph import cpu_threads
 from .projector import Projector, get_projector
 
-__all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "FILTERS", "BACKENDS",
-           "available_backends"]
+__all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "METHOD_CHOICES", "FILTERS", "BACKENDS",
+           "available_backends", "DEFAULT_ITERATIONS"]
 
 METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "asd-pocs")
+#: What ``method`` accepts: a method, or "auto" (:func:`insitu4d.recon.auto.choose_method`).
+METHOD_CHOICES = ("auto", *METHODS)
+#: Iterations of each iterative method when none are given (SART and ASD-POCS: passes over all tilts).
+DEFAULT_ITERATIONS = {"sirt": 100, "sart": 10, "cgls": 30, "tv": 150, "asd-pocs": 50}
 
 
-def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: int = 100,
+def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: int | None = None,
                 filter_name: str = "ramp", thickness_px: int | None = None, nonnegative: bool = True,
-                tv_weight: float = 1.0, n_subsets: int = 8, backend: str = "auto", n_workers: int | None = None,
+                tv_weight: float | str = "auto", n_subsets: int = 8, backend: str = "auto",
+                n_workers: int | None = None, noise: NoiseLevel | None = None,
                 progress: Callable[[int, int], None] | None = None) -> Volume:
     """Reconstruct a volume from an aligned tilt series, all slices along the tilt axis at once.
 
@@ -30,20 +37,24 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: in
     ----------
     tilt_series : TiltSeries
         Aligned, background-free; tilt axis along image ``y`` through the image centre.
-    method : {"fbp", "sirt", "sart", "cgls", "tv", "asd-pocs"}
+    method : {"auto", "fbp", "sirt", "sart", "cgls", "tv", "asd-pocs"}
         Filtered back-projection, SIRT, ordered-subset SART, CGLS, TV-regularised
         (compressed sensing; preconditioned Chambolle–Pock), or ASD-POCS (TV by adaptive
         steepest descent between OS-SART passes); see :mod:`insitu4d.recon.algorithms`.
-    iterations : int
-        Iterations of the iterative methods (SART, ASD-POCS: passes over all tilts).
+        ``"auto"`` chooses from the tilt range, the number of tilts and the noise
+        (:func:`insitu4d.recon.auto.choose_method`).
+    iterations : int, optional
+        Iterations of the iterative methods (SART, ASD-POCS: passes over all tilts);
+        default :data:`DEFAULT_ITERATIONS` of the method.
     filter_name : {"ramp", "shepp-logan", "hann"}
         FBP filter.
     thickness_px : int, optional
         Volume size along z (the beam at 0°); default the image width.
     nonnegative : bool
         SIRT, SART, TV, ASD-POCS: clip negative densities.
-    tv_weight : float
-        TV: dimensionless regularisation weight.
+    tv_weight : float or "auto"
+        TV: dimensionless regularisation weight; ``"auto"`` chooses it by the discrepancy
+        principle (:func:`insitu4d.recon.auto.discrepancy_tv_weight`).
     n_subsets : int
         SART, ASD-POCS: tilt subsets per pass.
     backend : {"cpu", "gpu", "astra", "auto"}
@@ -51,28 +62,45 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: in
         one is usable.
     n_workers : int, optional
         CPU threads of the ``cpu`` backend; default all cores.
+    noise : NoiseLevel, optional
+        The noise of ``tilt_series`` (:func:`insitu4d.noise.noise_level`), for the
+        automatic choices; estimated from the images (wavelet MAD) when not given.
     progress : callable(done, total), optional
         Called after each iteration.
 
     Returns
     -------
     Volume
-        ``(nz, ny, nx)`` float32 with ``voxel_size_nm`` equal to the pixel size.
+        ``(nz, ny, nx)`` float32 with ``voxel_size_nm`` equal to the pixel size; its
+        provenance records the method, every parameter, and the automatic choices with
+        their reasons.
 
     Raises
     ------
     InvalidParameter
-        Unknown method, filter or backend, or iterations < 1.
+        Unknown method, filter or backend, iterations < 1, or a TV weight that is neither
+        "auto" nor a number ≥ 0.
     BackendUnavailable
         The backend's optional dependency or device is missing.
     """
-    if method not in METHODS:
-        raise InvalidParameter(f"unknown reconstruction method {method!r}; choose one of {', '.join(METHODS)}.")
+    if method not in METHOD_CHOICES:
+        raise InvalidParameter(f"unknown reconstruction method {method!r}; choose one of {', '.join(METHOD_CHOICES)}.")
+    if isinstance(tv_weight, str) and tv_weight != "auto":
+        raise InvalidParameter(f"tv_weight must be 'auto' or a number ≥ 0; got {tv_weight!r}.")
     data = np.asarray(tilt_series.data, dtype=np.float32)
     nx = data.shape[2]
     nz = int(thickness_px or nx)
     if nz < 1:
         raise InvalidParameter(f"thickness_px must be ≥ 1; got {thickness_px}.")
+    choices: dict = {}
+    if method == "auto" or (tv_weight == "auto" and method == "tv"):
+        noise = noise or noise_level(data)
+        choices["noise"] = noise.to_dict()
+    if method == "auto":
+        chosen = choose_method(tilt_series.tilts_deg, noise)
+        method = chosen.method
+        choices["method_choice"] = chosen.to_dict()
+    iterations = DEFAULT_ITERATIONS.get(method, 1) if iterations is None else int(iterations)
     proj = get_projector(tilt_series.tilts_deg, nz, nx, backend)
     b = proj.sino_to_backend(data)
     with cpu_threads(n_workers):
@@ -90,15 +118,19 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "sirt", iterations: in
             block = cgls_block(proj, b, iterations=iterations, progress=progress)
             params = {"iterations": iterations}
         elif method == "tv":
-            block = tv_block(proj, b, iterations=iterations, tv_weight=tv_weight, nonnegative=nonnegative,
+            if tv_weight == "auto":
+                weight = discrepancy_tv_weight(proj, b, noise, nonnegative=nonnegative)
+                choices["tv_weight_choice"] = weight.to_dict()
+                tv_weight = weight.tv_weight
+            block = tv_block(proj, b, iterations=iterations, tv_weight=float(tv_weight), nonnegative=nonnegative,
                              progress=progress)
-            params = {"iterations": iterations, "tv_weight": tv_weight, "nonnegative": nonnegative}
+            params = {"iterations": iterations, "tv_weight": float(tv_weight), "nonnegative": nonnegative}
         else:
             block = asd_pocs_block(proj, b, iterations=iterations, n_subsets=n_subsets, nonnegative=nonnegative,
                                    progress=progress)
             params = {"iterations": iterations, "n_subsets": n_subsets, "nonnegative": nonnegative}
     provenance = {"software": f"insitu4d {__version__}", "method": method, "projector": "joseph",
-                  "backend": proj.name, "thickness_px": nz, **params}
+                  "backend": proj.name, "thickness_px": nz, **params, **choices}
     return Volume(proj.volume_from_backend(block), tilt_series.pixel_size_nm, provenance)
 
 

@@ -9,6 +9,7 @@ products itself.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..errors import InvalidParameter
 from .projector import Projector
 
 __all__ = ["FILTERS", "fbp_block", "sirt_block", "sart_block", "cgls_block", "tv_block", "asd_pocs_block",
-           "angular_weights_rad", "fourier_filter"]
+           "angular_weights_rad", "fourier_filter", "density_scale", "tv_iterations", "TVState"]
 
 FILTERS = ("ramp", "shepp-logan", "hann")
 
@@ -285,15 +286,26 @@ def _gradient_adjoint(xp, g):
     return out
 
 
-def _density_scale(projector: Projector, b) -> float:
-    """The 99.9th percentile of one SIRT step from zero: the scale of the densities."""
+def density_scale(projector: Projector, b) -> float:
+    """The 99.9th percentile of one SIRT step from zero: the scale of the densities.
+
+    Parameters
+    ----------
+    projector : Projector
+    b : (n_tilts * n_det, ny) array of float32
+
+    Returns
+    -------
+    float
+        1.0 when the step is zero everywhere.
+    """
     xp = projector.xp
     first = projector.back_block(_inverse(xp, projector.row_sums())[:, None] * b)
     first *= _inverse(xp, projector.col_sums())[:, None]
     return float(xp.percentile(first, 99.9)) or 1.0
 
 
-def tv_block(projector: Projector, sino_block, *, iterations: int = 200, tv_weight: float = 1.0,
+def tv_block(projector: Projector, sino_block, *, iterations: int = 150, tv_weight: float = 1.0,
              nonnegative: bool = True, progress: Callable[[int, int], None] | None = None):
     """Total-variation-regularised reconstruction (compressed sensing against the missing wedge).
 
@@ -307,42 +319,88 @@ def tv_block(projector: Projector, sino_block, *, iterations: int = 200, tv_weig
     ASD-POCS / ISER way.
 
     The weight is made scale-free: the data are divided by a density scale s (the 99.9th
-    percentile of one SIRT step from zero), and λ = ``tv_weight`` × n_tilts, because every
-    voxel is seen by about n_tilts rays. The result is multiplied back by s.
+    percentile of one SIRT step from zero, :func:`density_scale`), and λ = ``tv_weight`` ×
+    n_tilts, because every voxel is seen by about n_tilts rays. The result is multiplied
+    back by s. :func:`insitu4d.recon.auto.discrepancy_tv_weight` chooses the weight from
+    the noise of the data.
 
     Parameters
     ----------
+    projector : Projector
+    sino_block : (n_tilts * n_det, ny) ndarray of float32
     iterations : int
     tv_weight : float
         Dimensionless; larger is smoother. 0 gives a non-negative least-squares solution.
-        The default 1.0 was chosen on touching spheres at ±40°, 2° steps, ~10 detected
-        counts at the thickest point (tests/test_missing_wedge.py); 0.1 suits noise-free data.
     nonnegative : bool
+    progress : callable(done, total), optional
 
     Returns
     -------
     (nz * nx, ny) array of float32
+
+    Raises
+    ------
+    InvalidParameter
+        iterations < 1 or tv_weight < 0.
     """
     if iterations < 1:
         raise InvalidParameter(f"TV reconstruction needs at least 1 iteration; got {iterations}.")
     if tv_weight < 0:
         raise InvalidParameter(f"tv_weight must be ≥ 0; got {tv_weight}.")
+    b = projector.xp.asarray(sino_block, dtype=np.float32)
+    scale = density_scale(projector, b)
+    state = tv_iterations(projector, b / scale, tv_weight, iterations, nonnegative=nonnegative, progress=progress)
+    return state.x * scale
+
+
+@dataclass
+class TVState:
+    """The iterate of :func:`tv_iterations`: the volume ``x`` and the dual variables ``p`` (data) and
+    ``q`` (gradient), so that a solve can continue from it (warm start)."""
+
+    x: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+
+
+def tv_iterations(projector: Projector, b_scaled, tv_weight: float, iterations: int, *,
+                  state: TVState | None = None, nonnegative: bool = True,
+                  progress: Callable[[int, int], None] | None = None) -> TVState:
+    """Chambolle–Pock iterations of :func:`tv_block` on density-scaled data, from ``state`` or from zero.
+
+    Parameters
+    ----------
+    projector : Projector
+    b_scaled : (n_tilts * n_det, ny) array of float32
+        The data divided by :func:`density_scale`.
+    tv_weight : float
+        As :func:`tv_block`.
+    iterations : int
+    state : TVState, optional
+        Continue from this iterate (same shapes); zeros by default.
+    nonnegative : bool
+    progress : callable(done, total), optional
+
+    Returns
+    -------
+    TVState
+    """
     xp = projector.xp
     nz, nx = projector.nz, projector.nx
-    b = xp.asarray(sino_block, dtype=np.float32)
-    ny = b.shape[1]
-    scale = _density_scale(projector, b)
-    bs = b / scale
+    ny = b_scaled.shape[1]
     lam = float(tv_weight) * projector.n_tilts
     sigma_d = _inverse(xp, projector.row_sums())[:, None]  # 1 / row sums of A
     tau = _inverse(xp, projector.col_sums() + 6.0 * lam)[:, None]
     sigma_g = 1.0 / (2.0 * lam) if lam > 0 else 0.0
-    x = xp.zeros((nz * nx, ny), np.float32)
+    if state is None:
+        x = xp.zeros((nz * nx, ny), np.float32)
+        p = xp.zeros_like(b_scaled)
+        q = xp.zeros((3, nz, nx, ny), np.float32)
+    else:
+        x, p, q = state.x.copy(), state.p.copy(), state.q.copy()
     xbar = x.copy()
-    p = xp.zeros_like(bs)
-    q = xp.zeros((3, nz, nx, ny), np.float32)
     for it in range(iterations):
-        p += sigma_d * (projector.forward_block(xbar) - bs)
+        p += sigma_d * (projector.forward_block(xbar) - b_scaled)
         p /= 1.0 + sigma_d
         update = projector.back_block(p)
         if lam > 0:
@@ -355,7 +413,7 @@ def tv_block(projector: Projector, sino_block, *, iterations: int = 200, tv_weig
         xbar = 2 * x_new - x
         x = x_new
         _report(progress, it, iterations)
-    return x * scale
+    return TVState(x, p, q)
 
 
 def asd_pocs_block(projector: Projector, sino_block, *, iterations: int = 50, n_subsets: int = 8,
@@ -401,7 +459,7 @@ def asd_pocs_block(projector: Projector, sino_block, *, iterations: int = 50, n_
     b = xp.asarray(sino_block, dtype=np.float32)
     ny = b.shape[1]
     subsets = _sart_subsets(projector, n_subsets)
-    eps = 1e-3 * _density_scale(projector, b)
+    eps = 1e-3 * density_scale(projector, b)
     x = xp.zeros((nz * nx, ny), np.float32)
     beta, step = 1.0, None
     for it in range(iterations):

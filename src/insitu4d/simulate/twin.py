@@ -17,7 +17,6 @@ import numpy as np
 
 from ..errors import InvalidParameter
 from ..io import write_csv, write_json, write_tilt_series
-from ..physics import model_c_com_distance
 from .haadf import LAMBDA_CU_NM, haadf_tilt_series
 from .phantom import SinteringPair, Sphere, voxelise
 
@@ -127,7 +126,8 @@ def simulate_scene(shape_px, pixel_size_nm: float, tilts_deg, dose_e_per_nm2: fl
         Detected counts, ``(n_tilts, ny, nx)``.
     truth : list of dict
         One row per pair: ``pair_id`` (1 …), ``label_a``, ``label_b``, ``r_n_nm``,
-        ``d_nm`` (sphere centres), ``d_com_nm`` (centroids of the two halves), ``r_p_nm``.
+        ``d_nm`` (sphere centres), ``d_com_nm`` (centroids of the two halves), ``r_p_nm`` (the
+        mean of the two spheres' radii: each half has its sphere's volume).
     labels : (nz, ny, nx) ndarray of uint16
         Ground-truth labels (spheres first, then two per pair).
     shifts_px : (n_tilts, 2) ndarray
@@ -139,7 +139,7 @@ def simulate_scene(shape_px, pixel_size_nm: float, tilts_deg, dose_e_per_nm2: fl
                                       tilt_axis_rotation_deg=tilt_axis_rotation_deg, lambda_cu_nm=lambda_cu_nm)
     first = len(spheres) + 1
     truth = [{"pair_id": i + 1, "label_a": first + 2 * i, "label_b": first + 2 * i + 1, "r_n_nm": p.r_n_nm,
-              "d_nm": p.d_nm, "d_com_nm": float(model_c_com_distance(p.r_n_nm, p.r_p_nm)), "r_p_nm": p.r_p_nm}
+              "d_nm": p.d_nm, "d_com_nm": p.d_com_nm, "r_p_nm": float(np.mean(p.radii_nm))}
              for i, p in enumerate(pairs)]
     return ts, truth, labels, shifts
 

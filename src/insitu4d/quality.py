@@ -1,0 +1,351 @@
+"""Quality flags: the checks that tell a user when the numbers of a run do not mean what they seem.
+
+Each check looks at one thing the pipeline made and raises a :class:`QualityFlag` with the
+figure it saw, the limit it holds it to, and what to do. Flags are warnings: the run still
+finishes (exit code 0) and writes them into ``run.json``, ``experiment.json`` and the
+report. The limits, and why:
+
+* ``unexplained_residual``: the part of the reprojection residual ‖Ax − b‖/‖b‖ that the
+  noise does not explain, √(r² − ν²) with ν the relative noise (:mod:`insitu4d.noise`),
+  above :data:`MAX_UNEXPLAINED_RESIDUAL`. Projections that are not of one rigid object
+  turning about one axis (misalignment, a wrong axis, an object larger than the field,
+  diffraction contrast) leave such a residual; the NIST needle leaves 0.04.
+* ``tilt_axis_undecided``: the two axis directions tried gave reprojection residuals
+  within :data:`MIN_DIRECTION_CONTRAST` of each other, relative.
+* ``truncated_field_of_view``: bright signal at the image edges across the tilt axis in
+  the aligned images (mean of the outer 3 % of columns over the mean of the brightest 1 %
+  of pixels, median over the tilts, above :data:`MAX_EDGE_SIGNAL`): the object is larger
+  than the field (region-of-interest tomography), so the volume holds truncation
+  artefacts.
+* ``not_separated_particles``: more than :data:`MAX_FOREGROUND_FRACTION` of the volume is
+  foreground, or more than :data:`MAX_BORDER_FOREGROUND` of the foreground belongs to
+  objects that touch the volume's sides across the tilt axis (x, or z along the beam):
+  a film, a lamella or a matrix, not particles on a support.
+* ``few_tilts``: fewer than :data:`MIN_TILTS` tilts, or a step above
+  :data:`MAX_TILT_STEP_DEG`.
+* ``low_counts``: fewer than :data:`MIN_COUNTS` detected counts per pixel in the brightest
+  part of the images for the method (unregularised methods need more).
+* ``neck_at_resolution``: a neck radius less than one voxel above the resolution of the
+  volume (:func:`edge_width_vox`, the 10–90 % width of the edge of the particles).
+* ``impossible_value``: r_n/r_p > 1 or d/(2r_p) < 0.5, which no pair of touching
+  particles has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = ["QualityFlag", "check_tilts", "check_counts", "check_alignment", "check_residual",
+           "check_field_of_view", "check_particles", "check_pairs", "edge_width_vox", "signal_counts"]
+
+MAX_UNEXPLAINED_RESIDUAL = 0.15
+MIN_DIRECTION_CONTRAST = 0.10
+MAX_EDGE_SIGNAL = 0.15
+MAX_FOREGROUND_FRACTION = 0.30
+MAX_BORDER_FOREGROUND = 0.50
+MIN_TILTS = 20
+MAX_TILT_STEP_DEG = 3.0
+#: Detected counts per pixel (brightest part of the images) below which a method is starved.
+MIN_COUNTS = {"fbp": 20.0, "sirt": 20.0, "sart": 20.0, "cgls": 20.0, "tv": 1.0, "asd-pocs": 1.0}
+
+
+@dataclass(frozen=True)
+class QualityFlag:
+    """One warning about a run.
+
+    Attributes
+    ----------
+    code : str
+        Stable name (module notes).
+    message : str
+        What was seen, with the figure.
+    advice : str
+        What to do about it.
+    value, limit : float or None
+        The figure and the limit it broke.
+    """
+
+    code: str
+    message: str
+    advice: str
+    value: float | None = None
+    limit: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message} {self.advice}"
+
+
+def check_tilts(tilts_deg) -> list[QualityFlag]:
+    """``few_tilts``: fewer than :data:`MIN_TILTS` tilts or a step above :data:`MAX_TILT_STEP_DEG`.
+
+    Parameters
+    ----------
+    tilts_deg : (n_tilts,) array_like of float, degrees
+
+    Returns
+    -------
+    list of QualityFlag
+    """
+    tilts = np.sort(np.asarray(tilts_deg, float))
+    step = float(np.max(np.diff(tilts))) if tilts.size > 1 else float("inf")
+    out = []
+    if tilts.size < MIN_TILTS:
+        out.append(QualityFlag("few_tilts", f"only {tilts.size} tilts.",
+                               f"Record at least {MIN_TILTS} tilts; the reconstruction of so few is undersampled "
+                               "and its shapes are uncertain.", float(tilts.size), float(MIN_TILTS)))
+    if step > MAX_TILT_STEP_DEG:
+        out.append(QualityFlag("few_tilts", f"tilt steps up to {step:.1f}°.",
+                               f"Use steps of at most {MAX_TILT_STEP_DEG:g}°; coarse steps leave streaks and "
+                               "blur edges.", step, MAX_TILT_STEP_DEG))
+    return out
+
+
+def signal_counts(counts) -> float:
+    """Detected counts per pixel in the brightest part of the images.
+
+    The mean of the brightest 5 % of pixels after a 2-pixel Gaussian (so that shot-noise
+    spikes do not count as signal).
+
+    Parameters
+    ----------
+    counts : (n_tilts, ny, nx) array_like
+        Detected counts (vacuum level removed).
+
+    Returns
+    -------
+    float
+    """
+    data = np.asarray(counts, np.float32)
+    smooth = ndimage.gaussian_filter(data, (0, 2.0, 2.0))
+    return float(np.mean(smooth[smooth >= np.percentile(smooth, 95)]))
+
+
+def check_counts(counts_per_pixel: float | None, method: str) -> list[QualityFlag]:
+    """``low_counts``: fewer counts per pixel than :data:`MIN_COUNTS` of the method.
+
+    Parameters
+    ----------
+    counts_per_pixel : float or None
+        :func:`signal_counts` of the data; None when they are not counts (no check).
+    method : str
+        The reconstruction method used.
+
+    Returns
+    -------
+    list of QualityFlag
+    """
+    limit = MIN_COUNTS.get(method)
+    if counts_per_pixel is None or limit is None or counts_per_pixel >= limit:
+        return []
+    advice = ("Reconstruct with TV (--method tv or auto), which suppresses the shot noise." if limit > 1 else
+              "So few counts carry little shape information: bin the images, or raise the dose where the sample "
+              "allows it.")
+    return [QualityFlag("low_counts", f"{counts_per_pixel:.2g} detected counts per pixel in the brightest part of "
+                        f"the images: too few for {method.upper()}.", advice, float(counts_per_pixel), limit)]
+
+
+def check_residual(residual: float, noise_relative: float) -> list[QualityFlag]:
+    """``unexplained_residual``: the reprojection residual the noise does not explain.
+
+    Parameters
+    ----------
+    residual : float
+        ‖Ax − b‖/‖b‖ of the reconstruction.
+    noise_relative : float
+        √E‖n‖²/‖b‖ (:class:`insitu4d.noise.NoiseLevel`).
+
+    Returns
+    -------
+    list of QualityFlag
+    """
+    unexplained = float(np.sqrt(max(residual ** 2 - noise_relative ** 2, 0.0)))
+    if unexplained <= MAX_UNEXPLAINED_RESIDUAL:
+        return []
+    return [QualityFlag("unexplained_residual",
+                        f"the reconstruction leaves {100 * unexplained:.0f} % of the data unexplained beyond the noise "
+                        f"(residual {residual:.3f}, noise {noise_relative:.3f}).",
+                        "The images are not projections of one object about one axis: check the alignment and "
+                        "tilt axis (insitu4d align), the tilt angles, and whether the object fits in the field.",
+                        unexplained, MAX_UNEXPLAINED_RESIDUAL)]
+
+
+def check_alignment(direction_residuals) -> list[QualityFlag]:
+    """``tilt_axis_undecided``: the axis directions tried fit about equally well.
+
+    Parameters
+    ----------
+    direction_residuals : sequence of (float, float)
+        (direction, residual) of each direction tried (:class:`insitu4d.align.Alignment`);
+        nothing is checked when one direction was given.
+
+    Returns
+    -------
+    list of QualityFlag
+    """
+    if len(direction_residuals) < 2:
+        return []
+    res = sorted(float(r) for _, r in direction_residuals)
+    contrast = (res[1] - res[0]) / max(res[0], 1e-12)
+    if contrast >= MIN_DIRECTION_CONTRAST:
+        return []
+    return [QualityFlag("tilt_axis_undecided",
+                        f"the tilt-axis directions tried fit within {100 * contrast:.1f} % of each other "
+                        f"(residuals {res[0]:.3f} and {res[1]:.3f}).",
+                        "Give the direction of the tilt axis (--tilt-axis-deg), from the microscope or a "
+                        "calibration series.", contrast, MIN_DIRECTION_CONTRAST)]
+
+
+def check_field_of_view(aligned, *, margin_px: int = 0) -> list[QualityFlag]:
+    """``truncated_field_of_view``: bright signal at the image edges across the tilt axis.
+
+    Parameters
+    ----------
+    aligned : (n_tilts, ny, nx) array_like
+        Aligned, background-free images, tilt axis along y.
+    margin_px : int
+        Columns at each edge to skip (alignment fills what it shifted in with zeros).
+
+    Returns
+    -------
+    list of QualityFlag
+    """
+    data = np.asarray(aligned, np.float32)
+    nx = data.shape[2]
+    k = max(2, int(round(0.03 * nx)))
+    m = min(max(int(margin_px), 0), max(nx // 2 - k, 0))
+    ratios = []
+    for image in data:
+        bright = float(np.mean(image[image >= np.percentile(image, 99)]))
+        edge = float(np.mean(np.concatenate([image[:, m:m + k].ravel(), image[:, nx - m - k:nx - m].ravel()])))
+        ratios.append(edge / bright if bright > 0 else 0.0)
+    ratio = float(np.median(ratios))
+    if ratio <= MAX_EDGE_SIGNAL:
+        return []
+    return [QualityFlag("truncated_field_of_view",
+                        f"the images are bright at their edges across the tilt axis ({100 * ratio:.0f} % of the "
+                        "brightest signal): the object is larger than the field of view.",
+                        "Reconstructions of a truncated object (region-of-interest tomography) carry artefacts at "
+                        "its edges; image the whole object, or treat shapes near the edges with care.",
+                        ratio, MAX_EDGE_SIGNAL)]
+
+
+def check_particles(labels) -> list[QualityFlag]:
+    """``not_separated_particles``: most of the volume is foreground, or the foreground runs into its sides.
+
+    Parameters
+    ----------
+    labels : (nz, ny, nx) ndarray of int
+        0 background.
+
+    Returns
+    -------
+    list of QualityFlag
+    """
+    labels = np.asarray(labels)
+    fg = labels > 0
+    n_fg = int(fg.sum())
+    if n_fg == 0:
+        return [QualityFlag("not_separated_particles", "nothing was segmented.",
+                            "Check the reconstruction (orthoslices.png): the particles may be lost in noise or "
+                            "the threshold may have failed.", 0.0, None)]
+    fraction = n_fg / fg.size
+    sides = np.unique(np.concatenate([labels[0].ravel(), labels[-1].ravel(), labels[:, :, 0].ravel(),
+                                      labels[:, :, -1].ravel()]))
+    sides = sides[sides > 0]
+    border = float(np.isin(labels, sides).sum()) / n_fg if sides.size else 0.0
+    out = []
+    if fraction > MAX_FOREGROUND_FRACTION or border > MAX_BORDER_FOREGROUND:
+        out.append(QualityFlag("not_separated_particles",
+                               f"{100 * fraction:.0f} % of the volume is foreground and {100 * border:.0f} % of it "
+                               "touches the volume's sides: this is not a set of separated particles.",
+                               "Particle and neck measurements assume particles on a thin support; for a film, a "
+                               "lamella or a matrix they do not mean anything.",
+                               max(fraction / MAX_FOREGROUND_FRACTION, border / MAX_BORDER_FOREGROUND), 1.0))
+    return out
+
+
+def edge_width_vox(volume, mask, *, max_distance_vox: float = 5.0) -> float:
+    """The 10–90 % width of the particles' edge in a reconstruction: its resolution, in voxels.
+
+    The grey values are averaged over shells of equal signed distance to the segmented
+    surface (0.5-voxel bins, ± ``max_distance_vox``); the width is the distance over which
+    that profile rises from 10 % to 90 % of the way from the background level to the
+    particles'. For a Gaussian blur of σ it is 2.56 σ.
+
+    Parameters
+    ----------
+    volume : (nz, ny, nx) array_like
+    mask : (nz, ny, nx) array_like of bool
+        The segmented particles.
+    max_distance_vox : float
+
+    Returns
+    -------
+    float
+        Voxels; NaN when the mask is empty or full.
+    """
+    v = np.asarray(volume, np.float64)
+    m = np.asarray(mask, bool)
+    if not m.any() or m.all():
+        return float("nan")
+    signed = ndimage.distance_transform_edt(m) - ndimage.distance_transform_edt(~m)
+    # the surface lies half a voxel outside the outermost inside voxels
+    signed = np.where(m, signed - 0.5, signed + 0.5)
+    bins = np.arange(-max_distance_vox, max_distance_vox + 0.25, 0.5)
+    idx = np.digitize(signed.ravel(), bins)
+    sums = np.bincount(idx, weights=v.ravel(), minlength=bins.size + 1)
+    counts = np.bincount(idx, minlength=bins.size + 1)
+    centres = (bins[:-1] + bins[1:]) / 2
+    profile = sums[1:bins.size] / np.maximum(counts[1:bins.size], 1)
+    valid = counts[1:bins.size] > 0
+    centres, profile = centres[valid], profile[valid]
+    lo, hi = profile[centres < -max_distance_vox + 1.5].mean(), profile[centres > max_distance_vox - 1.5].mean()
+    if not hi > lo:
+        return float("nan")
+    rise = np.maximum.accumulate((profile - lo) / (hi - lo))
+    return float(np.interp(0.9, rise, centres) - np.interp(0.1, rise, centres))
+
+
+def check_pairs(pairs, voxel_size_nm: float, resolution_vox: float) -> list[QualityFlag]:
+    """``neck_at_resolution`` and ``impossible_value`` for the measured pairs.
+
+    Parameters
+    ----------
+    pairs : list of dict
+        :func:`insitu4d.measure.measure_pairs` rows (``labels``, ``r_n_nm``,
+        ``r_n_over_r_p``, ``d_over_2r_p``).
+    voxel_size_nm : float
+    resolution_vox : float
+        :func:`edge_width_vox` of the volume (NaN: no resolution check).
+
+    Returns
+    -------
+    list of QualityFlag
+        At most one flag of each kind, naming every pair concerned.
+    """
+    out = []
+    if np.isfinite(resolution_vox):
+        limit_nm = (resolution_vox + 1.0) * voxel_size_nm
+        low = [p for p in pairs if p["r_n_nm"] < limit_nm]
+        if low:
+            names = ", ".join(f"{p['labels'][0]}–{p['labels'][1]} ({p['r_n_nm']:.1f} nm)" for p in low)
+            out.append(QualityFlag("neck_at_resolution",
+                                   f"neck radius within one voxel of the resolution ({resolution_vox:.1f} voxels = "
+                                   f"{resolution_vox * voxel_size_nm:.1f} nm) for pair(s) {names}.",
+                                   "Such necks are read too wide (the blur fills the gap beside the neck); treat "
+                                   "them as upper bounds, or image at a finer pixel.",
+                                   float(min(p["r_n_nm"] for p in low)), float(limit_nm)))
+    bad = [p for p in pairs if p["r_n_over_r_p"] > 1 or p["d_over_2r_p"] < 0.5]
+    if bad:
+        names = ", ".join(f"{p['labels'][0]}–{p['labels'][1]} (r_n/r_p {p['r_n_over_r_p']:.2f}, d/2r_p "
+                          f"{p['d_over_2r_p']:.2f})" for p in bad)
+        out.append(QualityFlag("impossible_value", f"values no pair of touching particles has: {names}.",
+                               "The segmentation has not split these particles as they are; inspect labels.h5 "
+                               "and orthoslices.png.", None, None))
+    return out

@@ -1,0 +1,328 @@
+"""One particle or two? Shape models fitted to a segmented body, to split particles at deep necks.
+
+A watershed of the distance transform splits two particles only where the transform has a
+saddle deeper than its ripples: two spheres of radius r_p with a neck r_n have a saddle of
+depth r_p − r_n, one voxel at r_n/r_p = 0.95 for r_p = 20 voxels. Deeper into sintering
+the question "one body or two?" is a question of shape, answered here by comparing two
+models of the same number of parameters (nine each), fitted to the body:
+
+* **one particle**: the ellipsoid with the body's second moments (centroid, principal
+  axes; for a solid ellipsoid of semi-axes a_i the covariance eigenvalues are a_i²/5, so
+  a_i = √(5 λ_i)), which also covers a sphere stretched along the beam by the missing
+  wedge;
+* **two particles**: two spheres (centres c₁, c₂, radii R₁, R₂) joined by a cylindrical
+  collar of radius r_n between the centres: the union is exactly the model-C sintering
+  body (Ihara et al., Nanoscale 15, 10133 (2023), doi:10.1039/d3nr00992k; the geometry is
+  set out in ``docs/science.md``), and with r_n ≤ the intersection radius it is two plain
+  overlapping spheres. It is fitted by robust least squares of the signed distance of
+  the surface points (face centres between body and background voxels) to the model
+  surface (``scipy.optimize.least_squares``, soft-L1 loss with a one-voxel scale), started
+  from a two-means split of the body along its major axis.
+
+Each model is scored by the fraction of voxels it gets wrong (symmetric difference with
+the body, over the body's volume). Two particles are chosen when that model is clearly
+better and is a real pair: both spheres carry the body (each at least a quarter of its
+volume), their centres are apart (d ≥ 0.5 (R₁ + R₂)), and a neck is left (r_n ≤ 0.97 of
+the smaller radius: without a constriction the body is one particle; a coalescence has
+ended). The body is then divided by the power plane of the two spheres, the plane of
+points with equal power |x − cᵢ|² − Rᵢ² (the radical plane, which contains the circle
+where the spheres meet; the partition of polydisperse sphere packings known as the
+Laguerre tessellation: Aurenhammer, SIAM J. Comput. 16, 78 (1987), doi:10.1137/0216006).
+
+The test assumes particles that are, before they sinter, roughly spheres or ellipsoids; a
+rod with a waist would be split. :class:`~insitu4d.segment.SegmentationParameters`
+``split_deep_necks`` turns it off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+from scipy.optimize import least_squares
+
+__all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "moment_ellipsoid_mismatch", "fit_two_spheres",
+           "one_or_two", "power_split"]
+
+#: Largest fitted neck radius over the smaller sphere radius that still counts as a neck.
+MAX_NECK_RATIO = 0.97
+#: Smallest sphere-centre distance over the sum of the radii of a pair (model C reaches 2/3 at a full neck).
+MIN_CENTRE_DISTANCE = 0.5
+#: Surface points used in a fit at most (every k-th face).
+MAX_FIT_POINTS = 3000
+#: Smallest share of the body's volume that each sphere of a pair must hold.
+MIN_SHARE = 0.15
+
+
+@dataclass(frozen=True)
+class TwoSphereFit:
+    """Two spheres joined by a collar, fitted to a body (voxel units, (z, y, x) array coordinates).
+
+    Attributes
+    ----------
+    centre_a, centre_b : (3,) ndarray of float, voxels
+    radius_a, radius_b : float, voxels
+    neck_radius : float, voxels
+        Radius of the collar between the centres.
+    """
+
+    centre_a: np.ndarray
+    centre_b: np.ndarray
+    radius_a: float
+    radius_b: float
+    neck_radius: float
+
+    @property
+    def distance(self) -> float:
+        """Sphere-centre distance, voxels."""
+        return float(np.linalg.norm(self.centre_b - self.centre_a))
+
+    def signed_distance(self, points: np.ndarray) -> np.ndarray:
+        """Signed distance (voxels, negative inside) of ``points`` (n, 3) to the union's surface."""
+        return _union_sdf(_pack(self), points)
+
+
+@dataclass(frozen=True)
+class ShapeTest:
+    """The outcome of :func:`one_or_two` for one body.
+
+    Attributes
+    ----------
+    two : bool
+        Two particles (split the body).
+    mismatch_one, mismatch_two : float
+        Voxels wrong (symmetric difference over the body's volume) of the moment ellipsoid
+        and of the two-sphere fit.
+    fit : TwoSphereFit or None
+    reason : str
+        Why the decision went the way it did.
+    coalesced : bool
+        The fitted geometry itself says one body (no neck left, or the spheres coincide),
+        whatever the comparison with the ellipsoid: a seeded pair that reads so has merged.
+    """
+
+    two: bool
+    mismatch_one: float
+    mismatch_two: float
+    fit: TwoSphereFit | None
+    reason: str
+    coalesced: bool = False
+
+
+def surface_points(mask: np.ndarray) -> np.ndarray:
+    """Centres of the faces between body voxels and background voxels (the voxelised surface).
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) ndarray of bool
+        The body; the space outside the array counts as background.
+
+    Returns
+    -------
+    (n, 3) ndarray of float, voxels (z, y, x)
+    """
+    m = np.pad(np.asarray(mask, bool), 1)
+    points = []
+    for axis in range(3):
+        idx = np.argwhere(np.diff(m, axis=axis)).astype(np.float64)
+        idx[:, axis] += 0.5  # the face between index k and k + 1
+        points.append(idx - 1.0)  # undo the padding
+    return np.concatenate(points)
+
+
+def _coords(mask: np.ndarray) -> np.ndarray:
+    return np.argwhere(mask).astype(np.float64)
+
+
+def moment_ellipsoid_mismatch(mask: np.ndarray) -> float:
+    """Voxels wrong, over the body's volume, of the ellipsoid with the body's second moments.
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) ndarray of bool
+
+    Returns
+    -------
+    float
+        |body Δ ellipsoid| / |body|.
+    """
+    pts = _coords(mask)
+    centre = pts.mean(axis=0)
+    cov = np.cov((pts - centre).T, bias=True) + np.eye(3) / 12.0
+    evals, evecs = np.linalg.eigh(cov)
+    axes = np.sqrt(5.0 * np.clip(evals, 1e-6, None))
+    box = _box(mask.shape, centre, axes.max() + 1)
+    grid = np.stack(np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij"), -1).reshape(-1, 3)
+    q = ((grid - centre) @ evecs) / axes
+    inside = (q ** 2).sum(axis=1) <= 1.0
+    model = np.zeros(mask.shape, bool)
+    model[tuple(grid[inside].astype(int).T)] = True
+    return float(np.logical_xor(model, mask).sum()) / max(int(mask.sum()), 1)
+
+
+def _box(shape, centre, half) -> tuple[slice, ...]:
+    return tuple(slice(max(int(np.floor(c - half)), 0), min(int(np.ceil(c + half)) + 1, n))
+                 for c, n in zip(centre, shape))
+
+
+def _pack(fit: TwoSphereFit) -> np.ndarray:
+    return np.concatenate([fit.centre_a, fit.centre_b, [fit.radius_a, fit.radius_b, fit.neck_radius]])
+
+
+def _union_sdf(p: np.ndarray, points: np.ndarray) -> np.ndarray:
+    ca, cb, ra, rb, rn = p[0:3], p[3:6], p[6], p[7], p[8]
+    da = np.linalg.norm(points - ca, axis=1) - ra
+    db = np.linalg.norm(points - cb, axis=1) - rb
+    axis = cb - ca
+    length = max(np.linalg.norm(axis), 1e-9)
+    u = axis / length
+    rel = points - ca
+    t = rel @ u
+    radial = np.linalg.norm(rel - t[:, None] * u, axis=1)
+    # capped cylinder from ca to cb, radius rn (exact signed distance)
+    dr = radial - rn
+    dt = np.abs(t - length / 2) - length / 2
+    outside = np.hypot(np.maximum(dr, 0), np.maximum(dt, 0))
+    dc = outside + np.minimum(np.maximum(dr, dt), 0)
+    return np.minimum(np.minimum(da, db), dc)
+
+
+def _render(fit: TwoSphereFit, shape) -> np.ndarray:
+    centre = (fit.centre_a + fit.centre_b) / 2
+    half = fit.distance / 2 + max(fit.radius_a, fit.radius_b) + 1
+    box = _box(shape, centre, half)
+    grid = np.stack(np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij"), -1).reshape(-1, 3)
+    inside = fit.signed_distance(grid.astype(np.float64)) <= 0
+    out = np.zeros(shape, bool)
+    out[tuple(grid[inside].T)] = True
+    return out
+
+
+def _two_means(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split voxel coordinates in two along the major axis, then Lloyd iterations."""
+    centre = pts.mean(axis=0)
+    _, evecs = np.linalg.eigh(np.cov((pts - centre).T))
+    side = (pts - centre) @ evecs[:, -1] > 0
+    for _ in range(10):
+        if side.all() or not side.any():
+            break
+        ca, cb = pts[~side].mean(axis=0), pts[side].mean(axis=0)
+        new = np.linalg.norm(pts - cb, axis=1) < np.linalg.norm(pts - ca, axis=1)
+        if np.array_equal(new, side):
+            break
+        side = new
+    return pts[~side], pts[side], side
+
+
+def fit_two_spheres(mask: np.ndarray) -> TwoSphereFit | None:
+    """Two spheres joined by a collar, fitted to a body's surface (see the module notes).
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) ndarray of bool
+
+    Returns
+    -------
+    TwoSphereFit or None
+        None when the body is too small (under 20 voxels) or does not divide in two.
+    """
+    pts = _coords(mask)
+    if len(pts) < 20:
+        return None
+    a, b, _ = _two_means(pts)
+    if len(a) == 0 or len(b) == 0:
+        return None
+    ra = (3 * len(a) / (4 * np.pi)) ** (1 / 3)
+    rb = (3 * len(b) / (4 * np.pi)) ** (1 / 3)
+    surf = surface_points(mask)
+    surf = surf[:: max(1, len(surf) // MAX_FIT_POINTS)]  # an even subset bounds the cost on large bodies
+    lower = np.concatenate([np.full(6, -np.inf), [0.5, 0.5, 0.0]])
+    upper = np.full(9, np.inf)
+
+    def residuals(p):
+        # the collar may not be wider than the smaller sphere (a rod is one body)
+        penalty = max(p[8] - min(p[6], p[7]), 0.0)
+        return np.append(_union_sdf(p, surf), 10.0 * penalty)
+
+    # the collar gets no gradient where a sphere's surface is nearer, so it is started at three widths
+    best = None
+    for neck in (0.3, 0.65, 1.0):
+        start = np.concatenate([a.mean(axis=0), b.mean(axis=0), [ra, rb, neck * min(ra, rb)]])
+        try:
+            sol = least_squares(residuals, start, loss="soft_l1", f_scale=1.0, bounds=(lower, upper),
+                                max_nfev=200, x_scale=1.0)
+        except ValueError:
+            continue
+        if best is None or sol.cost < best.cost:
+            best = sol
+    if best is None:
+        return None
+    p = best.x
+    return TwoSphereFit(p[0:3].copy(), p[3:6].copy(), float(p[6]), float(p[7]), float(min(p[8], p[6], p[7])))
+
+
+def one_or_two(mask: np.ndarray, *, margin: float = 0.8) -> ShapeTest:
+    """Decide whether a segmented body is one particle or two joined by a neck (module notes).
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) ndarray of bool
+        One connected body (or one region of a body).
+    margin : float
+        The two-sphere model must get at most this fraction of the ellipsoid's wrong voxels.
+
+    Returns
+    -------
+    ShapeTest
+    """
+    mask = np.asarray(mask, bool)
+    one = moment_ellipsoid_mismatch(mask)
+    fit = fit_two_spheres(mask)
+    if fit is None:
+        return ShapeTest(False, one, float("nan"), None, "too small to hold two particles")
+    model = _render(fit, mask.shape)
+    two = float(np.logical_xor(model, mask).sum()) / max(int(mask.sum()), 1)
+    r_min = min(fit.radius_a, fit.radius_b)
+    volume = mask.sum()
+    parts = power_split(mask, fit)
+    share = min((parts == 1).sum(), (parts == 2).sum()) / max(volume, 1)
+    if fit.distance < MIN_CENTRE_DISTANCE * (fit.radius_a + fit.radius_b):
+        return ShapeTest(False, one, two, fit, "the two spheres nearly coincide", coalesced=True)
+    if fit.neck_radius > MAX_NECK_RATIO * r_min:
+        return ShapeTest(False, one, two, fit, "no neck left: one body", coalesced=True)
+    if share < MIN_SHARE:
+        return ShapeTest(False, one, two, fit, "one sphere holds too little of the body")
+    if two > margin * one:
+        return ShapeTest(False, one, two, fit, "an ellipsoid explains the body as well")
+    return ShapeTest(True, one, two, fit, "two spheres with a neck explain the body better than one ellipsoid")
+
+
+def power_split(mask: np.ndarray, fit: TwoSphereFit) -> np.ndarray:
+    """Divide a body between two fitted spheres by their power (radical) plane.
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) ndarray of bool
+    fit : TwoSphereFit
+
+    Returns
+    -------
+    (nz, ny, nx) ndarray of int8
+        0 outside the body, 1 on sphere a's side, 2 on sphere b's.
+    """
+    pts = np.argwhere(mask).astype(np.float64)
+    pa = ((pts - fit.centre_a) ** 2).sum(axis=1) - fit.radius_a ** 2
+    pb = ((pts - fit.centre_b) ** 2).sum(axis=1) - fit.radius_b ** 2
+    out = np.zeros(mask.shape, np.int8)
+    idx = tuple(pts.astype(int).T)
+    out[idx] = np.where(pb < pa, 2, 1)
+    # each side must be connected: stray voxels across the plane join the side they touch
+    for side in (1, 2):
+        lab, n = ndimage.label(out == side)
+        if n > 1:
+            sizes = np.bincount(lab.ravel())
+            sizes[0] = 0
+            stray = (lab > 0) & (lab != int(np.argmax(sizes)))
+            out[stray] = 3 - side
+    return out

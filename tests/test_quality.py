@@ -1,0 +1,91 @@
+"""Quality flags: each check against cases whose answer is known, and on real data."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from insitu4d.quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
+                              check_residual, check_tilts, edge_width_vox, signal_counts)
+
+
+def _codes(flags):
+    return [f.code for f in flags]
+
+
+def test_few_tilts_and_coarse_steps():
+    assert check_tilts(np.arange(-40, 41, 2.0)) == []
+    flags = check_tilts(np.arange(-40, 36, 5.0))  # the lamella: 16 tilts, 5° steps
+    assert _codes(flags) == ["few_tilts", "few_tilts"]
+    assert flags[0].value == 16 and flags[1].value == 5.0
+    assert "at least 20 tilts" in flags[0].advice
+
+
+def test_counts_for_the_method():
+    # 10 counts at the brightest: starved for SIRT (limit 20), enough for TV (limit 1); non-count data: no check
+    assert _codes(check_counts(10.0, "sirt")) == ["low_counts"]
+    assert check_counts(10.0, "tv") == [] and check_counts(None, "sirt") == []
+    assert _codes(check_counts(0.4, "tv")) == ["low_counts"]
+    # signal_counts: the mean of the brightest 5 % after a 2 px blur: a flat 12-count square over
+    # most of the image reads 12
+    img = np.zeros((3, 64, 64))
+    img[:, 8:56, 8:56] = 12.0
+    assert signal_counts(img) == pytest.approx(12.0, rel=1e-3)
+
+
+def test_unexplained_residual():
+    # oracle: √(r² − ν²): residual 0.32 with noise 0.1 leaves 0.30 > 0.15; 0.18 with noise 0.12 leaves 0.13
+    (flag,) = check_residual(0.32, 0.10)
+    assert flag.code == "unexplained_residual" and flag.value == pytest.approx(np.sqrt(0.32 ** 2 - 0.01))
+    assert check_residual(0.18, 0.12) == []
+    assert check_residual(0.04, 0.0) == []  # the needle
+
+
+def test_tilt_axis_undecided():
+    assert _codes(check_alignment([[0.0, 0.336], [90.0, 0.318]])) == ["tilt_axis_undecided"]  # the lamella
+    assert check_alignment([[0.0, 0.124], [90.0, 0.098]]) == []  # the needle: 27 % apart
+    assert check_alignment([[0.0, 0.2]]) == []  # one direction given
+
+
+def test_truncated_field_of_view():
+    # particles in the middle of the field: silent; a slab across the whole width: flagged
+    img = np.zeros((5, 64, 64), np.float32)
+    img[:, 20:40, 25:35] = 1.0
+    assert check_field_of_view(img) == []
+    img[:, 10:50, :] = 0.8
+    (flag,) = check_field_of_view(img)
+    assert flag.code == "truncated_field_of_view" and flag.value > 0.5
+
+
+def test_not_separated_particles():
+    labels = np.zeros((40, 40, 40), int)
+    labels[10:20, 10:20, 10:20] = 1
+    labels[22:30, 22:30, 22:30] = 2
+    assert check_particles(labels) == []
+    film = labels.copy()
+    film[15:25, :, :] = 3  # a layer from side to side
+    assert _codes(check_particles(film)) == ["not_separated_particles"]
+    assert _codes(check_particles(np.zeros((8, 8, 8), int))) == ["not_separated_particles"]
+    # an object along the tilt axis (y) that spans the field top to bottom is fine (the needle)
+    rod = np.zeros((40, 40, 40), int)
+    rod[15:25, :, 15:25] = 1
+    assert check_particles(rod) == []
+
+
+def test_edge_width_of_a_blurred_edge():
+    # oracle: a flat edge blurred by a Gaussian of σ = 1.2 voxels rises from 10 % to 90 % over
+    # 2 × 1.2816 σ = 3.08 voxels; the profile is sampled in 0.5-voxel shells (5 %)
+    x = np.arange(48)[None, None, :] * np.ones((8, 16, 1))
+    slab = (x < 24).astype(float)
+    blurred = ndimage.gaussian_filter1d(slab, 1.2, axis=2, mode="nearest")
+    assert edge_width_vox(blurred, blurred > 0.5) == pytest.approx(2.5631 * 1.2, rel=0.05)
+    assert np.isnan(edge_width_vox(blurred, np.zeros_like(slab, bool)))
+
+
+def test_pair_checks():
+    pairs = [{"labels": [1, 2], "r_n_nm": 5.0, "r_n_over_r_p": 0.3, "d_over_2r_p": 0.95},
+             {"labels": [2, 3], "r_n_nm": 30.0, "r_n_over_r_p": 1.2, "d_over_2r_p": 0.7},
+             {"labels": [3, 4], "r_n_nm": 30.0, "r_n_over_r_p": 0.5, "d_over_2r_p": 0.4}]
+    flags = check_pairs(pairs, 2.0, 1.8)  # resolution 1.8 voxels = 3.6 nm: a 5 nm neck is within one voxel of it
+    assert _codes(flags) == ["neck_at_resolution", "impossible_value"]
+    assert "1–2" in flags[0].message and "2–3" in flags[1].message and "3–4" in flags[1].message
+    assert check_pairs(pairs[:1], 1.0, float("nan")) == []
