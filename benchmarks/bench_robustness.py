@@ -44,7 +44,7 @@ from insitu4d.measure import measure_particles
 from insitu4d.measure.tracking import match_particles
 from insitu4d.simulate import simulate_scene
 from insitu4d.simulate.compare import score_pairs
-from insitu4d.simulate.scenes import coalescence_sequence, random_pair_scene
+from insitu4d.simulate.scenes import coalescence_sequence, random_pair_scene, write_scene_experiment
 
 #: name -> (kind, half tilt range in degrees, dose e⁻/nm², default number of scenes)
 CONDITIONS = {
@@ -112,16 +112,10 @@ def run_sequence(half_range: float, dose: float, seed: int, workdir: Path) -> di
     rng = np.random.default_rng([seed, 131071])
     scenes, merge_index = coalescence_sequence(rng, NECK_RATIOS_4D)
     folder = workdir / f"q{seed}"
-    folder.mkdir(parents=True, exist_ok=True)
-    lines = ['name = "coalescence"', "[acquisition]", f"pixel_size_nm = {scenes[0].voxel_size_nm}",
-             f"dose_e_per_nm2 = {dose}", "[uncertainty]", "repeats = 0"]
-    for i, scene in enumerate(scenes):
-        _image(scene, half_range, dose, rng, folder / f"T{i + 1:02d}.mrc")
-        lines += ["[[timepoints]]", f"time_s = {10.0 * i}", f"tiltseries = 'T{i + 1:02d}.mrc'",
-                  f"tilts = 'T{i + 1:02d}.rawtlt'"]
-    (folder / "exp.toml").write_text("\n".join(lines) + "\n")
+    toml, _ = write_scene_experiment(scenes, folder, tilts(half_range), dose, rng, drift_max_px=DRIFT_PX,
+                                     tilt_axis_offset_px=AXIS_OFFSET_PX)
     t0 = time.perf_counter()
-    summary = run_experiment(read_experiment(folder / "exp.toml"), folder / "out")
+    summary = run_experiment(read_experiment(toml), folder / "out")
     elapsed = time.perf_counter() - t0
     with open(folder / "out" / "pairs_timeseries.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -184,3 +184,25 @@ def test_experiment_of_existing_tilt_series_files(finished):
     a = _rows(out / "pairs_timeseries.csv")
     b = _rows(root / "out_files" / "pairs_timeseries.csv")
     assert [r["r_n_nm"] for r in a] == [r["r_n_nm"] for r in b]
+
+
+def test_identities_survive_deep_necks_and_a_coalescence_is_one_merge(tmp_path):
+    # A pair whose neck grows 0.5 → 0.8 → 0.95 of the smaller radius, then is full (no neck:
+    # model C at r_n = r_s), then relaxes to one sphere; every time point moved by up to 3
+    # voxels. Run with defaults only: the pair keeps its identity (one pair id) through 0.95,
+    # and the coalescence is one merge event at the first time point without a neck (± 1).
+    from insitu4d.simulate.scenes import coalescence_sequence, write_scene_experiment
+
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        scenes, merge_index = coalescence_sequence(rng, (0.5, 0.8, 0.95, 1.0), relax_aspect=(1.0,),
+                                                   radius_vox=(10.0, 12.0), radius_nm=(60.0, 70.0))
+        toml, _ = write_scene_experiment(scenes, tmp_path / f"s{seed}", np.arange(-60, 61, 3.0), 2000.0, rng)
+        summary = run_experiment(read_experiment(toml), tmp_path / f"s{seed}" / "out")
+        rows = _rows(tmp_path / f"s{seed}" / "out" / "pairs_timeseries.csv")
+        assert [r["time_point"] for r in rows] == ["T01", "T02", "T03"]
+        assert {r["pair_id"] for r in rows} == {"1"}
+        merges = [e for e in summary["events"] if e["kind"] == "merge"]
+        assert len(merges) == 1 and abs(merges[0]["time_index"] - merge_index) <= 1
+        assert merges[0]["time_s"] == 10.0 * merges[0]["time_index"]
+        assert summary["automatic_choices"]["from_time_point"] == "T01"

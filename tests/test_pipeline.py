@@ -143,3 +143,30 @@ def test_volume_is_not_reused_when_the_aligned_data_differ(synthetic_stack, tmp_
     run_tilt_series(mrc, out, tilts=tlt, params=RunParameters(tilt_axis_deg=0.0, **base))
     run = run_tilt_series(mrc, out, tilts=tlt, params=RunParameters(tilt_axis_deg=90.0, **base))
     assert run["reconstruction"]["resumed_from_volume_h5"] is False
+
+
+@pytest.mark.parametrize("index", [0, 17])
+def test_defaults_on_the_demo_twin(tmp_path, index):
+    # `insitu4d run` with no options on a tilt series of the demo's twin (the first time point,
+    # necks of 0.3–0.4 r_p, and the last, one neck at 0.9 r_p): the method and weight chosen from
+    # the data give the demo's accuracy, every pair found with r_n and d within 1 voxel (8.32 nm)
+    # of the truth, and no quality flag.
+    from importlib.resources import files
+
+    from insitu4d.io import write_tilt_series
+    from insitu4d.pipeline import read_experiment
+    from insitu4d.simulate import simulate_time_point
+    from insitu4d.simulate.compare import score_pairs
+
+    spec = read_experiment(files("insitu4d.examples") / "twin_ihara" / "experiment.toml").twin
+    ts, truth, true_labels, _ = simulate_time_point(spec, index)
+    mrc, tlt = write_tilt_series(tmp_path / "T.mrc", ts)
+    run = run_tilt_series(mrc, tmp_path / "out", tilts=tlt, figures=False)
+    meas = json.loads((tmp_path / "out" / "measurements.json").read_text())
+    h = spec.pixel_size_nm
+    assert run["reconstruction"]["method"] == "tv" and run["quality_flags"] == []
+    assert run["n_particles"] == 5 and run["n_pairs"] == 2
+    for sc in score_pairs(truth, true_labels, meas, h):
+        assert sc["found"]
+        assert abs(sc["measured"]["r_n_nm"] - sc["true"]["r_n_nm"]) < h
+        assert abs(sc["measured"]["d_nm"] - sc["true"]["d_nm"]) < h

@@ -78,7 +78,20 @@ def test_edge_width_of_a_blurred_edge():
     slab = (x < 24).astype(float)
     blurred = ndimage.gaussian_filter1d(slab, 1.2, axis=2, mode="nearest")
     assert edge_width_vox(blurred, blurred > 0.5) == pytest.approx(2.5631 * 1.2, rel=0.05)
+    assert edge_width_vox(blurred, blurred > 0.5, direction=(0, 0, 1)) == pytest.approx(2.5631 * 1.2, rel=0.05)
     assert np.isnan(edge_width_vox(blurred, np.zeros_like(slab, bool)))
+
+
+def test_edge_width_along_a_direction():
+    # oracle: a block blurred by σ = 2 along z and σ = 1.2 across: along z its edge is 2.56 × 2,
+    # across 2.56 × 1.2 (the missing wedge blurs along the beam); 10 % for the block's corners.
+    # (Edges much sharper than 1.2 are read wide: the profile is sampled once per voxel.)
+    block = np.zeros((64, 64, 64))
+    block[8:56, 8:56, 8:56] = 1.0
+    blurred = ndimage.gaussian_filter(block, (2.0, 1.2, 1.2))
+    mask = blurred > 0.5
+    assert edge_width_vox(blurred, mask, direction=(1, 0, 0)) == pytest.approx(2.5631 * 2.0, rel=0.1)
+    assert edge_width_vox(blurred, mask, direction=(0, 0, 1)) == pytest.approx(2.5631 * 1.2, rel=0.1)
 
 
 def test_pair_checks():
@@ -86,6 +99,7 @@ def test_pair_checks():
              {"labels": [2, 3], "r_n_nm": 30.0, "r_n_over_r_p": 1.2, "d_over_2r_p": 0.7},
              {"labels": [3, 4], "r_n_nm": 30.0, "r_n_over_r_p": 0.5, "d_over_2r_p": 0.4}]
     flags = check_pairs(pairs, 2.0, 1.8)  # resolution 1.8 voxels = 3.6 nm: a 5 nm neck is within one voxel of it
+    assert check_pairs(pairs[:1], 2.0, [1.0]) == []  # 5 nm is 2.5 voxels: more than one above 1.0
     assert _codes(flags) == ["neck_at_resolution", "impossible_value"]
     assert "1–2" in flags[0].message and "2–3" in flags[1].message and "3–4" in flags[1].message
     assert check_pairs(pairs[:1], 1.0, float("nan")) == []

@@ -40,6 +40,13 @@ class Backend(str, Enum):
 
 
 BACKEND_HELP = "Projector backend; 'auto' uses a GPU (CuPy) when one is usable."
+#: Reconstruction options shared by ``run`` and ``reconstruct``.
+METHOD_OPTION = typer.Option(Method.auto, "--method",
+                             help="Reconstruction method; 'auto' chooses from the tilts and the noise.")
+ITERATIONS_OPTION = typer.Option(None, "--iterations",
+                                 help="Iterations of the iterative methods (default: the method's).")
+TV_WEIGHT_OPTION = typer.Option("auto", "--tv-weight",
+                                help="TV: regularisation weight, or 'auto' (discrepancy principle).")
 
 
 class Filter(str, Enum):
@@ -141,12 +148,9 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT",
         tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
         pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
         tilt_axis: str = typer.Option("auto", "--tilt-axis-deg", help="Tilt-axis direction from image y, or 'auto'."),
-        method: Method = typer.Option(Method.auto, "--method",
-                                      help="Reconstruction method; 'auto' chooses from the tilts and the noise."),
-        iterations: Optional[int] = typer.Option(None, "--iterations",
-                                                 help="Iterations of the iterative methods (default: the method's)."),
-        tv_weight: str = typer.Option("auto", "--tv-weight",
-                                      help="TV: regularisation weight, or 'auto' (discrepancy principle)."),
+        method: Method = METHOD_OPTION,
+        iterations: Optional[int] = ITERATIONS_OPTION,
+        tv_weight: str = TV_WEIGHT_OPTION,
         backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
         bin_factor: int = typer.Option(1, "--bin", help="Bin pixels by this factor first."),
         denoise: Optional[DenoiseMethod] = typer.Option(
@@ -180,10 +184,10 @@ def run(input_path: Path = typer.Argument(..., metavar="INPUT",
     out.print(f"outputs in [bold]{output}[/]: {', '.join(result['outputs'])}")
 
 
-def _warn(flags: list[dict], where: str = "") -> None:
+def _warn(flags: list[dict]) -> None:
     """Print quality flags as warnings (the run still succeeded)."""
     for f in flags:
-        console.print(f"[bold yellow]warning[/] {where}[{f['code']}] {escape(f['message'])} {escape(f['advice'])}")
+        console.print(f"[bold yellow]warning[/] [{f['code']}] {escape(f['message'])} {escape(f['advice'])}")
 
 
 def _run_experiment(path: Path, output: Path) -> None:
@@ -196,6 +200,9 @@ def _run_experiment(path: Path, output: Path) -> None:
     except (Insitu4dError, ValueError) as exc:
         _fail(exc)
     resumed = sum(t["resumed"] for t in summary["time_points"])
+    for code, points in summary["quality_flags"].items():
+        first = next(f for t in summary["time_points"] for f in t["quality_flags"] if f["code"] == code)
+        _warn([dict(first, message=f"{first['message']} (time points {', '.join(points)})")])
     out.print(f"{len(summary['time_points'])} time point(s) ({resumed} resumed), {summary['n_tracks']} particle "
               f"track(s), {summary['n_pairs']} pair(s), {len(summary['events'])} event(s)")
     out.print(f"outputs in [bold]{output}[/]: {', '.join(summary['outputs'])}")
@@ -224,12 +231,9 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
                 output: Path = typer.Option(..., "-o", "--output", help="Volume (.tif or .h5), (z, y, x) float32."),
                 tilts: Optional[Path] = typer.Option(None, "--tilts"),
                 pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
-                method: Method = typer.Option(Method.auto, "--method",
-                                              help="Reconstruction method; 'auto' chooses from tilts and noise."),
-                iterations: Optional[int] = typer.Option(None, "--iterations",
-                                                         help="Iterations (default: the method's)."),
-                tv_weight: str = typer.Option("auto", "--tv-weight",
-                                              help="TV: regularisation weight, or 'auto' (discrepancy principle)."),
+                method: Method = METHOD_OPTION,
+                iterations: Optional[int] = ITERATIONS_OPTION,
+                tv_weight: str = TV_WEIGHT_OPTION,
                 backend: Backend = typer.Option(Backend.auto, "--backend", help=BACKEND_HELP),
                 filter_name: Filter = typer.Option(Filter.ramp, "--filter", help="FBP filter."),
                 tilt_axis: str = typer.Option("auto", "--tilt-axis-deg"),

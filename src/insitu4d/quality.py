@@ -26,7 +26,8 @@ report. The limits, and why:
 * ``low_counts``: fewer than :data:`MIN_COUNTS` detected counts per pixel in the brightest
   part of the images for the method (unregularised methods need more).
 * ``neck_at_resolution``: a neck radius less than one voxel above the resolution of the
-  volume (:func:`edge_width_vox`, the 10–90 % width of the edge of the particles).
+  volume along the neck's normal (:func:`edge_width_vox`, the 10–90 % width of the edge
+  of the particles whose surface faces that way).
 * ``impossible_value``: r_n/r_p > 1 or d/(2r_p) < 0.5, which no pair of touching
   particles has.
 """
@@ -39,7 +40,8 @@ import numpy as np
 from scipy import ndimage
 
 __all__ = ["QualityFlag", "check_tilts", "check_counts", "check_alignment", "check_residual",
-           "check_field_of_view", "check_particles", "check_pairs", "edge_width_vox", "signal_counts"]
+           "check_field_of_view", "check_particles", "check_pairs", "edge_width_vox", "signed_distance_vox",
+           "signal_counts"]
 
 MAX_UNEXPLAINED_RESIDUAL = 0.15
 MIN_DIRECTION_CONTRAST = 0.10
@@ -270,49 +272,83 @@ def check_particles(labels) -> list[QualityFlag]:
     return out
 
 
-def edge_width_vox(volume, mask, *, max_distance_vox: float = 5.0) -> float:
+def signed_distance_vox(mask) -> np.ndarray:
+    """Signed distance (voxels) of every voxel to the surface of a mask: positive inside.
+
+    The surface is taken half a voxel outside the outermost inside voxels.
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) array_like of bool
+
+    Returns
+    -------
+    (nz, ny, nx) ndarray of float
+    """
+    m = np.asarray(mask, bool)
+    signed = ndimage.distance_transform_edt(m) - ndimage.distance_transform_edt(~m)
+    return np.where(m, signed - 0.5, signed + 0.5)
+
+
+def edge_width_vox(volume, mask, *, direction=None, signed=None, max_distance_vox: float = 5.0) -> float:
     """The 10–90 % width of the particles' edge in a reconstruction: its resolution, in voxels.
 
     The grey values are averaged over shells of equal signed distance to the segmented
     surface (0.5-voxel bins, ± ``max_distance_vox``); the width is the distance over which
     that profile rises from 10 % to 90 % of the way from the background level to the
-    particles'. For a Gaussian blur of σ it is 2.56 σ.
+    particles'. For a Gaussian blur of σ it is 2.56 σ. With ``direction`` only the voxels
+    whose surface normal lies within 30° of it count: the resolution along that direction
+    (the missing wedge blurs along the beam, z, more than across it).
 
     Parameters
     ----------
     volume : (nz, ny, nx) array_like
     mask : (nz, ny, nx) array_like of bool
         The segmented particles.
+    direction : (3,) array_like of float, optional
+        (z, y, x).
+    signed : (nz, ny, nx) ndarray, optional
+        :func:`signed_distance_vox` of ``mask``, if already computed.
     max_distance_vox : float
 
     Returns
     -------
     float
-        Voxels; NaN when the mask is empty or full.
+        Voxels; NaN when the mask is empty or full, or no surface faces ``direction``.
     """
     v = np.asarray(volume, np.float64)
     m = np.asarray(mask, bool)
     if not m.any() or m.all():
         return float("nan")
-    signed = ndimage.distance_transform_edt(m) - ndimage.distance_transform_edt(~m)
-    # the surface lies half a voxel outside the outermost inside voxels
-    signed = np.where(m, signed - 0.5, signed + 0.5)
+    signed = signed_distance_vox(m) if signed is None else signed
+    select = np.ones(m.shape, bool)
+    if direction is not None:
+        u = np.asarray(direction, float)
+        u = u / max(np.linalg.norm(u), 1e-12)
+        grad = np.stack(np.gradient(ndimage.gaussian_filter(signed, 1.0)))
+        cos = np.abs(np.tensordot(u, grad, axes=(0, 0))) / (np.linalg.norm(grad, axis=0) + 1e-12)
+        select = cos >= np.cos(np.deg2rad(30.0))
+        if not select.any():
+            return float("nan")
     bins = np.arange(-max_distance_vox, max_distance_vox + 0.25, 0.5)
-    idx = np.digitize(signed.ravel(), bins)
-    sums = np.bincount(idx, weights=v.ravel(), minlength=bins.size + 1)
+    idx = np.digitize(signed[select], bins)
+    sums = np.bincount(idx, weights=v[select], minlength=bins.size + 1)
     counts = np.bincount(idx, minlength=bins.size + 1)
     centres = (bins[:-1] + bins[1:]) / 2
     profile = sums[1:bins.size] / np.maximum(counts[1:bins.size], 1)
     valid = counts[1:bins.size] > 0
     centres, profile = centres[valid], profile[valid]
-    lo, hi = profile[centres < -max_distance_vox + 1.5].mean(), profile[centres > max_distance_vox - 1.5].mean()
+    outer, inner = profile[centres < -max_distance_vox + 1.5], profile[centres > max_distance_vox - 1.5]
+    if not (outer.size and inner.size):
+        return float("nan")
+    lo, hi = outer.mean(), inner.mean()
     if not hi > lo:
         return float("nan")
     rise = np.maximum.accumulate((profile - lo) / (hi - lo))
     return float(np.interp(0.9, rise, centres) - np.interp(0.1, rise, centres))
 
 
-def check_pairs(pairs, voxel_size_nm: float, resolution_vox: float) -> list[QualityFlag]:
+def check_pairs(pairs, voxel_size_nm: float, resolution_vox) -> list[QualityFlag]:
     """``neck_at_resolution`` and ``impossible_value`` for the measured pairs.
 
     Parameters
@@ -321,8 +357,9 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox: float) -> list[Qual
         :func:`insitu4d.measure.measure_pairs` rows (``labels``, ``r_n_nm``,
         ``r_n_over_r_p``, ``d_over_2r_p``).
     voxel_size_nm : float
-    resolution_vox : float
-        :func:`edge_width_vox` of the volume (NaN: no resolution check).
+    resolution_vox : float or sequence of float
+        :func:`edge_width_vox` of the volume, one for all pairs or one per pair (along its
+        neck normal); NaN: no resolution check.
 
     Returns
     -------
@@ -330,17 +367,18 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox: float) -> list[Qual
         At most one flag of each kind, naming every pair concerned.
     """
     out = []
-    if np.isfinite(resolution_vox):
-        limit_nm = (resolution_vox + 1.0) * voxel_size_nm
-        low = [p for p in pairs if p["r_n_nm"] < limit_nm]
-        if low:
-            names = ", ".join(f"{p['labels'][0]}–{p['labels'][1]} ({p['r_n_nm']:.1f} nm)" for p in low)
-            out.append(QualityFlag("neck_at_resolution",
-                                   f"neck radius within one voxel of the resolution ({resolution_vox:.1f} voxels = "
-                                   f"{resolution_vox * voxel_size_nm:.1f} nm) for pair(s) {names}.",
-                                   "Such necks are read too wide (the blur fills the gap beside the neck); treat "
-                                   "them as upper bounds, or image at a finer pixel.",
-                                   float(min(p["r_n_nm"] for p in low)), float(limit_nm)))
+    widths = np.broadcast_to(np.asarray(resolution_vox, float), (len(pairs),))
+    low = [(p, w) for p, w in zip(pairs, widths) if np.isfinite(w) and p["r_n_nm"] < (w + 1.0) * voxel_size_nm]
+    if low:
+        names = ", ".join(f"{p['labels'][0]}–{p['labels'][1]} ({p['r_n_nm']:.1f} nm, resolution {w:.1f} voxels)"
+                          for p, w in low)
+        out.append(QualityFlag("neck_at_resolution",
+                               f"neck radius within one voxel ({voxel_size_nm:.3g} nm) of the resolution along its "
+                               f"normal for pair(s) {names}.",
+                               "Such necks are read too wide (the blur fills the gap beside the neck); treat "
+                               "them as upper bounds, or image at a finer pixel.",
+                               float(min(p["r_n_nm"] for p, _ in low)),
+                               float(min((w + 1.0) * voxel_size_nm for _, w in low))))
     bad = [p for p in pairs if p["r_n_over_r_p"] > 1 or p["d_over_2r_p"] < 0.5]
     if bad:
         names = ", ".join(f"{p['labels'][0]}–{p['labels'][1]} (r_n/r_p {p['r_n_over_r_p']:.2f}, d/2r_p "

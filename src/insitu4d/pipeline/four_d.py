@@ -39,7 +39,7 @@ PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "segment", "pair_id", "lab
                            "r_n_err_nm", "d_nm", "d_err_nm", "d_centre_nm", "d_centre_err_nm", "r_p_nm", "r_p_err_nm",
                            "r_p_a_nm",
                            "r_p_b_nm", "hw_a", "hw_a_err", "hw_b", "hw_b_err", "r_n_over_r_p", "r_n_over_r_p_err",
-                           "d_over_2r_p", "d_over_2r_p_err", "r_n_inscribed_nm", "time_point",
+                           "d_over_2r_p", "d_over_2r_p_err", "r_n_inscribed_nm", "time_point", "err_evaluated",
                            *PROTOCOL_2D_COLUMNS]
 TWIN_COLUMNS = ["time_s", "pair_id", "found", "r_n_true_nm", "r_n_nm", "r_n_error_vox", "d_com_true_nm", "d_nm",
                 "d_error_vox", "d_true_nm", "d_centre_nm", "d_centre_error_vox"]
@@ -209,7 +209,8 @@ def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pa
     """Error bars from the twin (:mod:`insitu4d.pipeline.uncertainty`) into ``pair_rows`` and ``uncertainty.csv``."""
     settings = experiment.uncertainty
     info = {"method": "twin of the measured state, re-imaged with new noise (insitu4d.pipeline.uncertainty); "
-                      "error bar = RMS error over the repeats, interpolated in time",
+                      "error bar = RMS error over the repeats (bias and scatter), interpolated in time between the "
+                      "evaluated time points (err_evaluated = False in pairs_timeseries.csv)",
             **dataclasses.asdict(settings)}
     if settings.repeats == 0:
         return dict(info, skipped="[uncertainty] repeats = 0" if experiment.dose_e_per_nm2 else
@@ -230,6 +231,8 @@ def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pa
             for r, err in zip(mine, error_bars(rows, pid, q, [r["time_s"] for r in mine])):
                 r[error_column(q)] = float(err)
     evaluated = sorted({r["time_point"] for r in rows})
+    for r in pair_rows:  # the other time points' bars are interpolated in time, and marked so
+        r["err_evaluated"] = r["time_point"] in evaluated
     mean_rms = {}
     for q in PAIR_QUANTITIES:
         rms = [r["rms"] for r in rows if r["quantity"] == q and np.isfinite(r["rms"])]

@@ -29,7 +29,7 @@ from ..measure import measure
 from ..measure.protocol import PROTOCOL_2D_COLUMNS, protocol_2d_columns
 from ..noise import looks_like_counts, noise_level, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
-                       check_residual, check_tilts, edge_width_vox, signal_counts)
+                       check_residual, check_tilts, edge_width_vox, signal_counts, signed_distance_vox)
 from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_images, rotate_to_vertical_axis
 from ..recon import METHOD_CHOICES, reconstruct, reprojection_residual
 from ..report.orthoslices import save_orthoslices
@@ -295,12 +295,15 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         labels, seg_info = segment(volume, params.segmentation, previous=previous)
     with stage("measure"):
         measurements = measure(labels, volume.voxel_size_nm)
-        resolution_vox = edge_width_vox(volume.data, labels > 0)
+        signed = signed_distance_vox(labels > 0)
+        resolution_vox = edge_width_vox(volume.data, labels > 0, signed=signed)
+        neck_resolution = [edge_width_vox(volume.data, labels > 0, direction=p["neck_normal"], signed=signed)
+                           for p in measurements["pairs"]]
         flags = [*check_tilts(ts.tilts_deg), *check_counts(counts_per_pixel, volume.provenance["method"]),
                  *(check_alignment(alignment_info["direction_residuals"]) if params.align else []),
                  *check_residual(residual, noise.relative), *check_field_of_view(ts.data, margin_px=_shift_margin(ts)),
                  *check_particles(labels),
-                 *check_pairs(measurements["pairs"], volume.voxel_size_nm, resolution_vox)]
+                 *check_pairs(measurements["pairs"], volume.voxel_size_nm, neck_resolution)]
     with stage("write"):
         write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x"})
         write_csv(outdir / "particles.csv", [_flatten_particle(p) for p in measurements["particles"]],

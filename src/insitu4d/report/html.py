@@ -62,6 +62,18 @@ def _figure(path: Path, caption: str) -> str:
            f"{_e(caption)}</figcaption></figure>"
 
 
+def _quality(summary: dict) -> str:
+    """The quality flags of the time points, with what to do (or that there are none)."""
+    seen: dict[tuple[str, str], list[str]] = {}
+    for t in summary["time_points"]:
+        for f in t.get("quality_flags", []):
+            seen.setdefault((f["code"], f["advice"]), []).append(t["time_point"])
+    if not seen:
+        return "<p class=note>Quality checks: no warnings (insitu4d.quality).</p>"
+    rows = [[_e(code), _e(", ".join(points)), _e(advice)] for (code, advice), points in seen.items()]
+    return "<h2>Warnings</h2>" + _table(["check", "time points", "what to do"], rows, left=3)
+
+
 def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
     """Write ``outdir/report.html`` for a finished 4D run, atomically.
 
@@ -84,6 +96,7 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
              f"<p class=note>insitu4d {_e(s['software']['version'])} · experiment file {_e(s['experiment']['file'])} "
              f"(SHA-256 {_e(s['experiment']['sha256'][:16])}…) · {len(s['time_points'])} time points, "
              f"{s['n_tracks']} particle tracks, {s['n_pairs']} pairs, {len(s['events'])} events</p>"]
+    parts.append(_quality(s))
     parts.append("<h2>Pairs through time</h2>")
     parts.append(_figure(outdir / "pairs_vs_time.png", "Normalised neck radius and centre distance vs time."))
     parts.append(_figure(outdir / "neck_vs_distance.png",
@@ -95,9 +108,12 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
                      f"{_e(unc['file'])}).</p>")
     elif unc.get("skipped"):
         parts.append(f"<p class=note>No error bars: {_e(unc['skipped'])}.</p>")
-    rows = [[_num(r["time_s"], "{:g}"), _num(r.get("temperature_C"), "{:g}"), _e(r["pair_id"]),
+    rows = [[_num(r["time_s"], "{:g}") + ("" if r.get("err_evaluated", True) else " *"),
+             _num(r.get("temperature_C"), "{:g}"), _e(r["pair_id"]),
              *[_pm(r, k, ek, f) for _, k, ek, f in _PAIR_TABLE]] for r in pair_rows]
     parts.append(_table(["t (s)", "T (°C)", "pair", *[h for h, *_ in _PAIR_TABLE]], rows))
+    if any(not r.get("err_evaluated", True) for r in pair_rows):
+        parts.append("<p class=note>* error bars interpolated in time between the evaluated time points.</p>")
     if s.get("neck_growth_fits"):
         parts.append("<h2>Neck growth: (r_n/r_p)<sup>n</sup> = B (t − t₀), t₀ free</h2>")
         fits = [[_e(f["pair_id"]), _num(f.get("temperature_C"), "{:g}"), _e(f["n_points"]), _num(f["n"], "{:.2f}"),
@@ -134,6 +150,17 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
     first, last = s["time_points"][0]["time_point"], s["time_points"][-1]["time_point"]
     for name in dict.fromkeys((first, last)):
         parts.append(_figure(outdir / name / "orthoslices.png", f"{name}: orthogonal slices with the segmentation."))
+    choices = s.get("automatic_choices")
+    if choices:
+        parts.append("<h2>Chosen from the data</h2>")
+        method = (choices.get("method_choice") or {}).get("reason", "")
+        weight = choices.get("tv_weight_choice") or {}
+        text = f"At {_e(choices['from_time_point'])}: method {_e(choices.get('method', ''))}"
+        text += f" ({_e(method)})" if method else ""
+        if weight:
+            text += (f"; TV weight {_num(weight['tv_weight'], '{:.3g}')} by the {_e(weight['rule'])} (noise "
+                     f"{_num(weight['noise_relative'], '{:.3f}')} of the signal, {_e(weight['noise_strategy'])})")
+        parts.append(f"<p>{text}; used for every time point.</p>")
     parts.append("<h2>Acquisition and parameters</h2>")
     parts.append(_table(["acquisition", "value"], [[_e(k), _e(v)] for k, v in s["acquisition"].items()], left=2))
     params = {k: v for k, v in s["parameters"].items() if k != "segmentation"}

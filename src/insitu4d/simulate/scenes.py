@@ -22,13 +22,14 @@ number of electrons whatever the binning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvalidParameter
 from .phantom import SinteringPair, Sphere, Spheroid
 
-__all__ = ["Scene", "random_axis", "random_pair_scene", "coalescence_sequence"]
+__all__ = ["Scene", "random_axis", "random_pair_scene", "coalescence_sequence", "write_scene_experiment"]
 
 
 @dataclass(frozen=True)
@@ -194,3 +195,59 @@ def coalescence_sequence(rng: np.random.Generator, neck_ratios, relax_aspect=(1.
     ends = np.flatnonzero(ratios >= 1.0)
     merge_index = int(ends[0]) if ends.size else len(pairs)
     return scenes, merge_index
+
+
+def write_scene_experiment(scenes, folder, tilts_deg, dose_e_per_nm2: float, rng: np.random.Generator, *,
+                           interval_s: float = 10.0, drift_max_px: float = 0.0,
+                           tilt_axis_offset_px: float = 0.0) -> tuple[Path, list[list[dict]]]:
+    """Image a sequence of scenes as tilt series and write the experiment TOML that runs them (defaults only).
+
+    Parameters
+    ----------
+    scenes : sequence of Scene
+        One per time point, on one grid and voxel size.
+    folder : str or Path
+        Receives ``T01.mrc`` + ``T01.rawtlt`` … and ``experiment.toml``.
+    tilts_deg : (n_tilts,) array_like of float, degrees
+    dose_e_per_nm2 : float
+        Per tilt series.
+    rng : numpy.random.Generator
+    interval_s : float
+        Time between time points.
+    drift_max_px, tilt_axis_offset_px : float
+        Misalignment of every tilt series (:func:`insitu4d.simulate.haadf.haadf_tilt_series`).
+
+    Returns
+    -------
+    toml : Path
+    truth : list of list of dict
+        Per time point, the truth rows of :func:`insitu4d.simulate.simulate_scene`.
+
+    Raises
+    ------
+    InvalidParameter
+        No scenes, or scenes on different grids.
+    """
+    from ..io import write_tilt_series
+    from .twin import simulate_scene
+
+    scenes = list(scenes)
+    if not scenes or any(s.shape_px != scenes[0].shape_px or s.voxel_size_nm != scenes[0].voxel_size_nm
+                         for s in scenes):
+        raise InvalidParameter("give at least one scene, all on the same grid and voxel size.")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ['name = "scene sequence"', "[acquisition]", f"pixel_size_nm = {scenes[0].voxel_size_nm!r}",
+             f"dose_e_per_nm2 = {float(dose_e_per_nm2)!r}", "[uncertainty]", "repeats = 0"]
+    truth = []
+    for i, scene in enumerate(scenes):
+        ts, rows, _, _ = simulate_scene(scene.shape_px, scene.voxel_size_nm, tilts_deg, dose_e_per_nm2,
+                                        spheres=scene.spheres, pairs=scene.pairs, rng=rng, drift_max_px=drift_max_px,
+                                        tilt_axis_offset_px=tilt_axis_offset_px)
+        write_tilt_series(folder / f"T{i + 1:02d}.mrc", ts)
+        truth.append(rows)
+        lines += ["[[timepoints]]", f"time_s = {interval_s * i!r}", f"tiltseries = 'T{i + 1:02d}.mrc'",
+                  f"tilts = 'T{i + 1:02d}.rawtlt'"]
+    toml = folder / "experiment.toml"
+    toml.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return toml, truth
