@@ -10,7 +10,13 @@ TV weight, tilt-axis direction). Scenes (:mod:`insitu4d.simulate.scenes`):
 * ``lone``: the same with a lone sphere of 6–10 voxels beside the pair;
 * ``4d``: a pair whose neck grows through r_n/r_s = 0.3 … 0.95 to a full neck (1.0), then
   relaxes through spheroids to one sphere; run as a 4D experiment (tracking, seeded
-  segmentation) with defaults.
+  segmentation) with defaults;
+* ``prior``: a pair whose neck grows through r_n/r_s = 0.3 … 0.8 in six time points, imaged
+  once and run twice as a 4D experiment: with defaults (each time point reconstructed on its
+  own) and with ``temporal_prior = true`` (the previous volume as a PICCS prior);
+* ``errbars``: the same sintering sequence run with defaults and the twin's error bars
+  (``[uncertainty]`` repeats = 3 at 3 time points, interpolated between): how often the
+  truth lies within 1 and 2 error bars.
 
 Per condition it prints the split rate (exactly the true number of particles, the pair
 found), the neck error |r_n − true| and the centre-distance errors (centroids against the
@@ -18,7 +24,8 @@ halves' centroids; inscribed-sphere centres against the sphere centres) in voxel
 and 95th percentile, and the time per scene; for the lone scenes whether the small particle
 is kept with its equal-volume radius within 1 voxel; for 4D whether identities survive to
 r_n/r_s = 0.95 and whether the merge is one event within ±1 time point of the first
-time point without a neck. Rows go to a JSONL file as they finish.
+time point without a neck; for the prior comparison the share of time points whose pair is
+found and the neck error of both runs. Rows go to a JSONL file as they finish.
 
 Usage::
 
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import tempfile
 import time
@@ -55,8 +63,12 @@ CONDITIONS = {
     "pair-40-1000": ("pair", 40, 1000.0, 30),
     "lone-40-250": ("lone", 40, 250.0, 40),
     "4d-40-250": ("4d", 40, 250.0, 20),
+    "prior-40-100": ("prior", 40, 100.0, 10),
+    "prior-40-250": ("prior", 40, 250.0, 10),
+    "errbars-40-250": ("errbars", 40, 250.0, 10),
 }
 NECK_RATIOS_4D = (0.3, 0.5, 0.65, 0.8, 0.9, 0.95, 1.0)
+NECK_RATIOS_PRIOR = tuple(np.linspace(0.3, 0.8, 6))
 DRIFT_PX, AXIS_OFFSET_PX = 3.0, 2.0
 
 
@@ -133,8 +145,81 @@ def run_sequence(half_range: float, dose: float, seed: int, workdir: Path) -> di
             "pair_time_points": sorted(ids), "time_s": elapsed}
 
 
+def _neck_errors(outdir: Path, truth: list[list[dict]], h: float) -> list[float | None]:
+    """Per time point, the measured neck radius minus the true one in voxels (None: no pair found)."""
+    with open(outdir / "pairs_timeseries.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    errors = []
+    for i, true_rows in enumerate(truth):
+        mine = [float(r["r_n_nm"]) for r in rows if int(r["time_point"][1:]) == i + 1]
+        errors.append((mine[0] - true_rows[0]["r_n_nm"]) / h if len(mine) == 1 else None)
+    return errors
+
+
+def run_prior_comparison(half_range: float, dose: float, seed: int, workdir: Path) -> dict:
+    """One sintering sequence, run independently and with the temporal prior: neck errors per time point."""
+    rng = np.random.default_rng([seed, 524287])
+    scenes, _ = coalescence_sequence(rng, NECK_RATIOS_PRIOR, relax_aspect=())
+    folder = workdir / f"p{seed}"
+    toml, truth = write_scene_experiment(scenes, folder, tilts(half_range), dose, rng, drift_max_px=DRIFT_PX,
+                                         tilt_axis_offset_px=AXIS_OFFSET_PX)
+    experiment = read_experiment(toml)
+    h = scenes[0].voxel_size_nm
+    row = {"seed": seed, "kind": "prior", "half_range_deg": half_range, "dose": dose, "voxel_nm": h,
+           "true_r_n_vox": [t[0]["r_n_nm"] / h for t in truth]}
+    for mode, params in (("independent", experiment.params),
+                         ("prior", dataclasses.replace(experiment.params, temporal_prior=True))):
+        t0 = time.perf_counter()
+        run_experiment(dataclasses.replace(experiment, params=params), folder / mode)
+        row[f"{mode}_time_s"] = time.perf_counter() - t0
+        row[f"{mode}_r_n_error_vox"] = _neck_errors(folder / mode, truth, h)
+    return row
+
+
+def run_error_bars(half_range: float, dose: float, seed: int, workdir: Path) -> dict:
+    """One sintering sequence with the twin's error bars: |measured − true| / error bar per value."""
+    rng = np.random.default_rng([seed, 524287])
+    scenes, _ = coalescence_sequence(rng, NECK_RATIOS_PRIOR, relax_aspect=())
+    folder = workdir / f"e{seed}"
+    toml, truth = write_scene_experiment(scenes, folder, tilts(half_range), dose, rng, drift_max_px=DRIFT_PX,
+                                         tilt_axis_offset_px=AXIS_OFFSET_PX)
+    experiment = read_experiment(toml)
+    experiment = dataclasses.replace(experiment, uncertainty=dataclasses.replace(experiment.uncertainty, repeats=3))
+    t0 = time.perf_counter()
+    run_experiment(experiment, folder / "out")
+    elapsed = time.perf_counter() - t0
+    with open(folder / "out" / "pairs_timeseries.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    z = []
+    for r in rows:
+        true = truth[int(r["time_point"][1:]) - 1][0]
+        for quantity, true_value in (("r_n", true["r_n_nm"]), ("d", true["d_com_nm"])):
+            err = float(r[f"{quantity}_err_nm"])
+            z.append({"quantity": quantity, "evaluated": r["err_evaluated"] == "True",
+                      "z": abs(float(r[f"{quantity}_nm"]) - true_value) / err if err > 0 else float("inf")})
+    return {"seed": seed, "kind": "errbars", "half_range_deg": half_range, "dose": dose, "z": z,
+            "n_time_points_with_pair": len(rows), "time_s": elapsed}
+
+
 def summarise(name: str, rows: list[dict]) -> str:
     kind = rows[0]["kind"]
+    if kind == "errbars":
+        parts = []
+        for quantity in ("r_n", "d"):
+            for label, keep in (("all", lambda e: True), ("evaluated", lambda e: e["evaluated"])):
+                z = np.array([e["z"] for r in rows for e in r["z"] if e["quantity"] == quantity and keep(e)])
+                parts.append(f"{quantity} {label} ({len(z)}): within 1 σ {100 * np.mean(z <= 1):.0f} %, "
+                             f"2 σ {100 * np.mean(z <= 2):.0f} %")
+        return f"{name:>14}: {len(rows)} sequences; " + "; ".join(parts)
+    if kind == "prior":
+        parts = []
+        for mode in ("independent", "prior"):  # from the second time point, the first with a prior
+            errors = [e for r in rows for e in r[f"{mode}_r_n_error_vox"][1:]]
+            found = np.abs([e for e in errors if e is not None])
+            parts.append(f"{mode}: pair found at {100 * len(found) / len(errors):.0f} % of time points, |r_n error| "
+                         f"median / 95th pct {np.median(found):.2f} / {np.percentile(found, 95):.2f} voxels, "
+                         f"{np.mean([r[f'{mode}_time_s'] for r in rows]):.0f} s per sequence")
+        return f"{name:>14}: {len(rows)} sequences, time points 2–6; " + "; ".join(parts)
     if kind == "4d":
         kept = np.mean([r["identities_kept"] for r in rows])
         merged = np.mean([r["merge_ok"] for r in rows])
@@ -181,8 +266,8 @@ def main() -> None:
                 seed = args.seed + k
                 work = Path(tmp) / name
                 work.mkdir(exist_ok=True)
-                row = run_sequence(half_range, dose, seed, work) if kind == "4d" else \
-                    run_scene(kind, half_range, dose, seed, work)
+                runner = {"4d": run_sequence, "prior": run_prior_comparison, "errbars": run_error_bars}.get(kind)
+                row = runner(half_range, dose, seed, work) if runner else run_scene(kind, half_range, dose, seed, work)
                 row["condition"] = name
                 rows.append(row)
                 out.write(json.dumps(row) + "\n")

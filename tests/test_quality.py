@@ -44,6 +44,25 @@ def test_tilt_axis_undecided():
     assert _codes(check_alignment([[0.0, 0.336], [90.0, 0.318]])) == ["tilt_axis_undecided"]  # the lamella
     assert check_alignment([[0.0, 0.124], [90.0, 0.098]]) == []  # the needle: 27 % apart
     assert check_alignment([[0.0, 0.2]]) == []  # one direction given
+    assert "the convention was taken" in check_alignment([[0.0, 0.336], [90.0, 0.318]])[0].message
+
+
+def test_tilt_axis_direction_rule():
+    from insitu4d.align import MIN_DIRECTION_CONTRAST, decide_direction, direction_contrast
+    from insitu4d.errors import InvalidParameter
+
+    assert direction_contrast([[0.0, 0.124], [90.0, 0.098]]) == pytest.approx(0.026 / 0.098)
+    assert decide_direction([[0.0, 0.124], [90.0, 0.098]]) == (90.0, "residual")  # the needle: 27 % apart
+    # within the margin the data do not decide: the convention (axis along y), whichever is lower
+    low = 0.1 * (1 + 0.9 * MIN_DIRECTION_CONTRAST)
+    assert decide_direction([[0.0, low], [90.0, 0.1]]) == (0.0, "convention")
+    assert decide_direction([[0.0, 0.1], [90.0, low]]) == (0.0, "convention")
+    assert decide_direction([[0.0, 0.1 * (1 + 1.1 * MIN_DIRECTION_CONTRAST)], [90.0, 0.1]]) == (90.0, "residual")
+    assert decide_direction([[45.0, 0.2]]) == (45.0, "given")
+    with pytest.raises(InvalidParameter, match="no tilt-axis direction"):
+        decide_direction([])
+    with pytest.raises(InvalidParameter, match="two directions"):
+        direction_contrast([[0.0, 0.1]])
 
 
 def test_truncated_field_of_view():

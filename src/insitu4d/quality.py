@@ -39,12 +39,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
+from .align import CONVENTIONAL_DIRECTION_DEG, MIN_DIRECTION_CONTRAST, direction_contrast
+
 __all__ = ["QualityFlag", "check_tilts", "check_counts", "check_alignment", "check_residual",
            "check_field_of_view", "check_particles", "check_pairs", "edge_width_vox", "signed_distance_vox",
            "signal_counts"]
 
 MAX_UNEXPLAINED_RESIDUAL = 0.15
-MIN_DIRECTION_CONTRAST = 0.10
 MAX_EDGE_SIGNAL = 0.15
 MAX_FOREGROUND_FRACTION = 0.30
 MAX_BORDER_FOREGROUND = 0.50
@@ -192,13 +193,14 @@ def check_alignment(direction_residuals) -> list[QualityFlag]:
     """
     if len(direction_residuals) < 2:
         return []
-    res = sorted(float(r) for _, r in direction_residuals)
-    contrast = (res[1] - res[0]) / max(res[0], 1e-12)
+    contrast = direction_contrast(direction_residuals)
     if contrast >= MIN_DIRECTION_CONTRAST:
         return []
+    res = sorted(float(r) for _, r in direction_residuals)
     return [QualityFlag("tilt_axis_undecided",
                         f"the tilt-axis directions tried fit within {100 * contrast:.1f} % of each other "
-                        f"(residuals {res[0]:.3f} and {res[1]:.3f}).",
+                        f"(residuals {res[0]:.3f} and {res[1]:.3f}), so the convention was taken: "
+                        f"{CONVENTIONAL_DIRECTION_DEG:g}°, the tilt axis along image y.",
                         "Give the direction of the tilt axis (--tilt-axis-deg), from the microscope or a "
                         "calibration series.", contrast, MIN_DIRECTION_CONTRAST)]
 

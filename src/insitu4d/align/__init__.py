@@ -17,8 +17,9 @@ from .tilt_axis import find_tilt_axis
 from .xcorr import apply_shifts, xcorr_shifts
 
 __all__ = ["align_tilt_series", "Alignment", "xcorr_shifts", "mi_shifts", "com_shifts", "apply_shifts",
-           "find_tilt_axis", "detect_tilt_axis_direction", "projection_matching", "registration_sigma", "METHODS",
-           "working_binning", "LOW_DOSE_TV_WEIGHT", "apply_alignment"]
+           "find_tilt_axis", "detect_tilt_axis_direction", "decide_direction", "direction_contrast",
+           "MIN_DIRECTION_CONTRAST", "CONVENTIONAL_DIRECTION_DEG", "projection_matching", "registration_sigma",
+           "METHODS", "working_binning", "LOW_DOSE_TV_WEIGHT", "apply_alignment"]
 
 #: Image registration methods of :func:`align_tilt_series`.
 METHODS = ("xcorr", "mi", "com")
@@ -87,6 +88,10 @@ class Alignment:
     direction_residuals : list of (float, float)
         (direction, reprojection residual) of each tilt-axis direction tried; with
         ``tilt_axis_deg="auto"`` the direction is decided by how far apart they are.
+    direction_rule : str
+        How the direction was decided: ``"given"``, ``"residual"`` (the lower residual, by
+        at least :data:`MIN_DIRECTION_CONTRAST`), or ``"convention"`` (undecided by the
+        data: :data:`CONVENTIONAL_DIRECTION_DEG`).
     quality : (n_tilts,) ndarray of float
         Registration score of each image: normalised cross-correlation with its neighbour
         nearer 0° (xcorr), mutual information (mi), or total intensity over the median (com).
@@ -112,6 +117,7 @@ class Alignment:
     sigma_px: float = 1.0
     tilt_axis_rotation_stderr_deg: float = float("inf")
     direction_residuals: list = field(default_factory=list)
+    direction_rule: str = "given"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -167,13 +173,89 @@ def _register(ts: TiltSeries, direction_deg: float, method: str = "xcorr", sigma
     return {"direction_deg": direction_deg, "coarse": coarse, "shifts": shifts, "quality": quality, "found": found}
 
 
+#: Relative difference of the two directions' residuals below which the data do not decide the
+#: tilt-axis direction (:func:`direction_contrast`).
+MIN_DIRECTION_CONTRAST = 0.10
+#: The direction taken when the data do not decide: the tilt axis along image y, this
+#: project's convention for the input images (and IMOD's for a tilt series).
+CONVENTIONAL_DIRECTION_DEG = 0.0
+
+
+def direction_contrast(direction_residuals) -> float:
+    """How clearly the residuals of the directions tried decide the tilt axis: (r₂ − r₁) / r₁.
+
+    Parameters
+    ----------
+    direction_residuals : sequence of (float, float)
+        (direction in degrees, reprojection residual), at least two.
+
+    Returns
+    -------
+    float
+        The relative difference of the two lowest residuals (≥ 0).
+
+    Raises
+    ------
+    InvalidParameter
+        Fewer than two directions.
+    """
+    if len(direction_residuals) < 2:
+        raise InvalidParameter(f"a direction contrast needs two directions tried; got {len(direction_residuals)}.")
+    res = sorted(float(r) for _, r in direction_residuals)
+    return (res[1] - res[0]) / max(res[0], 1e-12)
+
+
+def decide_direction(direction_residuals) -> tuple[float, str]:
+    """The tilt-axis direction from the residuals of the directions tried, and the rule that decided it.
+
+    The lower residual decides when it is lower by at least :data:`MIN_DIRECTION_CONTRAST`
+    (:func:`direction_contrast`); otherwise the data do not decide and the convention
+    :data:`CONVENTIONAL_DIRECTION_DEG` is taken, if it was tried.
+
+    Parameters
+    ----------
+    direction_residuals : sequence of (float, float)
+        (direction in degrees, reprojection residual), at least one.
+
+    Returns
+    -------
+    direction_deg : float
+    rule : {"given", "residual", "convention"}
+        "given" when only one direction was tried.
+
+    Raises
+    ------
+    InvalidParameter
+        No direction.
+    """
+    if len(direction_residuals) == 0:
+        raise InvalidParameter("no tilt-axis direction was tried.")
+    if len(direction_residuals) == 1:
+        return float(direction_residuals[0][0]), "given"
+    best = min(direction_residuals, key=lambda dr: float(dr[1]))
+    tried = [float(d) for d, _ in direction_residuals]
+    if direction_contrast(direction_residuals) < MIN_DIRECTION_CONTRAST and CONVENTIONAL_DIRECTION_DEG in tried:
+        return CONVENTIONAL_DIRECTION_DEG, "convention"
+    return float(best[0]), "residual"
+
+
+def _decide_direction(trials: list[dict]) -> tuple[dict, str]:
+    """The trial of :func:`decide_direction`'s direction, and its rule."""
+    direction, rule = decide_direction([(t["direction_deg"], t["found"]["residual"]) for t in trials])
+    return next(t for t in trials if t["direction_deg"] == direction), rule
+
+
 def detect_tilt_axis_direction(ts: TiltSeries) -> float:
     """Whether the tilt axis runs along image ``y`` (0°) or ``x`` (90°).
 
     Each direction is tried: images registered (:func:`xcorr_shifts`), axis offset searched
     (:func:`find_tilt_axis`); the direction whose projections a short SIRT fits better
     (lower reprojection residual) is the tilt axis: about the wrong axis the images are not
-    projections of one object.
+    projections of one object. When the residuals lie within
+    :data:`MIN_DIRECTION_CONTRAST` of each other the data do not decide, and the convention
+    (:data:`CONVENTIONAL_DIRECTION_DEG`) is taken: an object nearly symmetric about the
+    true axis (a pair along it) fits about either axis, and on 100 random pair scenes at
+    250 e⁻/nm² the lower residual chose the wrong axis in 4 such cases.
 
     Returns
     -------
@@ -182,7 +264,7 @@ def detect_tilt_axis_direction(ts: TiltSeries) -> float:
     """
     # a cheaper search (12 slices, 15 iterations) picked the wrong direction on the NIST needle
     trials = [_register(ts, angle, max_rotation_deg=0.0) for angle in (0.0, 90.0)]
-    return min(trials, key=lambda t: t["found"]["residual"])["direction_deg"]
+    return _decide_direction(trials)[0]["direction_deg"]
 
 
 def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", search_tilt_axis: bool = True,
@@ -191,8 +273,8 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
     """Align a background-free tilt series: coarse axis direction, registration, axis search.
 
     1. Rotate so the tilt axis runs along ``y`` (``tilt_axis_deg``; with ``"auto"`` both
-       image axes are tried through steps 2–3 and the more consistent one is kept, as in
-       :func:`detect_tilt_axis_direction`).
+       image axes are tried through steps 2–3 and the more consistent one is kept, or the
+       convention when neither is clearly so, as in :func:`detect_tilt_axis_direction`).
     2. Register the images: ``method="xcorr"``, neighbours chained from 0° with cosine
        stretching (:func:`xcorr_shifts`); ``"mi"``, the same chain by mutual information
        (:func:`mi_shifts`); ``"com"``, every image's centre of mass to the centre
@@ -237,7 +319,7 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
     directions = (0.0, 90.0) if tilt_axis_deg == "auto" else (float(tilt_axis_deg),)
     trials = [_register(ts, d, method, sigma, max_rotation_deg=max_rotation_deg if search_tilt_axis else 0.0)
               for d in directions]
-    best = min(trials, key=lambda t: t["found"]["residual"])
+    best, direction_rule = _decide_direction(trials)
     coarse, shifts, quality, found = best["coarse"], best["shifts"], best["quality"], best["found"]
     if not search_tilt_axis:
         found = dict(found, offset_px=0.0, residual=found["residual_at_zero"], fitted_rotation_deg=0.0)
@@ -277,4 +359,5 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
         residual_before=axis["residual_at_zero"], residual_after=axis["residual"], refinement_rms_px=rms,
         method=method, sigma_px=sigma, tilt_axis_rotation_stderr_deg=found.get("rotation_stderr_deg", float("inf")),
         direction_residuals=[[t["direction_deg"], float(t["found"]["residual"])] for t in trials],
+        direction_rule=direction_rule,
     )

@@ -81,16 +81,17 @@ def run_experiment(experiment: Experiment, outdir, *,
             stacks[tp.index] = (twin_dir / f"{tp.name}.mrc", twin_dir / f"{tp.name}.rawtlt")
     frames, pair_frames, runs = [], [], []
     params = experiment.params
-    resolved, choices, previous = None, None, None
+    resolved, choices, previous, previous_volume = None, None, None, None
     for tp in experiment.timepoints:
         stack, tilts = stacks[tp.index]
         tp_dir = outdir / tp.name
         use = resolved or params
         seeds = previous if params.seed_from_previous else None
-        measurements = finished_measurements(tp_dir, Path(stack), use.to_dict(), seeds)
+        prior = previous_volume if params.temporal_prior else None
+        measurements = finished_measurements(tp_dir, Path(stack), use.to_dict(), seeds, prior)
         resumed = measurements is not None
         if measurements is None:
-            run_tilt_series(stack, tp_dir, tilts=tilts, params=use, previous_labels=seeds,
+            run_tilt_series(stack, tp_dir, tilts=tilts, params=use, previous_labels=seeds, previous_volume=prior,
                             progress=lambda stage, done, total, name=tp.name: report(name, done, total))
             measurements = json.loads((tp_dir / "measurements.json").read_text())
         run = json.loads((tp_dir / "run.json").read_text())
@@ -100,7 +101,7 @@ def run_experiment(experiment: Experiment, outdir, *,
         pair_frames.append(measurements["pairs"])
         runs.append({"time_point": tp.name, "time_s": tp.time_s, "temperature_C": tp.temperature_C,
                      "tilt_series": str(stack), "resumed": resumed, "quality_flags": run.get("quality_flags", [])})
-        previous = tp_dir / "labels.h5"
+        previous, previous_volume = tp_dir / "labels.h5", tp_dir / "volume.h5"
     report("track", 0, 1)
     tracks = track_particles(frames)
     pair_rows, particle_rows = _timeseries(experiment, frames, pair_frames, tracks)

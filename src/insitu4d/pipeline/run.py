@@ -31,7 +31,7 @@ from ..noise import looks_like_counts, noise_level, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
                        check_residual, check_tilts, edge_width_vox, signal_counts, signed_distance_vox)
 from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_images, rotate_to_vertical_axis
-from ..recon import METHOD_CHOICES, reconstruct, reprojection_residual
+from ..recon import METHOD_CHOICES, PRIOR_SHARE, reconstruct, reprojection_residual
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
 
@@ -93,6 +93,13 @@ class RunParameters:
     seed_from_previous : bool
         4D runs: segment each time point from the particles of the one before
         (:func:`run_tilt_series` ``previous_labels``), so that identities survive deep necks.
+    temporal_prior : bool
+        4D runs: reconstruct each time point with the previous one's volume as a prior
+        (:func:`run_tilt_series` ``previous_volume``; TV with a PICCS term,
+        :mod:`insitu4d.recon.prior`). The method is then TV; ``method="auto"`` means TV
+        for every time point, the first included.
+    temporal_prior_share : float
+        α in [0, 1]: the share of the TV weight on the change since the prior.
     """
 
     pixel_size_nm: float | None = None
@@ -115,10 +122,21 @@ class RunParameters:
     backend: str = "auto"
     segmentation: SegmentationParameters = field(default_factory=SegmentationParameters)
     seed_from_previous: bool = True
+    temporal_prior: bool = False
+    temporal_prior_share: float = PRIOR_SHARE
 
     def __post_init__(self) -> None:
         if self.method not in METHOD_CHOICES:
             raise InvalidParameter(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_CHOICES)}.")
+        if not isinstance(self.temporal_prior, bool):
+            raise InvalidParameter(f"temporal_prior must be true or false; got {self.temporal_prior!r}.")
+        if self.temporal_prior and self.method not in ("auto", "tv"):
+            raise InvalidParameter(f"temporal_prior is a term of the TV reconstruction; method {self.method!r} "
+                                   f"cannot use it. Set method to 'tv' or 'auto', or temporal_prior to false.")
+        if isinstance(self.temporal_prior_share, bool) or not isinstance(self.temporal_prior_share, (int, float)) \
+                or not 0.0 <= self.temporal_prior_share <= 1.0:
+            raise InvalidParameter(f"temporal_prior_share must be a number in [0, 1]; got "
+                                   f"{self.temporal_prior_share!r}.")
         if self.tv_weight != "auto":
             if isinstance(self.tv_weight, bool) or not isinstance(self.tv_weight, (int, float)) \
                     or not self.tv_weight >= 0:
@@ -166,20 +184,20 @@ def _flatten_pair(p: dict) -> dict:
     return row
 
 
-def _recon_key(ts: TiltSeries, params: RunParameters, noise: dict) -> str:
-    """Identity of a reconstruction: the aligned tilt series it is made from, its parameters, and the
-    noise level the automatic choices are made from."""
+def _recon_key(ts: TiltSeries, params: RunParameters, noise: dict, prior_sha256: str | None = None) -> str:
+    """Identity of a reconstruction: the aligned tilt series it is made from, its parameters, the
+    noise level the automatic choices are made from, and the prior volume's checksum."""
     relevant = {k: v for k, v in params.to_dict().items() if k != "segmentation"}
     h = hashlib.sha256(np.ascontiguousarray(ts.data, dtype=np.float32).tobytes())
     h.update(ts.tilts_deg.tobytes())
-    h.update(json.dumps({"params": relevant, "noise": noise, "version": __version__}, sort_keys=True,
-                        default=str).encode())
+    h.update(json.dumps({"params": relevant, "noise": noise, "prior": prior_sha256, "version": __version__},
+                        sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
 def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | None = None,
                     progress: Callable[[str, int, int], None] | None = None, figures: bool = True,
-                    previous_labels=None) -> dict:
+                    previous_labels=None, previous_volume=None) -> dict:
     """Run the main job on one tilt series and write every output to ``outdir``.
 
     Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attribute
@@ -203,6 +221,10 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         ``labels.h5`` of the previous time point of a 4D series: its particles seed the
         segmentation (:func:`insitu4d.segment.segment`), so that identities survive deep
         necks; recorded with its checksum.
+    previous_volume : str or Path, optional
+        ``volume.h5`` of the previous time point: with ``params.temporal_prior`` the
+        reconstruction's prior (:func:`insitu4d.recon.reconstruct` ``prior``); recorded with
+        its checksum. Ignored, with the reason in ``run.json``, on another grid.
 
     Returns
     -------
@@ -270,15 +292,18 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             alignment_info = {"skipped": True, "tilt_axis_deg": axis}
             difference = None if difference is None else rotate_images(difference, axis)
         noise = noise_level(ts.data, difference=difference)
-    key = _recon_key(ts, params, noise.to_dict())
+    prior = _prior_volume(previous_volume, ts, params, inputs) if params.temporal_prior else None
+    key = _recon_key(ts, params, noise.to_dict(), inputs.get("previous_volume", {}).get("sha256"))
     volume_path = outdir / "volume.h5"
     with stage("reconstruct"):
         volume = _cached_volume(volume_path, key)
         resumed = volume is not None
         if volume is None:
-            volume = reconstruct(ts, method=params.method, iterations=params.iterations,
+            method = "tv" if params.temporal_prior and params.method == "auto" else params.method
+            volume = reconstruct(ts, method=method, iterations=params.iterations,
                                  filter_name=params.filter_name, thickness_px=params.thickness_px,
                                  tv_weight=params.tv_weight, backend=params.backend, noise=noise,
+                                 prior=prior, prior_share=params.temporal_prior_share,
                                  progress=lambda i, n: report("reconstruct", i, n + 1))
             write_array(volume_path, volume.data, attrs={
                 "voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x", "units": "nm",
@@ -347,6 +372,19 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     return run
 
 
+def _prior_volume(path, ts: TiltSeries, params: RunParameters, inputs: dict) -> Volume | None:
+    """The previous time point's volume as a temporal prior, when it lies on this run's grid (noted in ``inputs``)."""
+    if path is None:
+        return None
+    data, attrs = read_array(path)
+    inputs["previous_volume"] = {"path": str(path), "sha256": sha256_file(path)}
+    shape = (int(params.thickness_px or ts.shape[2]), ts.shape[1], ts.shape[2])
+    if data.shape != shape:  # another field, binning or thickness: reconstructed without a prior
+        inputs["previous_volume"]["unused"] = f"shape {list(data.shape)} differs from this volume's {list(shape)}"
+        return None
+    return Volume(data, float(attrs.get("voxel_size_nm", ts.pixel_size_nm)), attrs.get("provenance") or {})
+
+
 def _shift_margin(ts: TiltSeries) -> int:
     """Columns at the image edges that alignment may have filled with zeros (the largest x shift)."""
     if ts.shifts_px is None:
@@ -384,12 +422,12 @@ def _figure_centre(labels: np.ndarray) -> tuple[int, int, int] | None:
     return tuple(int(v) for v in idx.mean(axis=0).round())
 
 
-def finished_measurements(outdir, stack, params: dict, previous_labels=None) -> dict | None:
+def finished_measurements(outdir, stack, params: dict, previous_labels=None, previous_volume=None) -> dict | None:
     """The measurements of a finished :func:`run_tilt_series` in ``outdir`` with the same inputs and parameters.
 
     Returns None unless ``outdir/run.json`` records the SHA-256 of ``stack`` (and of
-    ``previous_labels``, or none when it is None) and exactly ``params`` (as
-    :meth:`RunParameters.to_dict`); this is how an interrupted 4D run resumes.
+    ``previous_labels`` and ``previous_volume``, or none when they are None) and exactly
+    ``params`` (as :meth:`RunParameters.to_dict`); this is how an interrupted 4D run resumes.
     """
     outdir, stack = Path(outdir), Path(stack)
     run_json, meas = outdir / "run.json", outdir / "measurements.json"
@@ -398,12 +436,17 @@ def finished_measurements(outdir, stack, params: dict, previous_labels=None) -> 
     try:
         run = json.loads(run_json.read_text())
         same_input = run["inputs"]["tilt_series"]["sha256"] == sha256_file(stack)
-        seeded = run["inputs"].get("previous_labels")
-        same_seeds = seeded is None if previous_labels is None else (
-            seeded is not None and Path(previous_labels).is_file()
-            and seeded["sha256"] == sha256_file(previous_labels))
-        if same_input and same_seeds and run["parameters"] == json.loads(json.dumps(params, default=str)):
+        same_previous = all(_same_file(run["inputs"].get(name), path) for name, path in
+                            (("previous_labels", previous_labels), ("previous_volume", previous_volume)))
+        if same_input and same_previous and run["parameters"] == json.loads(json.dumps(params, default=str)):
             return json.loads(meas.read_text())
     except (KeyError, ValueError, TypeError):
         return None
     return None
+
+
+def _same_file(recorded: dict | None, path) -> bool:
+    """Whether a run.json input record and ``path`` (or None) name the same content."""
+    if path is None:
+        return recorded is None
+    return recorded is not None and Path(path).is_file() and recorded["sha256"] == sha256_file(path)

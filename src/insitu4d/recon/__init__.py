@@ -14,23 +14,29 @@ from .algorithms import FILTERS, asd_pocs_block, cgls_block, fbp_block, sart_blo
 from .auto import choose_method, discrepancy_tv_weight
 from .backends import BACKENDS, available_backends
 from .joseph import cpu_threads
+from .prior import RegisteredPrior, register_prior
 from .projector import Projector, get_projector
 
 __all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "METHOD_CHOICES", "FILTERS", "BACKENDS",
-           "available_backends", "DEFAULT_ITERATIONS"]
+           "available_backends", "DEFAULT_ITERATIONS", "PRIOR_SHARE"]
 
 METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "asd-pocs")
 #: What ``method`` accepts: a method, or "auto" (:func:`insitu4d.recon.auto.choose_method`).
 METHOD_CHOICES = ("auto", *METHODS)
 #: Iterations of each iterative method when none are given (SART and ASD-POCS: passes over all tilts).
 DEFAULT_ITERATIONS = {"sirt": 100, "sart": 10, "cgls": 30, "tv": 150, "asd-pocs": 50}
+#: α of the temporal prior's PICCS term: the TV weight shared equally between the volume and its
+#: change since the prior (Chen, Tang & Leng, Med. Phys. 35, 660 (2008), doi:10.1118/1.2836423).
+PRIOR_SHARE = 0.5
+#: SIRT iterations of the quick volume the prior is registered to.
+PRIOR_REGISTRATION_ITERATIONS = 20
 
 
 def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: int | None = None,
                 filter_name: str = "ramp", thickness_px: int | None = None, nonnegative: bool = True,
                 tv_weight: float | str = "auto", n_subsets: int = 8, backend: str = "auto",
-                n_workers: int | None = None, noise: NoiseLevel | None = None,
-                progress: Callable[[int, int], None] | None = None) -> Volume:
+                n_workers: int | None = None, noise: NoiseLevel | None = None, prior: Volume | None = None,
+                prior_share: float = PRIOR_SHARE, progress: Callable[[int, int], None] | None = None) -> Volume:
     """Reconstruct a volume from an aligned tilt series, all slices along the tilt axis at once.
 
     Parameters
@@ -65,6 +71,15 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     noise : NoiseLevel, optional
         The noise of ``tilt_series`` (:func:`insitu4d.noise.noise_level`), for the
         automatic choices; estimated from the images (wavelet MAD) when not given.
+    prior : Volume, optional
+        A temporal prior (4D): the previous time point's volume on the same grid. It is
+        moved onto a quick SIRT reconstruction of these data by phase correlation, put on
+        their density scale (total projected signal), and used by TV as the start and in
+        the term α TV(x − x_prior) (:mod:`insitu4d.recon.prior`). TV only; ``"auto"``
+        then means TV.
+    prior_share : float
+        α in [0, 1] (default :data:`PRIOR_SHARE`); the TV weight is shared as
+        (1 − α) TV(x) + α TV(x − x_prior).
     progress : callable(done, total), optional
         Called after each iteration.
 
@@ -78,8 +93,9 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     Raises
     ------
     InvalidParameter
-        Unknown method, filter or backend, iterations < 1, or a TV weight that is neither
-        "auto" nor a number ≥ 0.
+        Unknown method, filter or backend, iterations < 1, a TV weight that is neither
+        "auto" nor a number ≥ 0, or a prior with a method other than TV, on another grid,
+        or with a share outside [0, 1].
     BackendUnavailable
         The backend's optional dependency or device is missing.
     """
@@ -92,7 +108,19 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     nz = int(thickness_px or nx)
     if nz < 1:
         raise InvalidParameter(f"thickness_px must be ≥ 1; got {thickness_px}.")
+    if prior is not None:
+        if method not in ("auto", "tv"):
+            raise InvalidParameter(f"a temporal prior is a term of the TV reconstruction; method {method!r} cannot "
+                                   f"use it. Choose method 'tv' or 'auto', or leave the prior out.")
+        if tuple(prior.shape) != (nz, data.shape[1], nx):
+            raise InvalidParameter(f"the prior volume has shape {tuple(prior.shape)}; this reconstruction is "
+                                   f"{(nz, data.shape[1], nx)}. Use the same binning and thickness.")
+        if not 0.0 <= prior_share <= 1.0:
+            raise InvalidParameter(f"prior_share must lie in [0, 1]; got {prior_share}.")
     choices: dict = {}
+    if method == "auto" and prior is not None:
+        method = "tv"
+        choices["method_choice"] = {"method": "tv", "reason": "a temporal prior is given; it is a term of TV"}
     if method == "auto" or (tv_weight == "auto" and method == "tv"):
         noise = noise or noise_level(data)
         choices["noise"] = noise.to_dict()
@@ -122,8 +150,13 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
                 weight = discrepancy_tv_weight(proj, b, noise, nonnegative=nonnegative)
                 choices["tv_weight_choice"] = weight.to_dict()
                 tv_weight = weight.tv_weight
+            prior_block = None
+            if prior is not None:
+                registered = _registered_prior(proj, b, prior)
+                prior_block = proj.volume_to_backend(registered.data)
+                choices["temporal_prior"] = dict(registered.to_dict(), share=float(prior_share))
             block = tv_block(proj, b, iterations=iterations, tv_weight=float(tv_weight), nonnegative=nonnegative,
-                             progress=progress)
+                             prior=prior_block, prior_share=prior_share, progress=progress)
             params = {"iterations": iterations, "tv_weight": float(tv_weight), "nonnegative": nonnegative}
         else:
             block = asd_pocs_block(proj, b, iterations=iterations, n_subsets=n_subsets, nonnegative=nonnegative,
@@ -132,6 +165,14 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     provenance = {"software": f"insitu4d {__version__}", "method": method, "projector": "joseph",
                   "backend": proj.name, "thickness_px": nz, **params, **choices}
     return Volume(proj.volume_from_backend(block), tilt_series.pixel_size_nm, provenance)
+
+
+def _registered_prior(proj: Projector, b, prior: Volume) -> RegisteredPrior:
+    """The prior moved onto a quick SIRT of ``b`` and scaled to its total projected signal."""
+    quick = proj.volume_from_backend(sirt_block(proj, b, iterations=PRIOR_REGISTRATION_ITERATIONS))
+    registered = register_prior(np.asarray(prior.data), quick)
+    projected = float(proj.xp.sum(proj.forward_block(proj.volume_to_backend(registered.data))))
+    return registered.rescaled(float(proj.xp.sum(b)) / projected if projected > 0 else float("nan"))
 
 
 def reprojection_residual(volume: Volume, tilt_series: TiltSeries, *, backend: str = "auto") -> float:
