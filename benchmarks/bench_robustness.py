@@ -156,15 +156,19 @@ def _neck_errors(outdir: Path, truth: list[list[dict]], h: float) -> list[float 
     return errors
 
 
-def run_prior_comparison(half_range: float, dose: float, seed: int, workdir: Path) -> dict:
-    """One sintering sequence, run independently and with the temporal prior: neck errors per time point."""
+def _sintering_experiment(half_range: float, dose: float, seed: int, folder: Path):
+    """A pair whose neck grows through NECK_RATIOS_PRIOR, imaged into ``folder``: (experiment, truth, voxel nm)."""
     rng = np.random.default_rng([seed, 524287])
     scenes, _ = coalescence_sequence(rng, NECK_RATIOS_PRIOR, relax_aspect=())
-    folder = workdir / f"p{seed}"
     toml, truth = write_scene_experiment(scenes, folder, tilts(half_range), dose, rng, drift_max_px=DRIFT_PX,
                                          tilt_axis_offset_px=AXIS_OFFSET_PX)
-    experiment = read_experiment(toml)
-    h = scenes[0].voxel_size_nm
+    return read_experiment(toml), truth, scenes[0].voxel_size_nm
+
+
+def run_prior_comparison(half_range: float, dose: float, seed: int, workdir: Path) -> dict:
+    """One sintering sequence, run independently and with the temporal prior: neck errors per time point."""
+    folder = workdir / f"p{seed}"
+    experiment, truth, h = _sintering_experiment(half_range, dose, seed, folder)
     row = {"seed": seed, "kind": "prior", "half_range_deg": half_range, "dose": dose, "voxel_nm": h,
            "true_r_n_vox": [t[0]["r_n_nm"] / h for t in truth]}
     for mode, params in (("independent", experiment.params),
@@ -178,12 +182,8 @@ def run_prior_comparison(half_range: float, dose: float, seed: int, workdir: Pat
 
 def run_error_bars(half_range: float, dose: float, seed: int, workdir: Path) -> dict:
     """One sintering sequence with the twin's error bars: |measured − true| / error bar per value."""
-    rng = np.random.default_rng([seed, 524287])
-    scenes, _ = coalescence_sequence(rng, NECK_RATIOS_PRIOR, relax_aspect=())
     folder = workdir / f"e{seed}"
-    toml, truth = write_scene_experiment(scenes, folder, tilts(half_range), dose, rng, drift_max_px=DRIFT_PX,
-                                         tilt_axis_offset_px=AXIS_OFFSET_PX)
-    experiment = read_experiment(toml)
+    experiment, truth, _ = _sintering_experiment(half_range, dose, seed, folder)
     experiment = dataclasses.replace(experiment, uncertainty=dataclasses.replace(experiment.uncertainty, repeats=3))
     t0 = time.perf_counter()
     run_experiment(experiment, folder / "out")

@@ -177,7 +177,7 @@ def _register(ts: TiltSeries, direction_deg: float, method: str = "xcorr", sigma
 #: tilt-axis direction (:func:`direction_contrast`).
 MIN_DIRECTION_CONTRAST = 0.10
 #: The direction taken when the data do not decide: the tilt axis along image y, this
-#: project's convention for the input images (and IMOD's for a tilt series).
+#: project's convention for the input images (IMOD's tilt program also takes the axis along y).
 CONVENTIONAL_DIRECTION_DEG = 0.0
 
 
