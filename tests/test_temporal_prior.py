@@ -121,6 +121,6 @@ def test_a_4d_run_with_the_prior_records_it_and_resumes(tmp_path):
     assert first["reconstruction"]["method"] == "tv" and "temporal_prior" not in first["reconstruction"]
     assert second["inputs"]["previous_volume"]["path"].endswith("T01/volume.h5")
     assert np.max(np.abs(second["reconstruction"]["temporal_prior"]["shift_vox"])) <= 7  # shifts ≤ 3 voxels each
-    assert summary["n_pairs"] == 1
+    assert summary["automatic_choices"]["method"] == "tv"
     again = run_experiment(experiment, tmp_path / "out")
     assert all(tp["resumed"] for tp in again["time_points"])
