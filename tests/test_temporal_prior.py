@@ -89,6 +89,17 @@ def test_reconstruct_moves_and_scales_the_prior_and_records_it():
     assert record["share"] == 0.5
 
 
+def test_an_empty_prior_is_not_used_and_says_so():
+    # a previous time point with nothing in it: the reconstruction is the one without a prior
+    clean = sphere_projections([((0, 0, 0), 9.0)], TILTS, 12, N)
+    ts = TiltSeries(clean, TILTS, 1.0)
+    empty = Volume(np.zeros((N, 12, N), np.float32), 1.0)
+    with_empty = reconstruct(ts, method="tv", tv_weight=0.1, iterations=30, prior=empty, backend="cpu")
+    without = reconstruct(ts, method="tv", tv_weight=0.1, iterations=30, backend="cpu")
+    assert with_empty.provenance["temporal_prior"] == {"unused": "the prior volume projects to no signal"}
+    assert np.array_equal(with_empty.data, without.data)
+
+
 def test_bad_prior_settings_are_refused_with_the_fix():
     ts = TiltSeries(np.ones((len(TILTS), 12, N), np.float32), TILTS, 1.0)
     prior = Volume(np.zeros((N, 12, N), np.float32), 1.0)

@@ -76,7 +76,8 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
         moved onto a quick SIRT reconstruction of these data by phase correlation, put on
         their density scale (total projected signal), and used by TV as the start and in
         the term α TV(x − x_prior) (:mod:`insitu4d.recon.prior`). TV only; ``"auto"``
-        then means TV.
+        then means TV. A prior (or data) without signal is not used, and the provenance
+        says so.
     prior_share : float
         α in [0, 1] (default :data:`PRIOR_SHARE`); the TV weight is shared as
         (1 − α) TV(x) + α TV(x − x_prior).
@@ -151,10 +152,12 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
                 choices["tv_weight_choice"] = weight.to_dict()
                 tv_weight = weight.tv_weight
             prior_block = None
-            if prior is not None:
-                registered = _registered_prior(proj, b, prior)
+            registered = None if prior is None else _registered_prior(proj, b, prior)
+            if registered is not None:
                 prior_block = proj.volume_to_backend(registered.data)
                 choices["temporal_prior"] = dict(registered.to_dict(), share=float(prior_share))
+            elif prior is not None:  # an empty previous volume (nothing there yet) is no prior
+                choices["temporal_prior"] = {"unused": "the prior volume projects to no signal"}
             block = tv_block(proj, b, iterations=iterations, tv_weight=float(tv_weight), nonnegative=nonnegative,
                              prior=prior_block, prior_share=prior_share, progress=progress)
             params = {"iterations": iterations, "tv_weight": float(tv_weight), "nonnegative": nonnegative}
@@ -167,12 +170,16 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     return Volume(proj.volume_from_backend(block), tilt_series.pixel_size_nm, provenance)
 
 
-def _registered_prior(proj: Projector, b, prior: Volume) -> RegisteredPrior:
-    """The prior moved onto a quick SIRT of ``b`` and scaled to its total projected signal."""
+def _registered_prior(proj: Projector, b, prior: Volume) -> RegisteredPrior | None:
+    """The prior moved onto a quick SIRT of ``b`` and scaled to its total projected signal; None when
+    either holds no signal to scale by."""
     quick = proj.volume_from_backend(sirt_block(proj, b, iterations=PRIOR_REGISTRATION_ITERATIONS))
     registered = register_prior(np.asarray(prior.data), quick)
     projected = float(proj.xp.sum(proj.forward_block(proj.volume_to_backend(registered.data))))
-    return registered.rescaled(float(proj.xp.sum(b)) / projected if projected > 0 else float("nan"))
+    total = float(proj.xp.sum(b))
+    if not (projected > 0 and total > 0):
+        return None
+    return registered.rescaled(total / projected)
 
 
 def reprojection_residual(volume: Volume, tilt_series: TiltSeries, *, backend: str = "auto") -> float:
