@@ -43,9 +43,9 @@ def neck_radii_nm(ts: TiltSeries, tv_weights=(1.0,)) -> list[tuple[float, str]]:
         volume = reconstruct(aligned, method="tv", tv_weight=weight)
         labels, _ = segment(volume)
         found = measure(labels, volume.voxel_size_nm)
-        pairs = found["pairs"]
-        what = f"{len(found['particles'])} particles, {len(pairs)} pairs"
-        r_n = float(max(pairs, key=lambda p: p.get("r_p_nm", 0.0))["r_n_nm"]) if pairs else float("nan")
+        pairs = found.pairs
+        what = f"{len(found.particles)} particles, {len(pairs)} pairs"
+        r_n = float(max(pairs, key=lambda p: p.r_p_nm).r_n_nm) if pairs else float("nan")
         out.append((r_n, what))
     return out
 

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from insitu4d.measure import Measurements
 from insitu4d.pipeline import RunParameters, read_experiment, run_experiment, run_tilt_series
 from insitu4d.io import write_tilt_series
 from insitu4d.measure import measure_particles
@@ -93,7 +94,7 @@ def run_scene(kind: str, half_range: float, dose: float, seed: int, workdir: Pat
     t0 = time.perf_counter()
     run = run_tilt_series(mrc, workdir / f"s{seed}", tilts=tlt, params=RunParameters(), figures=False)
     elapsed = time.perf_counter() - t0
-    meas = json.loads((workdir / f"s{seed}" / "measurements.json").read_text())
+    meas = Measurements.load(workdir / f"s{seed}" / "measurements.json")
     pair = scene.pairs[0]
     row = {"seed": seed, "kind": kind, "half_range_deg": half_range, "dose": dose, "voxel_nm": h,
            "radii_vox": [r / h for r in pair.radii_nm], "neck_ratio": pair.r_n_nm / min(pair.radii_nm),
@@ -109,13 +110,13 @@ def run_scene(kind: str, half_range: float, dose: float, seed: int, workdir: Pat
                    d_centre_error_vox=(m["d_centre_nm"] - t["d_centre_nm"]) / h)
     if kind == "lone":  # the lone sphere is label 1 of the truth; matched as the tracker matches frames
         true_particles = measure_particles(labels, h)
-        matched, _ = match_particles(true_particles, meas["particles"], gate=1.0)
-        lone = next(i for i, p in enumerate(true_particles) if p["label"] == 1)
+        matched, _ = match_particles(true_particles, list(meas.particles), gate=1.0)
+        lone = next(i for i, p in enumerate(true_particles) if p.label == 1)
         row["lone_radius_vox"] = scene.spheres[0].semi_axes_nm[0] / h
         row["lone_kept"] = lone in matched
         if lone in matched:
-            row["lone_radius_error_vox"] = (meas["particles"][matched[lone]]["r_p_nm"]
-                                            - true_particles[lone]["r_p_nm"]) / h
+            row["lone_radius_error_vox"] = (meas.particles[matched[lone]].r_p_nm
+                                            - true_particles[lone].r_p_nm) / h
     return row
 
 

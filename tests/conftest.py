@@ -10,6 +10,9 @@ import pytest
 
 NEEDLE_DIR = Path(str(files("insitu4d.examples") / "needle"))
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: The fewest tilts a file may hold (insitu4d.io.readers.MIN_TILTS), degrees, and as a tilt file.
+SEVEN_TILTS = [-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0]
+SEVEN_TILTS_FILE = "".join(f"{t:g}\n" for t in SEVEN_TILTS)
 
 
 def sphere_projections(spheres, tilts_deg, ny: int, nx: int, supersample: int = 3) -> np.ndarray:

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_mrc_stack
+from conftest import SEVEN_TILTS_FILE, write_mrc_stack
 from test_measure import two_sphere_labels
 from test_pipeline import PIXEL_NM, synthetic_stack  # noqa: F401  (fixture)
 from typer.testing import CliRunner
@@ -25,7 +25,7 @@ def test_info_on_needle(needle_paths):
 
 
 def test_missing_tilts_is_a_clear_error(tmp_path):
-    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(3, 8, 8), voxel_size_angstrom=10)
+    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(7, 8, 8), voxel_size_angstrom=10)
     res = runner.invoke(app, ["run", str(p), "-o", str(tmp_path / "o")])
     assert res.exit_code == 2
     assert "MissingTiltAngles" in res.output and "--tilts" in res.output
@@ -33,8 +33,8 @@ def test_missing_tilts_is_a_clear_error(tmp_path):
 
 
 def test_unknown_pixel_size_asks_for_it(tmp_path):
-    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(3, 8, 8))
-    (tmp_path / "s.rawtlt").write_text("-2\n0\n2\n")
+    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(7, 8, 8))
+    (tmp_path / "s.rawtlt").write_text(SEVEN_TILTS_FILE)
     res = runner.invoke(app, ["run", str(p), "-o", str(tmp_path / "o")])
     assert res.exit_code == 2 and "--pixel-size NM" in res.output
 
@@ -129,7 +129,7 @@ def test_dose_and_knockon_print_the_reference_values_as_json():
                               "--shape", "1024x1024", "--frames", "41", "--json"])
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
-    assert d["electrons_per_frame"] == pytest.approx(6.544697e6, rel=1e-6)  # CODATA e (science.md §4.1)
+    assert d["electrons_per_frame"] == pytest.approx(6.544697e6, rel=1e-6)  # CODATA e (docs/science.md §6)
     assert d["electrons_total"] == pytest.approx(2.683326e8, rel=1e-6)
     assert d["dose_per_frame_e_per_nm2"] == pytest.approx(5.7706, rel=1e-4)
     assert d["dose_total_e_per_nm2"] == pytest.approx(236.60, rel=1e-4)
@@ -238,3 +238,28 @@ def test_drift_corrects_a_movie_and_records_the_shifts(tmp_path):
     assert "2 frame(s) rejected as outliers" in res.output
     res = runner.invoke(app, ["drift", str(tmp_path / "movie.tif"), "--method", "sift", "-o", str(tmp_path / "x.tif")])
     assert res.exit_code == 2
+
+
+def test_global_options_quiet_verbose_and_log_file(tmp_path):
+    rng = np.random.default_rng(3)
+    p = write_mrc_stack(tmp_path / "s.mrc", 10.0 + rng.poisson(50.0, (7, 16, 16)), voxel_size_angstrom=10)
+    (tmp_path / "s.rawtlt").write_text(SEVEN_TILTS_FILE)
+    log = tmp_path / "run.log"
+    args = ["reconstruct", str(p), "-o", str(tmp_path / "v.h5"), "--no-align", "--method", "sirt",
+            "--iterations", "20"]
+    res = runner.invoke(app, ["--quiet", "--log-file", str(log), *args])
+    assert res.exit_code == 0, res.output
+    assert "reconstruct" not in res.output.split("volume")[0]  # no progress before the result line
+    assert "volume (16, 16, 16)" in res.output
+    lines = log.read_text().splitlines()
+    assert lines[1].endswith("reconstruct 1/20") and lines[-1].endswith("reconstruct 20/20")  # progress: to the log
+    res = runner.invoke(app, ["--verbose", "--workers", "1", *args])
+    assert res.exit_code == 0 and "reconstruct 10/20" in res.output  # lines, not bars
+    res = runner.invoke(app, ["--workers", "0", *args])
+    assert res.exit_code == 2 and "--workers" in res.output
+    res = runner.invoke(app, ["--quiet", "--log-file", str(log), "run", str(tmp_path / "missing.mrc"), "-o",
+                              str(tmp_path / "o")])
+    assert res.exit_code == 2 and "file not found" in res.output  # errors are printed even when quiet
+    assert "error: UnreadableFile: file not found" in log.read_text()
+    res = runner.invoke(app, ["--log-file", str(tmp_path), "info", str(p)])
+    assert res.exit_code == 2 and "cannot write the log file" in res.output

@@ -1,4 +1,4 @@
-"""Denoising and its calibration against oracles: the noiseless twin projections and the science notes' §6 numbers."""
+"""Denoising and its calibration against oracles: the noiseless twin projections and reference numbers."""
 
 import numpy as np
 import pytest
@@ -12,7 +12,7 @@ from insitu4d.simulate.phantom import SinteringPair, Sphere, voxelise
 @pytest.mark.parametrize("lam, expected_a", [(0.5, 1.741587), (1, 2.186906), (2, 2.928430), (5, 4.527448),
                                              (10, 6.363890), (50, 14.159801)])
 def test_exact_unbiased_inverse_anscombe(lam, expected_a):
-    """science.md §6 table: E[A | λ]; the exact unbiased inverse maps it back to λ (table
+    """E[A | λ] of the Anscombe transform; the exact unbiased inverse maps it back to λ (table
     interpolation, 1e-3), where the algebraic inverse (D/2)² − 3/8 is off by up to 0.37."""
     assert inverse_gat(expected_a) == pytest.approx(lam, abs=1e-3 * max(lam, 1))
     # Monte-Carlo mean of the transform agrees with the notes' E[A] (2e5 samples: SE < 0.003)

@@ -14,10 +14,11 @@ name = "tiny twin"
 [acquisition]
 pixel_size_nm = 2.0
 dose_e_per_nm2 = 5000.0
-[pipeline]
+[align]
+align = false
+[reconstruct]
 method = "sirt"
 iterations = 60
-align = false
 backend = "cpu"
 [[timepoints]]
 time_s = 0.0
@@ -119,18 +120,40 @@ def test_resume_reruns_only_the_unfinished_time_point(finished):
     assert saved["n_pairs"] == 1 and saved["acquisition"]["dose_e_per_nm2"] == 5000.0
 
 
+def test_resume_reuses_nothing_whose_inputs_or_version_changed(finished, tmp_path, monkeypatch):
+    import insitu4d.pipeline.run as run_module
+    from insitu4d.pipeline.run import finished_measurements
+
+    _, out, _ = finished
+    stack, tilts = out / "twin" / "T01.mrc", out / "twin" / "T01.rawtlt"
+    params = json.loads((out / "T01" / "run.json").read_text())["parameters"]
+    assert finished_measurements(out / "T01", stack, params, tilts=tilts) is not None  # the same: reused
+    halved = tmp_path / "T01.rawtlt"
+    halved.write_text("".join(f"{float(t) / 2:g}\n" for t in tilts.read_text().split()))
+    assert finished_measurements(out / "T01", stack, params, tilts=halved) is None  # tilt file changed
+    assert finished_measurements(out / "T01", stack, dict(params, bin_factor=2), tilts=tilts) is None
+    monkeypatch.setattr(run_module, "__version__", "99.0")
+    assert finished_measurements(out / "T01", stack, params, tilts=tilts) is None  # another version
+
+
 def test_experiment_errors_name_the_field(tmp_path):
     with pytest.raises(UnreadableFile, match="does not exist"):
         read_experiment(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
-    bad.write_text("[pipeline]\nmethod = 'sirt'\n")
+    bad.write_text("[reconstruct]\nmethod = 'sirt'\n")
     with pytest.raises(InvalidParameter, match=r"no \[\[timepoints\]\]"):
         read_experiment(bad)
     bad.write_text("[[timepoints]]\ntime_s = 0.0\n")
     with pytest.raises(InvalidParameter, match="name no tiltseries and there is no"):
         read_experiment(bad)
-    bad.write_text("[pipeline]\nspeed = 3\n[[timepoints]]\ntime_s = 0.0\ntiltseries = 'a.mrc'\n")
-    with pytest.raises(InvalidParameter, match="unknown \\[pipeline\\] field\\(s\\) speed"):
+    bad.write_text("[reconstruct]\nspeed = 3\n[[timepoints]]\ntime_s = 0.0\ntiltseries = 'a.mrc'\n")
+    with pytest.raises(InvalidParameter, match=r"\[reconstruct\]: unknown key 'speed'"):
+        read_experiment(bad)
+    bad.write_text("[pipeline]\nmethod = 'tv'\ndenoise_method = 'tv'\n[[timepoints]]\ntime_s = 0.0\n")
+    with pytest.raises(InvalidParameter, match=r"move method → \[reconstruct\], denoise_method → \[denoise\]"):
+        read_experiment(bad)
+    bad.write_text("[align]\nmethod = 'mi'\n[[timepoints]]\ntime_s = 0.0\ntiltseries = 'a.mrc'\n")
+    with pytest.raises(InvalidParameter, match=r"\[align\]: unknown key 'method'; did you mean 'align_method'\?"):
         read_experiment(bad)
     bad.write_text("[[timepoints]]\ntime_s = 5.0\ntiltseries = 'a.mrc'\n[[timepoints]]\ntime_s = 1.0\n"
                    "tiltseries = 'b.mrc'\n")
@@ -154,10 +177,10 @@ def test_holder_log_gives_the_time_points_their_temperature(tmp_path):
     assert [tp.temperature_C for tp in exp.timepoints] == pytest.approx([350.0, 355.0, 360.0])
     assert exp.kinetics.time_exponent == 5 and exp.holder_log.source == "holder.csv"
     (tmp_path / "bad.toml").write_text(text.replace("time_exponent = 5", "time_exponent = -1"))
-    with pytest.raises(InvalidParameter, match="time_exponent must be > 0"):
+    with pytest.raises(InvalidParameter, match="time_exponent must be a positive number"):
         read_experiment(tmp_path / "bad.toml")
     (tmp_path / "bad.toml").write_text(text.replace("time_exponent = 5", "exponent = 5"))
-    with pytest.raises(InvalidParameter, match=r"unknown \[kinetics\] field\(s\) exponent"):
+    with pytest.raises(InvalidParameter, match=r"\[kinetics\]: unknown key 'exponent'; did you mean 'time_exponent'"):
         read_experiment(tmp_path / "bad.toml")
 
 

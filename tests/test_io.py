@@ -2,7 +2,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import write_mrc_stack
+from conftest import SEVEN_TILTS, SEVEN_TILTS_FILE, write_mrc_stack
 
 from insitu4d.errors import MissingPixelSize, MissingTiltAngles, NotAStack, TiltAngleMismatch, UnreadableFile
 from insitu4d.io import read_array, read_tilt_file, read_tilt_series, write_array, write_csv, write_json
@@ -70,10 +70,10 @@ def test_missing_tilts_message(tmp_path):
 
 
 def test_tilt_sidecar_is_found(tmp_path):
-    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(3, 8, 8), voxel_size_angstrom=10)
-    (tmp_path / "s.rawtlt").write_text("-2\n0\n2\n")
+    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(7, 8, 8), voxel_size_angstrom=10)
+    (tmp_path / "s.rawtlt").write_text(SEVEN_TILTS_FILE)
     ts = read_tilt_series(p)
-    np.testing.assert_array_equal(ts.tilts_deg, [-2, 0, 2])
+    np.testing.assert_array_equal(ts.tilts_deg, SEVEN_TILTS)
     assert ts.pixel_size_nm == pytest.approx(1.0)  # 10 Å
 
 
@@ -85,10 +85,10 @@ def test_tilt_count_mismatch_from_file(tmp_path, needle_paths):
 
 
 def test_missing_pixel_size_message(tmp_path):
-    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(3, 8, 8))  # MRC default: no calibration
+    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(7, 8, 8))  # MRC default: no calibration
     with pytest.raises(MissingPixelSize, match="--pixel-size NM"):
-        read_tilt_series(p, tilts=[-1, 0, 1])
-    assert read_tilt_series(p, tilts=[-1, 0, 1], pixel_size_nm=0.5).pixel_size_nm == 0.5
+        read_tilt_series(p, tilts=SEVEN_TILTS)
+    assert read_tilt_series(p, tilts=SEVEN_TILTS, pixel_size_nm=0.5).pixel_size_nm == 0.5
 
 
 def test_2d_file_message(tmp_path):
@@ -109,13 +109,13 @@ def test_unreadable_files(tmp_path):
         read_tilt_series(bad)
     broken = tmp_path / "broken.mrc"
     broken.write_bytes(b"not an mrc file at all")
-    with pytest.raises(UnreadableFile, match="could not read broken.mrc"):
+    with pytest.raises(UnreadableFile, match="broken.mrc has 22 bytes, less than the 1024 of an MRC header"):
         read_tilt_series(broken)
 
 
 def test_describe_reports_missing(tmp_path):
-    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(3, 8, 8))
-    d = describe_file(p, tilts=[-1, 0, 1])
+    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(7, 8, 8))
+    d = describe_file(p, tilts=SEVEN_TILTS)
     assert d["pixel_size_nm"] is None and "pixel_size_nm" in d["missing"]
     d2 = describe_file(p)
     assert d2["tilts_deg"] is None and "tilts_deg" in d2["missing"]
@@ -171,6 +171,6 @@ def test_read_array_errors(tmp_path):
 
 
 def test_mrc_one_angstrom_default_is_not_a_calibration(tmp_path):
-    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(3, 8, 8), voxel_size_angstrom=1.0)
+    p = write_mrc_stack(tmp_path / "s.mrc", np.random.rand(7, 8, 8), voxel_size_angstrom=1.0)
     with pytest.raises(MissingPixelSize):
-        read_tilt_series(p, tilts=[-1, 0, 1])
+        read_tilt_series(p, tilts=SEVEN_TILTS)

@@ -13,7 +13,7 @@ HOLDS_C = (300.0, 350.0, 400.0)
 
 
 def rate(T_C):
-    """B(T) = C/T exp(−Q/k_B T) (science.md §1.1), 1e-5 /s at 300 °C."""
+    """B(T) = C/T exp(−Q/k_B T) (docs/science.md §1), 1e-5 /s at 300 °C."""
     T = T_C + 273.15
     return 1e-5 * (573.15 / T) * np.exp(-Q_EV / BOLTZMANN_EV_PER_K * (1 / T - 1 / 573.15))
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from insitu4d.errors import InvalidParameter, NotAStack
-from insitu4d.measure import interface_vectors, measure
+from insitu4d.measure import Measurements, interface_vectors, measure
 
 
 def two_sphere_labels(R1, R2, d, axis, shape, centre_offset=(0.0, 0.0, 0.0)):
@@ -51,15 +51,15 @@ def test_two_overlapping_spheres_exact_within_one_voxel(case):
     n = int(np.ceil(R1 + R2 + d)) + 6
     labels, r_n, _, _, _ = two_sphere_labels(R1, R2, d, axis, (n, n, n), off)
     m = measure(labels, vs)
-    (pair,) = m["pairs"]
-    p1, p2 = m["particles"]
-    assert pair["labels"] == [1, 2]
-    assert abs(pair["r_n_nm"] / vs - r_n) < 1.0
-    assert abs(pair["r_n_inscribed_nm"] / vs - r_n) < 1.0
-    assert abs(p1["r_inscribed_nm"] / vs - R1) < 1.0
-    assert abs(p2["r_inscribed_nm"] / vs - R2) < 1.0
+    (pair,) = m.pairs
+    p1, p2 = m.particles
+    assert pair.labels == (1, 2)
+    assert abs(pair.r_n_nm / vs - r_n) < 1.0
+    assert abs(pair.r_n_inscribed_nm / vs - r_n) < 1.0
+    assert abs(p1.r_inscribed_nm / vs - R1) < 1.0
+    assert abs(p2.r_inscribed_nm / vs - R2) < 1.0
     # the equal-volume radius of a truncated sphere is smaller than its sphere's radius
-    assert p1["r_p_nm"] < p1["r_inscribed_nm"] + vs and p2["r_p_nm"] < p2["r_inscribed_nm"] + vs
+    assert p1.r_p_nm < p1.r_inscribed_nm + vs and p2.r_p_nm < p2.r_inscribed_nm + vs
 
 
 def test_truncated_sphere_centroid_volume_and_distance():
@@ -76,22 +76,22 @@ def test_truncated_sphere_centroid_volume_and_distance():
     shift = -v_cap * z_cap / (v_sphere - v_cap)  # centroid moves away from the plane
     u = (c2 - c1) / np.linalg.norm(c2 - c1)
     m = measure(labels, 1.0)
-    p1, p2 = m["particles"]
-    assert p1["volume_nm3"] == pytest.approx(v_sphere - v_cap, rel=0.02)
-    np.testing.assert_allclose(p1["centroid_nm"], c1 + shift * u, atol=0.3)
-    np.testing.assert_allclose(p2["centroid_nm"], c2 - shift * u, atol=0.3)
-    pair = m["pairs"][0]
-    assert pair["d_nm"] == pytest.approx(d - 2 * shift, abs=0.4)
-    assert pair["d_centre_nm"] == pytest.approx(d, abs=1.5)  # EDT maxima: voxel positions
-    dvec = np.subtract(p2["centroid_nm"], p1["centroid_nm"])
-    assert pair["d_z_nm"] == pytest.approx(abs(dvec[0]))
-    assert pair["d_xy_nm"] == pytest.approx(np.hypot(dvec[1], dvec[2]))
-    assert pair["d_over_2r_p"] == pytest.approx(pair["d_nm"] / (2 * pair["r_p_nm"]))
-    np.testing.assert_allclose(pair["neck_normal"], u, atol=0.05)
+    p1, p2 = m.particles
+    assert p1.volume_nm3 == pytest.approx(v_sphere - v_cap, rel=0.02)
+    np.testing.assert_allclose(p1.centroid_nm, c1 + shift * u, atol=0.3)
+    np.testing.assert_allclose(p2.centroid_nm, c2 - shift * u, atol=0.3)
+    pair = m.pairs[0]
+    assert pair.d_nm == pytest.approx(d - 2 * shift, abs=0.4)
+    assert pair.d_centre_nm == pytest.approx(d, abs=1.5)  # EDT maxima: voxel positions
+    dvec = np.subtract(p2.centroid_nm, p1.centroid_nm)
+    assert pair.d_z_nm == pytest.approx(abs(dvec[0]))
+    assert pair.d_xy_nm == pytest.approx(np.hypot(dvec[1], dvec[2]))
+    assert pair.d_over_2r_p == pytest.approx(pair.d_nm / (2 * pair.r_p_nm))
+    np.testing.assert_allclose(pair.neck_normal, u, atol=0.05)
 
 
 def test_raw_face_count_overestimates_oblique_neck_vector_area_does_not():
-    # science notes §3.2: raw count ≈ (|n_z| + |n_y| + |n_x|) × area; for a (1,1,1) normal ≈ √3
+    # docs/science.md §3: raw count ≈ (|n_z| + |n_y| + |n_x|) × area; for a (1,1,1) normal ≈ √3
     labels, r_n, *_ = two_sphere_labels(16.0, 16.0, 20.0, (1.0, 1.0, 1.0), (56, 56, 56))
     (iv,) = interface_vectors(labels).values()
     area = np.pi * r_n**2
@@ -104,14 +104,14 @@ def test_ellipsoid_aspect_ratio_and_sphere_radius():
     g = np.indices((40, 40, 40)).astype(float) - 19.5
     ell = (g[0] / 8) ** 2 + (g[1] / 12) ** 2 + (g[2] / 16) ** 2 <= 1
     sph = (g[0] ** 2 + g[1] ** 2 + g[2] ** 2) <= 10**2
-    p_ell = measure(ell.astype(np.int32), 1.0)["particles"][0]
-    p_sph = measure(sph.astype(np.int32) * 3, 0.5)["particles"][0]
-    assert p_ell["aspect_ratio_hw"] == pytest.approx(2.0, rel=0.03)
-    assert p_sph["label"] == 3
-    assert p_sph["r_p_nm"] == pytest.approx(5.0, rel=0.01)  # equal-volume radius, 10 voxels × 0.5 nm
-    assert p_sph["aspect_ratio_hw"] == pytest.approx(1.0, abs=0.02)
-    assert p_sph["extent_nm"] == [10.0, 10.0, 10.0]  # centre at a voxel corner: 20 voxels across
-    assert not p_sph["touches_border"]
+    p_ell = measure(ell.astype(np.int32), 1.0).particles[0]
+    p_sph = measure(sph.astype(np.int32) * 3, 0.5).particles[0]
+    assert p_ell.aspect_ratio_hw == pytest.approx(2.0, rel=0.03)
+    assert p_sph.label == 3
+    assert p_sph.r_p_nm == pytest.approx(5.0, rel=0.01)  # equal-volume radius, 10 voxels × 0.5 nm
+    assert p_sph.aspect_ratio_hw == pytest.approx(1.0, abs=0.02)
+    assert p_sph.extent_nm == (10.0, 10.0, 10.0)  # centre at a voxel corner: 20 voxels across
+    assert not p_sph.touches_border
 
 
 def test_no_pairs_for_separate_particles():
@@ -119,8 +119,8 @@ def test_no_pairs_for_separate_particles():
     lab[1:3, 1:3, 1:3] = 1
     lab[6:8, 6:8, 6:8] = 2
     m = measure(lab, 1.0)
-    assert len(m["particles"]) == 2 and m["pairs"] == []
-    assert measure(np.zeros((4, 4, 4), np.int32), 1.0) == {"voxel_size_nm": 1.0, "particles": [], "pairs": []}
+    assert len(m.particles) == 2 and m.pairs == ()
+    assert measure(np.zeros((4, 4, 4), np.int32), 1.0) == Measurements(1.0, (), ())
 
 
 def test_bad_labels_messages():

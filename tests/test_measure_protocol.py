@@ -1,4 +1,4 @@
-"""Ihara et al.'s 2D protocol against the integrated model-C geometry and the science notes' voxel checks."""
+"""Ihara et al.'s 2D protocol against the integrated model-C geometry and voxel checks."""
 
 import numpy as np
 import pytest
@@ -31,21 +31,21 @@ def test_in_plane_axis_reproduces_the_protocol_flavour_of_model_c(rho, axis):
 
 
 def test_notes_voxel_check_at_rho_08():
-    """science.md §2.1/§3.1: protocol d/(2r_eq) = 0.861 (voxels) against 0.817 for sphere centres;
+    """docs/science.md §2–3: protocol d/(2r_eq) = 0.861 (voxels) against 0.817 for sphere centres;
     r_eq,2D/r_p = 0.98385. The 3D centroid estimator on the same voxels reads the COM column, 0.8198."""
     labels = model_c_labels(0.8, (0, 0, 1))
     r = measure_pair_protocol_2d(labels, 1.0, (1, 2))
     assert r["d_over_2r_p"] == pytest.approx(0.861, abs=0.002)
     assert r["r_p_nm"] / R_P == pytest.approx(0.98385, abs=0.003)
     assert r["r_n_nm"] == pytest.approx(0.8 * R_P, abs=1.0)
-    (pair,) = measure(labels, 1.0)["pairs"]
-    assert pair["d_over_2r_p"] == pytest.approx(0.8198, abs=0.003)
-    assert pair["protocol_2d"]["d_over_2r_p"] == pytest.approx(r["d_over_2r_p"])
+    (pair,) = measure(labels, 1.0).pairs
+    assert pair.d_over_2r_p == pytest.approx(0.8198, abs=0.003)
+    assert pair.protocol_2d["d_over_2r_p"] == pytest.approx(r["d_over_2r_p"])
 
 
 @pytest.mark.parametrize("axis, expected", [((0.5, 0, 1), 0.49), ((1, 0, 1), 0.71)])
 def test_out_of_plane_axis_widens_the_projected_neck(axis, expected):
-    """science.md §3.1: at ρ = 0.3 the projected neck reads r_n/r_p = 0.49 for an axis 26.6°
+    """docs/science.md §3: at ρ = 0.3 the projected neck reads r_n/r_p = 0.49 for an axis 26.6°
     out of plane and 0.71 at 45° (the spheres overlap in projection); ±0.02 for the voxels.
     d_z from the bounding-box midpoints recovers the true out-of-plane distance within 1 px."""
     labels = model_c_labels(0.3, axis)

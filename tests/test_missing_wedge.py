@@ -35,8 +35,8 @@ def _score(volume):
     wrong = int(((volume.data > threshold_otsu(volume.data)) != truth).sum())
     labels, _ = segment(volume)
     m = measure(labels, 1.0)
-    necks = [p["r_n_nm"] for p in m["pairs"]]
-    neck_ok = len(m["particles"]) == 2 and len(necks) == 1 and abs(necks[0] - R_N) <= 1.5
+    necks = [p.r_n_nm for p in m.pairs]
+    neck_ok = len(m.particles) == 2 and len(necks) == 1 and abs(necks[0] - R_N) <= 1.5
     return wrong, neck_ok, necks
 
 

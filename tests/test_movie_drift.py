@@ -80,5 +80,5 @@ def test_bad_movie_input_is_refused():
         movie_drift(np.zeros((1, 8, 8)))
     with pytest.raises(InvalidParameter, match="unknown drift-correction method 'sift'"):
         movie_drift(np.zeros((3, 8, 8)), method="sift")
-    with pytest.raises(InvalidParameter, match="reference_frames must be at least 1"):
+    with pytest.raises(InvalidParameter, match="reference_frames must be a whole number ≥ 1"):
         movie_drift(np.zeros((3, 8, 8)), reference_frames=0)

@@ -1,4 +1,4 @@
-"""Dose, knock-on energy transfer and cluster thermodynamics against the reference values of science.md §0 and §4."""
+"""Dose, knock-on energy transfer and cluster thermodynamics against the reference values of docs/science.md §6–8."""
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ def sig4(expected):
 
 
 def test_ihara_dose_with_the_papers_charge_and_with_codata():
-    # science.md §4.1: 2.0 pA, 500 ns, 1024², 1.04 nm, 41 images
+    # docs/science.md §6: 2.0 pA, 500 ns, 1024², 1.04 nm, 41 images
     d = stem_dose(2.0, 500e-9, 1.04, (1024, 1024), 41, elementary_charge_C=1.6e-19)
     assert d.electrons_per_pixel == sig4(6.25)
     assert d.electrons_per_frame == sig4(6.5536e6)
@@ -64,7 +64,7 @@ def test_cumulative_dose_and_metadata():
     (80, 12.011, 15.758), (200, 12.011, 43.683), (200, 196.967, 2.664), (300, 196.967, 4.323),
     (80, 107.868, 1.755), (300, 195.084, 4.365)])
 def test_max_energy_transfer_table(keV, mass, expected):
-    # science.md §4.2 table, relativistic formula with masses as rest energies
+    # docs/science.md §8, relativistic formula with masses as rest energies
     assert max_energy_transfer_eV(keV, mass) == sig4(expected)
 
 
@@ -114,7 +114,7 @@ def test_mixing_special_cases():
     # "mixing" Au with Au at x = ½ is the surface energy of merging: H n^(-1/3) (2^(1/3) − 1)
     expected = H_AU * 1846 ** (-1 / 3) * (2 ** (1 / 3) - 1)
     assert mixing_enthalpy(0.5, 1846, H_AU, H_AU) == pytest.approx(expected, rel=1e-12)
-    assert expected == sig4(-7.789)  # science.md prints −7.785; see the closing note
+    assert expected == sig4(-7.789)  # the source prints −7.785 (rounding in the source)
     # eV/atom and k_B: −0.126177 eV/atom, and k_B T ln ½ at 300 K = −0.017919 eV/atom
     ev = 96.48533212
     assert mixing_enthalpy(0.5, 1846, H_AU / ev, H_TA / ev) == sig4(-0.126177)

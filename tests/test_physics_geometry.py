@@ -1,4 +1,4 @@
-"""Sintering geometry models against the closed forms and exact points of science.md §2."""
+"""Sintering geometry models against the closed forms and exact points of docs/science.md §2."""
 
 import numpy as np
 import pytest
@@ -74,7 +74,7 @@ def test_geometry_errors_say_the_valid_range():
 @pytest.mark.parametrize("rho,d2d,r_eq", [(0.1, 0.99755, 0.99997), (0.5, 0.94153, 0.99649), (0.8, 0.84816, 0.98385),
                                           (0.9, 0.80312, 0.97530), (1.0, 0.74319, 0.96146)])
 def test_protocol_2d_flavour_of_model_c(rho, d2d, r_eq):
-    # science.md §2.1 table (silhouette centroids over r_p, and r_eq,2D / r_p): the protocol reports
+    # docs/science.md §2–3 (silhouette centroids over r_p, and r_eq,2D / r_p): the protocol reports
     # both over r_eq, so d/(2 r_eq) = d2d / r_eq (0.862 at ρ = 0.8, as the notes' voxel check)
     d, n = neck_distance_curve("model_c", "protocol_2d", rho)
     assert d[0] == pytest.approx(d2d / r_eq, abs=2e-5)

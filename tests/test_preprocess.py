@@ -17,14 +17,14 @@ def _series(offset=-31880.0, n=5, seed=0):
 def test_background_offset_recovered():
     # oracle: the vacuum level put in; its estimate is a median of ~800 noisy pixels (σ = 2)
     ts = remove_background(_series())
-    np.testing.assert_allclose(ts.raw_metadata["background_offsets"], -31880.0, atol=0.5)
+    np.testing.assert_allclose(ts.steps("remove_background")[0].parameters["offsets"], -31880.0, atol=0.5)
     assert np.median(ts.data[:, :5, :5]) == pytest.approx(0.0, abs=0.5)
     assert ts.data[:, 12:18, 10:20].mean() == pytest.approx(500.0, abs=1.0)
 
 
 def test_given_offset():
     ts = remove_background(_series(offset=100.0), offset=100.0)
-    assert ts.raw_metadata["background_offsets"] == [100.0] * 5
+    assert ts.steps("remove_background")[0].parameters["offsets"] == [100.0] * 5
 
 
 def test_normalise_scales_whole_stack_by_one_number():
@@ -34,6 +34,19 @@ def test_normalise_scales_whole_stack_by_one_number():
     assert np.nanstd(ratio) < 1e-3 * np.nanmean(ratio)
     with pytest.raises(InvalidParameter, match="remove the background first"):
         normalise(TiltSeries(-np.ones((2, 4, 4)), [0, 1], 1.0))
+
+
+def test_processing_is_recorded_in_the_history_not_in_the_vendor_metadata():
+    raw = _series()
+    ts = rotate_to_vertical_axis(bin_tilt_series(normalise(remove_background(raw)), 2).replace(tilt_axis_deg=90.0))
+    assert [s.name for s in ts.history] == ["remove_background", "normalise", "bin", "rotate_to_vertical_axis"]
+    assert ts.raw_metadata == raw.raw_metadata  # untouched
+    divisor = ts.steps("normalise")[0].parameters["divisor"]
+    assert ts.intensity_scale == divisor
+    # oracle: the scale undoes the normalisation (binning averages, so the mean is kept)
+    assert ts.data.mean() * ts.intensity_scale == pytest.approx(remove_background(raw).data.mean(), rel=1e-4)
+    assert normalise(normalise(remove_background(raw))).intensity_scale == pytest.approx(divisor)  # 2nd divisor ≈ 1
+    assert ts.steps("bin")[0].to_dict() == {"name": "bin", "factor": 2}
 
 
 def test_bin_and_crop():

@@ -113,10 +113,19 @@ def test_edge_width_along_a_direction():
     assert edge_width_vox(blurred, mask, direction=(0, 0, 1)) == pytest.approx(2.5631 * 1.2, rel=0.1)
 
 
+def _pair(labels, r_n_nm, r_n_over_r_p, d_over_2r_p):
+    from insitu4d.measure import Pair
+
+    r_p = r_n_nm / r_n_over_r_p
+    d = 2 * r_p * d_over_2r_p
+    return Pair(labels=labels, r_n_nm=r_n_nm, r_n_inscribed_nm=r_n_nm, contact_area_nm2=np.pi * r_n_nm ** 2,
+                d_nm=d, d_xy_nm=d, d_z_nm=0.0, d_centre_nm=d,
+                r_p_nm=r_p, r_n_over_r_p=r_n_over_r_p, d_over_2r_p=d_over_2r_p, neck_normal=(0.0, 0.0, 1.0),
+                interface_faces=0)
+
+
 def test_pair_checks():
-    pairs = [{"labels": [1, 2], "r_n_nm": 5.0, "r_n_over_r_p": 0.3, "d_over_2r_p": 0.95},
-             {"labels": [2, 3], "r_n_nm": 30.0, "r_n_over_r_p": 1.2, "d_over_2r_p": 0.7},
-             {"labels": [3, 4], "r_n_nm": 30.0, "r_n_over_r_p": 0.5, "d_over_2r_p": 0.4}]
+    pairs = [_pair((1, 2), 5.0, 0.3, 0.95), _pair((2, 3), 30.0, 1.2, 0.7), _pair((3, 4), 30.0, 0.5, 0.4)]
     flags = check_pairs(pairs, 2.0, 1.8)  # resolution 1.8 voxels = 3.6 nm: a 5 nm neck is within one voxel of it
     assert check_pairs(pairs[:1], 2.0, [1.0]) == []  # 5 nm is 2.5 voxels: more than one above 1.0
     assert _codes(flags) == ["neck_at_resolution", "impossible_value"]

@@ -9,7 +9,7 @@ from insitu4d.errors import InvalidParameter
 from insitu4d.noise import NoiseLevel, noise_level, thinned_difference
 from insitu4d.recon import reconstruct
 from insitu4d.recon.auto import choose_method, discrepancy_tv_weight
-from insitu4d.recon.projector import get_projector
+from insitu4d.recon.backends import get_projector
 
 SPHERES = [((0.0, 0.0, -8.0), 9.0), ((0.0, 0.0, 8.0), 9.0)]
 TILTS = np.arange(-40, 41, 2.0)

@@ -22,8 +22,8 @@ def test_watershed_splits_touching_spheres_at_the_neck(axis):
     labels, info = segment(Volume(_grey(truth > 0), 1.0))
     assert info["n_particles"] == 2
     m = measure(labels, 1.0)
-    assert len(m["pairs"]) == 1
-    assert abs(m["pairs"][0]["r_n_nm"] - r_n) < 1.0
+    assert len(m.pairs) == 1
+    assert abs(m.pairs[0].r_n_nm - r_n) < 1.0
     # match labels (watershed numbering is arbitrary)
     agree = max(np.mean((labels == truth)[truth > 0]), np.mean((labels == 3 - truth)[truth > 0]))
     assert agree > 0.97
@@ -37,8 +37,8 @@ def test_separate_spheres_and_debris():
     labels, info = segment(Volume(_grey(mask), 1.0))
     assert info["n_particles"] == 2
     m = measure(labels, 1.0)
-    assert m["pairs"] == []
-    radii = sorted(p["r_p_nm"] for p in m["particles"])
+    assert m.pairs == ()
+    radii = sorted(p.r_p_nm for p in m.particles)
     np.testing.assert_allclose(radii, [6.0, 7.0], atol=0.3)
 
 

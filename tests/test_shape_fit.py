@@ -89,8 +89,8 @@ def test_segment_splits_deep_necks_of_random_pairs():
         _, labels, _ = voxelise((72, 72, 72), 1.0, spheres=[Sphere.round(a, r1), Sphere.round(b, r2)])
         found, _ = segment(Volume((labels > 0).astype(np.float32), 1.0))
         m = measure(found, 1.0, protocol_2d=False)
-        assert len(m["particles"]) == 2 and len(m["pairs"]) == 1, (r1, r2, d)
-        assert m["pairs"][0]["r_n_nm"] == pytest.approx(r_n, abs=1.0)
+        assert len(m.particles) == 2 and len(m.pairs) == 1, (r1, r2, d)
+        assert m.pairs[0].r_n_nm == pytest.approx(r_n, abs=1.0)
 
 
 def test_shape_test_can_be_turned_off():

@@ -1,4 +1,4 @@
-"""Neck-growth fit with the time origin free, against exact synthetic curves (science.md §1.3)."""
+"""Neck-growth fit with the time origin free, against exact synthetic curves (docs/science.md §1)."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ IHARA_T2_T12_S = np.array([5, 12, 17, 22, 27, 31, 36, 41, 46, 51, 61.0])
 
 
 def test_hidden_time_origin_fools_the_loglog_fit_but_not_ours():
-    # the pitfall of science.md §1.3: n = 5, x/a = 0.3 at 60 s of true time, a hidden 5 s
+    # the pitfall of docs/science.md §1: n = 5, x/a = 0.3 at 60 s of true time, a hidden 5 s
     # offset; the log–log slope gives 6.52, the fit with t0 free gives the truth back.
     b = 0.3 ** 5 / 60
     x = neck_ratio_law(IHARA_T2_T12_S + 5.0, 5.0, b)

@@ -12,7 +12,7 @@ from insitu4d.pipeline import RunParameters, read_experiment, run_experiment
 from insitu4d.recon import reconstruct
 from insitu4d.recon.algorithms import density_scale, tv_iterations
 from insitu4d.recon.prior import register_prior
-from insitu4d.recon.projector import get_projector
+from insitu4d.recon.backends import get_projector
 
 TILTS = np.arange(-40, 41, 2.0)
 N = 40
@@ -123,7 +123,7 @@ def test_a_4d_run_with_the_prior_records_it_and_resumes(tmp_path):
     rng = np.random.default_rng(5)
     scenes, _ = coalescence_sequence(rng, (0.4, 0.5), relax_aspect=(), radius_vox=(8.0, 9.0))
     toml, _ = write_scene_experiment(scenes, tmp_path, TILTS, 1000.0, rng)
-    toml.write_text(toml.read_text().replace("[acquisition]", "[pipeline]\ntemporal_prior = true\n[acquisition]"))
+    toml.write_text(toml.read_text().replace("[acquisition]", "[reconstruct]\ntemporal_prior = true\n[acquisition]"))
     experiment = read_experiment(toml)
     assert experiment.params.temporal_prior
     summary = run_experiment(experiment, tmp_path / "out")

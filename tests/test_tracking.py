@@ -2,12 +2,15 @@
 
 import numpy as np
 
+from insitu4d.measure import Particle
 from insitu4d.measure.tracking import track_particles
 
 
 def _p(label, centroid, r):
-    return {"label": label, "centroid_nm": list(map(float, centroid)), "r_p_nm": float(r),
-            "volume_nm3": 4 / 3 * np.pi * r ** 3}
+    return Particle(label=label, n_voxels=0, volume_nm3=4 / 3 * np.pi * r ** 3, r_p_nm=float(r),
+                    r_inscribed_nm=float(r),
+                    centroid_nm=tuple(map(float, centroid)), centre_nm=tuple(map(float, centroid)),
+                    extent_nm=(2 * r,) * 3, aspect_ratio_hw=1.0, touches_border=False)
 
 
 def test_identities_survive_frame_shift_and_relabelling():

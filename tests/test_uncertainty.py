@@ -74,7 +74,7 @@ def test_uncertainty_settings_refuse_bad_values(tmp_path):
     with pytest.raises(InvalidParameter, match=r"\[uncertainty\] needs \[acquisition\] dose_e_per_nm2"):
         read_experiment(p)
     p.write_text(base + "[uncertainty]\nrepeat = 2\n")
-    with pytest.raises(InvalidParameter, match=r"unknown \[uncertainty\] field\(s\) repeat"):
+    with pytest.raises(InvalidParameter, match=r"\[uncertainty\]: unknown key 'repeat'; did you mean 'repeats'"):
         read_experiment(p)
     p.write_text(base)
     assert read_experiment(p).uncertainty.repeats == 0  # no dose, no table: no error bars, and the run says why

@@ -13,7 +13,8 @@ import numpy as np
 
 from .errors import InvalidParameter, InvalidPixelValues, InvalidTiltAngles, NotAStack, TiltAngleMismatch
 
-__all__ = ["TiltSeries", "Volume", "validate_tilts", "require_positive"]
+__all__ = ["TiltSeries", "Volume", "ProcessingStep", "validate_tilts", "require_positive", "require_whole",
+           "require_contrast"]
 
 
 def _is_dask(array) -> bool:
@@ -93,8 +94,50 @@ def validate_tilts(tilts_deg, n_images: int | None = None) -> np.ndarray:
     return tilts
 
 
+def require_contrast(data, what: str) -> None:
+    """Stop when every value of ``data`` is the same: such a stack or volume holds no image.
+
+    Parameters
+    ----------
+    data : ndarray
+        Any shape (dask arrays are not checked: that would compute them).
+    what : str
+        What the array is, for the message (e.g. "tilt series T01.mrc").
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    InvalidPixelValues
+        If the array is constant.
+    """
+    if _is_dask(data) or np.size(data) == 0:
+        return
+    arr = np.asarray(data)
+    first = arr.flat[0]
+    if np.all(arr == first):
+        raise InvalidPixelValues(f"every value of the {what} is {float(first):g}: it holds no image. Check the "
+                                 "acquisition or the export (a blanked beam, a wrong channel, an empty dataset).")
+
+
 def require_positive(value, name: str, unit: str, optional: bool = False) -> float | None:
     """``value`` as a finite positive float.
+
+    Parameters
+    ----------
+    value : float or None
+    name : str
+        The parameter's name, for the message.
+    unit : str
+        Its unit, for the message.
+    optional : bool
+        Whether None is allowed (it is returned as None).
+
+    Returns
+    -------
+    float or None
 
     Raises
     ------
@@ -110,6 +153,65 @@ def require_positive(value, name: str, unit: str, optional: bool = False) -> flo
     if not np.isfinite(value) or value <= 0:
         raise InvalidParameter(f"{name} must be a positive number in {unit}; got {value!r}.")
     return value
+
+
+def require_whole(value, name: str, *, minimum: int, maximum: int | None = None,
+                  optional: bool = False) -> int | None:
+    """``value`` as an int in ``[minimum, maximum]``.
+
+    Parameters
+    ----------
+    value : int or None
+    name : str
+        The parameter's name, for the message.
+    minimum, maximum : int
+        Inclusive bounds (no upper bound when ``maximum`` is None).
+    optional : bool
+        Whether None is allowed (it is returned as None).
+
+    Returns
+    -------
+    int or None
+
+    Raises
+    ------
+    InvalidParameter
+        If it is not a whole number (2.0 is; 2.7, True and "2" are not) or out of bounds.
+    """
+    if value is None and optional:
+        return None
+    whole = not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating)) \
+        and np.isfinite(value) and float(value) == int(value)
+    bounds = f"≥ {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+    if not whole or not minimum <= int(value) <= (maximum if maximum is not None else int(value)):
+        raise InvalidParameter(f"{name} must be a whole number {bounds}; got {value!r}.")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class ProcessingStep:
+    """One processing step applied to a tilt series since it was read (:attr:`TiltSeries.history`).
+
+    Attributes
+    ----------
+    name : str
+        ``"remove_background"``, ``"normalise"``, ``"bin"``, ``"rotate_to_vertical_axis"`` …
+    parameters : dict
+        What the step did, in the data's units: e.g. ``{"offsets": [...]}`` subtracted per
+        image, ``{"divisor": 812.0}`` the stack was divided by.
+    """
+
+    name: str
+    parameters: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """The step as a JSON-able record: ``{"name": ..., **parameters}``.
+
+        Returns
+        -------
+        dict
+        """
+        return {"name": self.name, **self.parameters}
 
 
 @dataclass
@@ -138,7 +240,10 @@ class TiltSeries:
     source : str, optional
         Where the data came from (file path).
     raw_metadata : dict
-        The vendor metadata as read.
+        The vendor metadata as read, and where the reader found the tilts and the pixel
+        size. Processing never writes here.
+    history : tuple of ProcessingStep
+        The processing steps applied since the data were read, in order (:meth:`with_step`).
 
     Raises
     ------
@@ -158,9 +263,11 @@ class TiltSeries:
     shifts_px: np.ndarray | None = None
     source: str | None = None
     raw_metadata: dict = field(default_factory=dict, repr=False)
+    history: tuple = ()
 
     def __post_init__(self) -> None:
         self.data = _as_float32_stack(self.data, "tilt series", 3, "tilt, y, x")
+        self.history = tuple(self.history)
         self.tilts_deg = validate_tilts(self.tilts_deg, self.data.shape[0])
         self.pixel_size_nm = require_positive(self.pixel_size_nm, "pixel_size_nm", "nm")
         self.tilt_axis_deg = float(self.tilt_axis_deg)
@@ -195,10 +302,60 @@ class TiltSeries:
         return [n for n in names if getattr(self, n) is None]
 
     def replace(self, **changes) -> "TiltSeries":
-        """A copy with some fields replaced (validated again)."""
+        """A copy with some fields replaced (validated again).
+
+        Parameters
+        ----------
+        **changes
+            Field names and their new values.
+
+        Returns
+        -------
+        TiltSeries
+
+        Raises
+        ------
+        NotAStack, InvalidPixelValues, TiltAngleMismatch, InvalidTiltAngles, InvalidParameter
+            As the constructor.
+        """
         fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
         fields.update(changes)
         return TiltSeries(**fields)
+
+    def with_step(self, step: ProcessingStep, **changes) -> "TiltSeries":
+        """A copy with ``changes`` applied and ``step`` appended to :attr:`history`.
+
+        Parameters
+        ----------
+        step : ProcessingStep
+        **changes
+            As :meth:`replace`.
+
+        Returns
+        -------
+        TiltSeries
+        """
+        return self.replace(history=(*self.history, step), **changes)
+
+    def steps(self, name: str) -> list[ProcessingStep]:
+        """The steps of :attr:`history` with this name, in order.
+
+        Parameters
+        ----------
+        name : str
+
+        Returns
+        -------
+        list of ProcessingStep
+        """
+        return [s for s in self.history if s.name == name]
+
+    @property
+    def intensity_scale(self) -> float:
+        """What the data were divided by since they were read (the product of the ``normalise`` divisors):
+        ``data × intensity_scale`` is back in the file's units (detector counts once the background is
+        removed)."""
+        return float(np.prod([s.parameters["divisor"] for s in self.steps("normalise")]))
 
 
 @dataclass

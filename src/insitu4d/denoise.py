@@ -21,7 +21,7 @@ et al. 2000, doi:10.1109/83.862633; threshold σ), ``gaussian`` (SciPy; σ in pi
 ``bm3d`` (Dabov et al. 2007, doi:10.1109/TIP.2007.901238; σ_psd) through the optional
 ``bm3d`` package, whose licence allows non-commercial use only (``pip install bm3d``).
 
-The strength is chosen by :func:`calibrate` (science notes §6): against a reference such as
+The strength is chosen by :func:`calibrate` (docs/science.md §4): against a reference such as
 a frame average (the paper's procedure: maximum PSNR), from two independent exposures of
 the same field (Noise2Noise: ‖f(a) − b‖² = MSE + σ²), or reference-free: from raw counts by
 Poisson thinning (one exposure split into two independent half-dose ones), otherwise by
@@ -38,13 +38,15 @@ from functools import lru_cache
 import numpy as np
 from scipy import ndimage, optimize, stats
 
+from .choices import DENOISE_METHODS, VSTS
+from .data import require_contrast, require_positive
 from .errors import BackendUnavailable, InvalidParameter, NotAStack
 
 __all__ = ["denoise", "calibrate", "denoise_calibrated", "is_counts", "psnr", "gat", "inverse_gat", "METHODS",
            "VSTS", "DEFAULT_STRENGTH"]
 
-METHODS = ("tv", "nlm", "wavelet", "gaussian", "bm3d")
-VSTS = ("anscombe", "none")
+METHODS = DENOISE_METHODS
+
 #: Starting strength of each method (noise SDs; gaussian: pixels), the centre of the calibration range.
 DEFAULT_STRENGTH = {"tv": 1.0, "nlm": 0.8, "wavelet": 1.0, "gaussian": 1.5, "bm3d": 1.0}
 _RANGE = (1 / 30, 30.0)  # calibration range, relative to DEFAULT_STRENGTH
@@ -63,6 +65,10 @@ def gat(z, gain: float = 1.0, read_noise: float = 0.0, offset: float = 0.0) -> n
         σ, SD of the Gaussian read noise, detector units.
     offset : float
         μ, mean of the Gaussian part, detector units.
+
+    Returns
+    -------
+    ndarray of float, same shape as ``z``
     """
     a = float(gain)
     return (2.0 / a) * np.sqrt(np.maximum(a * np.asarray(z, np.float64) + 0.375 * a * a + read_noise ** 2
@@ -71,7 +77,8 @@ def gat(z, gain: float = 1.0, read_noise: float = 0.0, offset: float = 0.0) -> n
 
 @lru_cache(maxsize=1)
 def _exact_table() -> tuple[np.ndarray, np.ndarray]:
-    """E[2√(k + 3/8)] for k ~ Poisson(λ) on a λ grid (science notes §6 table)."""
+    """E[2√(k + 3/8)] for k ~ Poisson(λ) on a λ grid: the exact unbiased inverse of the Anscombe transform
+    (Mäkitalo & Foi, IEEE Trans. Image Process. 20, 99 (2011), doi:10.1109/TIP.2010.2056693)."""
     lam = np.concatenate([[0.0], np.geomspace(1e-4, 300.0, 800)])
     k = np.arange(0, 700)
     pmf = stats.poisson.pmf(k[None, :], lam[:, None])
@@ -85,6 +92,18 @@ def inverse_gat(D, gain: float = 1.0, read_noise: float = 0.0, offset: float = 0
     table, the closed form). σ > 0: the closed-form approximation
     I(D) = D²/4 + (1/4)√(3/2) D⁻¹ − (11/8) D⁻² + (5/8)√(3/2) D⁻³ − 1/8 − σ²/α²
     (Mäkitalo & Foi 2011, 2013). Values are returned as α·λ + μ.
+
+    Parameters
+    ----------
+    D : ndarray
+        Transformed (denoised) values.
+    gain, read_noise, offset : float
+        As :func:`gat`.
+
+    Returns
+    -------
+    ndarray of float, same shape as ``D``
+        Detector units.
     """
     D = np.asarray(D, np.float64)
     a = float(gain)
@@ -170,7 +189,8 @@ def denoise(data, method: str = "tv", strength: float | None = None, *, vst: str
     NotAStack
         Data not 2D or 3D.
     InvalidParameter
-        Unknown method or vst, non-finite pixels, a strength or gain that is not positive.
+        Unknown method or vst, non-finite pixels, a strength or gain that is not positive, a negative
+        read noise.
     BackendUnavailable
         ``bm3d`` without the bm3d package.
     """
@@ -180,6 +200,8 @@ def denoise(data, method: str = "tv", strength: float | None = None, *, vst: str
     strength = DEFAULT_STRENGTH.get(method, 1.0) if strength is None else float(strength)
     if not strength > 0 or not gain > 0:
         raise InvalidParameter(f"strength and gain must be > 0; got {strength} and {gain}.")
+    if not read_noise >= 0:
+        raise InvalidParameter(f"read_noise must be a number ≥ 0 (detector units); got {read_noise}.")
     f = _filter(method, strength, per_frame)
     stack = data[None] if data.ndim == 2 else data
     if vst == "anscombe":
@@ -224,8 +246,13 @@ def denoise_calibrated(data, method: str = "tv", strength: float | None = None, 
     Raises
     ------
     InvalidParameter, NotAStack, BackendUnavailable
-        As :func:`denoise` and :func:`calibrate`.
+        As :func:`denoise` and :func:`calibrate`; also a strength that is not a positive number.
+    InvalidPixelValues
+        A constant stack (no image in it).
     """
+    require_contrast(data, "stack to denoise")
+    if strength is not None:
+        require_positive(strength, "strength", "noise SDs")
     if strength is None:
         record = calibrate(data, method, reference=reference, second_exposure=second_exposure, **model)
     else:
@@ -234,7 +261,20 @@ def denoise_calibrated(data, method: str = "tv", strength: float | None = None, 
 
 
 def psnr(image, reference, data_range: float | None = None) -> float:
-    """Peak signal-to-noise ratio, dB: 10 log₁₀(range² / MSE), range = the reference's peak-to-peak."""
+    """Peak signal-to-noise ratio, dB: 10 log₁₀(range² / MSE), range = the reference's peak-to-peak.
+
+    Parameters
+    ----------
+    image, reference : array_like
+        Same shape.
+    data_range : float, optional
+        The peak value range; default the reference's peak-to-peak.
+
+    Returns
+    -------
+    float, dB
+        +inf when the images are equal.
+    """
     ref = np.asarray(reference, np.float64)
     rng = float(np.ptp(ref)) if data_range is None else float(data_range)
     mse = float(np.mean((np.asarray(image, np.float64) - ref) ** 2))
@@ -254,7 +294,7 @@ def _frames(data: np.ndarray, frames) -> np.ndarray:
 def calibrate(data, method: str = "tv", *, reference=None, second_exposure=None, frames=None,
               vst: str = "anscombe", gain: float = 1.0, read_noise: float = 0.0, offset: float = 0.0,
               per_frame: bool = True, splits: int = 4) -> dict:
-    """Choose the denoising strength from the data (module notes; science notes §6).
+    """Choose the denoising strength from the data (module notes; docs/science.md §4).
 
     The strategy follows from what is given:
 
@@ -378,6 +418,10 @@ def is_counts(data, *, gain: float = 1.0, offset: float = 0.0) -> bool:
         Detector values, any shape.
     gain, offset : float
         As :func:`gat`.
+
+    Returns
+    -------
+    bool
 
     Raises
     ------

@@ -8,7 +8,7 @@ A scanned frame of N_px pixels at probe current I and dwell time t_dwell receive
 and a tilt series or movie of N frames N · D_frame (flyback time ignored, as in the
 references). The formula is the one of Hu et al., Nanoscale Adv. 6, 4237 (2024),
 doi:10.1039/d4na00373j, whose printed "frame area (mm²)" is a typo for nm²
-(science.md §4.1).
+(docs/science.md §6).
 
 Reference: Ihara et al., Nanoscale 15, 10133 (2023), doi:10.1039/d3nr00992k: 2.0 pA,
 500 ns, 1024 × 1024 pixels of 1.04 nm, 41 images → 6.5536 × 10⁶ e⁻ per frame,
@@ -118,6 +118,11 @@ def cumulative_dose_e_per_nm2(dose_per_frame_e_per_nm2, n_frames: int | None = N
     Returns
     -------
     (n_frames,) ndarray of float
+
+    Raises
+    ------
+    InvalidParameter
+        A dose that is negative or not finite, or one value for all frames without ``n_frames`` ≥ 1.
     """
     per_frame = np.asarray(dose_per_frame_e_per_nm2, dtype=np.float64)
     if per_frame.ndim == 0:
@@ -131,6 +136,11 @@ def cumulative_dose_e_per_nm2(dose_per_frame_e_per_nm2, n_frames: int | None = N
 
 def tilt_series_dose(tilt_series) -> dict:
     """The dose record of a tilt series from its acquisition settings, for ``run.json``.
+
+    Parameters
+    ----------
+    tilt_series : TiltSeries
+        With its probe current, dwell time and pixel size.
 
     Returns
     -------

@@ -13,6 +13,8 @@ __all__ = [
     "MissingPixelSize",
     "InvalidParameter",
     "BackendUnavailable",
+    "UnwritableOutput",
+    "OutputInUse",
 ]
 
 
@@ -54,3 +56,11 @@ class InvalidParameter(Insitu4dError, ValueError):
 
 class BackendUnavailable(Insitu4dError, RuntimeError):
     """A reconstruction backend's optional dependency or device is missing."""
+
+
+class UnwritableOutput(Insitu4dError, OSError):
+    """An output path is a file where a folder is needed (or the reverse), or cannot be written."""
+
+
+class OutputInUse(Insitu4dError, RuntimeError):
+    """Another insitu4d process holds the lock of the output folder."""

@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from .data import TiltSeries
+from .data import ProcessingStep, TiltSeries
 from .errors import InvalidParameter
 
 __all__ = ["remove_background", "normalise", "crop", "bin_tilt_series", "rotate_images", "rotate_and_shift",
@@ -39,7 +39,8 @@ def remove_background(ts: TiltSeries, *, offset: float | None = None) -> TiltSer
     Returns
     -------
     TiltSeries
-        Same shape; ``raw_metadata["background_offsets"]`` holds the offsets subtracted.
+        Same shape; its last :attr:`~insitu4d.data.TiltSeries.history` step,
+        ``remove_background``, holds the ``offsets`` subtracted.
     """
     data = np.asarray(ts.data, dtype=np.float32)
     if offset is None:
@@ -47,8 +48,7 @@ def remove_background(ts: TiltSeries, *, offset: float | None = None) -> TiltSer
     else:
         offsets = np.full(ts.n_tilts, float(offset))
     out = data - offsets[:, None, None].astype(np.float32)
-    raw = dict(ts.raw_metadata, background_offsets=offsets.tolist())
-    return ts.replace(data=out, raw_metadata=raw)
+    return ts.with_step(ProcessingStep("remove_background", {"offsets": offsets.tolist()}), data=out)
 
 
 def normalise(ts: TiltSeries, *, percentile: float = 99.9) -> TiltSeries:
@@ -56,10 +56,23 @@ def normalise(ts: TiltSeries, *, percentile: float = 99.9) -> TiltSeries:
 
     One scale for all images keeps the relative intensities that a reconstruction needs.
 
+    Parameters
+    ----------
+    ts : TiltSeries
+        Background-free.
+    percentile : float
+        In (0, 100].
+
     Returns
     -------
     TiltSeries
-        ``raw_metadata["intensity_scale"]`` holds the divisor.
+        Its last history step, ``normalise``, holds the ``divisor``
+        (:attr:`~insitu4d.data.TiltSeries.intensity_scale` multiplies them).
+
+    Raises
+    ------
+    InvalidParameter
+        The percentile is not positive: no signal, or the background was not removed.
     """
     data = np.asarray(ts.data, dtype=np.float32)
     scale = float(np.percentile(data, percentile))
@@ -68,11 +81,28 @@ def normalise(ts: TiltSeries, *, percentile: float = 99.9) -> TiltSeries:
             f"cannot normalise: the {percentile}th percentile of the stack is {scale:g} (≤ 0); "
             "remove the background first or check that the images hold signal."
         )
-    return ts.replace(data=data / scale, raw_metadata=dict(ts.raw_metadata, intensity_scale=scale))
+    return ts.with_step(ProcessingStep("normalise", {"divisor": scale, "percentile": float(percentile)}),
+                        data=data / scale)
 
 
 def crop(ts: TiltSeries, *, y: tuple[int, int] | None = None, x: tuple[int, int] | None = None) -> TiltSeries:
-    """Crop every image to rows ``y = (start, stop)`` and columns ``x = (start, stop)`` (pixels)."""
+    """Crop every image to rows ``y = (start, stop)`` and columns ``x = (start, stop)`` (pixels).
+
+    Parameters
+    ----------
+    ts : TiltSeries
+    y, x : (int, int), pixels, optional
+        Start and stop of the rows and columns kept; default all.
+
+    Returns
+    -------
+    TiltSeries
+
+    Raises
+    ------
+    InvalidParameter
+        A range outside the image or empty.
+    """
     ny, nx = ts.shape[1:]
     ys = slice(*(y or (0, ny)))
     xs = slice(*(x or (0, nx)))
@@ -86,6 +116,22 @@ def bin_tilt_series(ts: TiltSeries, factor: int) -> TiltSeries:
     """Average ``factor × factor`` pixel blocks; the pixel size grows by ``factor``.
 
     Rows and columns that do not fill a whole block are dropped.
+
+    Parameters
+    ----------
+    ts : TiltSeries
+    factor : int
+        ≥ 1; 1 returns ``ts`` unchanged.
+
+    Returns
+    -------
+    TiltSeries
+        ``(n_tilts, ny // factor, nx // factor)``, pixel size × ``factor``.
+
+    Raises
+    ------
+    InvalidParameter
+        A factor below 1 or larger than the image.
     """
     factor = int(factor)
     if factor < 1:
@@ -98,7 +144,8 @@ def bin_tilt_series(ts: TiltSeries, factor: int) -> TiltSeries:
     if ny2 < 1 or nx2 < 1:
         raise InvalidParameter(f"bin factor {factor} is larger than the image ({ny} × {nx}).")
     binned = data[:, : ny2 * factor, : nx2 * factor].reshape(n, ny2, factor, nx2, factor).mean(axis=(2, 4))
-    return ts.replace(data=binned, pixel_size_nm=ts.pixel_size_nm * factor)
+    return ts.with_step(ProcessingStep("bin", {"factor": factor}), data=binned,
+                        pixel_size_nm=ts.pixel_size_nm * factor)
 
 
 def rotate_and_shift(data: np.ndarray, rotation_deg: float = 0.0, offset_px: float = 0.0,
@@ -167,9 +214,18 @@ def rotate_to_vertical_axis(ts: TiltSeries) -> TiltSeries:
     """Rotate the images so that the tilt axis runs along ``y`` (``tilt_axis_deg`` becomes 0).
 
     Multiples of 90° are exact.
+
+    Parameters
+    ----------
+    ts : TiltSeries
+
+    Returns
+    -------
+    TiltSeries
+        Same shape; ``tilt_axis_deg`` 0.
     """
     if ts.tilt_axis_deg == 0:
         return ts
     data = rotate_images(np.asarray(ts.data), ts.tilt_axis_deg)
-    raw = dict(ts.raw_metadata, rotated_tilt_axis_from_deg=ts.tilt_axis_deg)
-    return ts.replace(data=data, tilt_axis_deg=0.0, raw_metadata=raw)
+    return ts.with_step(ProcessingStep("rotate_to_vertical_axis", {"from_tilt_axis_deg": ts.tilt_axis_deg}),
+                        data=data, tilt_axis_deg=0.0)

@@ -355,9 +355,8 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox) -> list[QualityFlag
 
     Parameters
     ----------
-    pairs : list of dict
-        :func:`insitu4d.measure.measure_pairs` rows (``labels``, ``r_n_nm``,
-        ``r_n_over_r_p``, ``d_over_2r_p``).
+    pairs : sequence of Pair
+        :func:`insitu4d.measure.measure_pairs` records.
     voxel_size_nm : float
     resolution_vox : float or sequence of float
         :func:`edge_width_vox` of the volume, one for all pairs or one per pair (along its
@@ -370,21 +369,21 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox) -> list[QualityFlag
     """
     out = []
     widths = np.broadcast_to(np.asarray(resolution_vox, float), (len(pairs),))
-    low = [(p, w) for p, w in zip(pairs, widths) if np.isfinite(w) and p["r_n_nm"] < (w + 1.0) * voxel_size_nm]
+    low = [(p, w) for p, w in zip(pairs, widths) if np.isfinite(w) and p.r_n_nm < (w + 1.0) * voxel_size_nm]
     if low:
-        names = ", ".join(f"{p['labels'][0]}–{p['labels'][1]} ({p['r_n_nm']:.1f} nm, resolution {w:.1f} voxels)"
+        names = ", ".join(f"{p.labels[0]}–{p.labels[1]} ({p.r_n_nm:.1f} nm, resolution {w:.1f} voxels)"
                           for p, w in low)
         out.append(QualityFlag("neck_at_resolution",
                                f"neck radius within one voxel ({voxel_size_nm:.3g} nm) of the resolution along its "
                                f"normal for pair(s) {names}.",
                                "Such necks are read too wide (the blur fills the gap beside the neck); treat "
                                "them as upper bounds, or image at a finer pixel.",
-                               float(min(p["r_n_nm"] for p, _ in low)),
+                               float(min(p.r_n_nm for p, _ in low)),
                                float(min((w + 1.0) * voxel_size_nm for _, w in low))))
-    bad = [p for p in pairs if p["r_n_over_r_p"] > 1 or p["d_over_2r_p"] < 0.5]
+    bad = [p for p in pairs if p.r_n_over_r_p > 1 or p.d_over_2r_p < 0.5]
     if bad:
-        names = ", ".join(f"{p['labels'][0]}–{p['labels'][1]} (r_n/r_p {p['r_n_over_r_p']:.2f}, d/2r_p "
-                          f"{p['d_over_2r_p']:.2f})" for p in bad)
+        names = ", ".join(f"{p.labels[0]}–{p.labels[1]} (r_n/r_p {p.r_n_over_r_p:.2f}, d/2r_p "
+                          f"{p.d_over_2r_p:.2f})" for p in bad)
         out.append(QualityFlag("impossible_value", f"values no pair of touching particles has: {names}.",
                                "The segmentation has not split these particles as they are; inspect labels.h5 "
                                "and orthoslices.png.", None, None))

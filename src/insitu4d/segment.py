@@ -86,11 +86,21 @@ class SegmentationParameters:
 def binarise(volume: np.ndarray, params: SegmentationParameters) -> tuple[np.ndarray, float]:
     """Threshold, open, close and remove small objects.
 
+    Parameters
+    ----------
+    volume : (nz, ny, nx) ndarray of float
+    params : SegmentationParameters
+
     Returns
     -------
     mask : (nz, ny, nx) ndarray of bool
     threshold : float
         The grey level used.
+
+    Raises
+    ------
+    InvalidParameter
+        A constant volume (no threshold separates anything).
     """
     vol = np.asarray(volume, np.float32)
     if params.threshold is None:

@@ -19,6 +19,11 @@ def com_shifts(ts: TiltSeries) -> tuple[np.ndarray, np.ndarray]:
     It needs a background-free series (:func:`insitu4d.preprocess.remove_background`) with
     the whole object inside every image; noise only averages in, so it holds at very low dose.
 
+    Parameters
+    ----------
+    ts : TiltSeries
+        Background-free, with the whole object in every image.
+
     Returns
     -------
     shifts_px : (n_tilts, 2) ndarray of float, pixels

@@ -9,12 +9,31 @@ from skimage.registration import phase_cross_correlation
 from ..data import TiltSeries
 from .xcorr import stretch_x
 
-__all__ = ["mi_shifts"]
+__all__ = ["mi_shifts", "register_pair_mi"]
 
 
-def _register_mi(fixed: np.ndarray, moving: np.ndarray, start: np.ndarray, *, bins: int, iterations: int,
+def register_pair_mi(fixed: np.ndarray, moving: np.ndarray, start: np.ndarray, *, bins: int, iterations: int,
                  seed: int) -> tuple[np.ndarray, float]:
-    """(dy, dx) that moves ``moving`` onto ``fixed`` by Mattes MI with the (1+1) evolutionary optimizer."""
+    """(dy, dx) that moves ``moving`` onto ``fixed`` by Mattes MI with the (1+1) evolutionary optimizer.
+
+    Parameters
+    ----------
+    fixed, moving : (ny, nx) ndarray
+    start : (2,) ndarray of float, pixels
+        Start shift (dy, dx), e.g. from phase correlation.
+    bins : int
+        Histogram bins of the metric.
+    iterations : int
+        Optimizer steps.
+    seed : int
+        Optimizer seed (reproducible).
+
+    Returns
+    -------
+    shift_px : (2,) ndarray of float, pixels
+    mutual_information : float
+        The metric at the optimum (ITK's sign turned: higher is better).
+    """
     import SimpleITK as sitk
 
     f = sitk.GetImageFromArray(np.ascontiguousarray(fixed, np.float32))
@@ -46,6 +65,21 @@ def mi_shifts(ts: TiltSeries, *, stretch: bool = True, sigma_px: float = 1.0, bi
     is cosine-stretched as in :func:`~insitu4d.align.xcorr_shifts`. MI is insensitive to
     the contrast changes between tilts that cross-correlation assumes away.
 
+    Parameters
+    ----------
+    ts : TiltSeries
+        Background-free.
+    stretch : bool
+        Cosine-stretch the image farther from 0° by cos θ_far / cos θ_near across the axis.
+    sigma_px : float, pixels
+        Gaussian smoothing before registering.
+    bins : int
+        Histogram bins of the Mattes metric.
+    iterations : int
+        Steps of the (1+1) evolutionary optimizer.
+    seed : int
+        Seed of the optimizer (the result is reproducible).
+
     Returns
     -------
     shifts_px : (n_tilts, 2) ndarray of float, pixels
@@ -66,6 +100,6 @@ def mi_shifts(ts: TiltSeries, *, stretch: bool = True, sigma_px: float = 1.0, bi
         factor = np.cos(np.deg2rad(tilts[near])) / np.cos(np.deg2rad(tilts[far])) if stretch else 1.0
         moving = stretch_x(smooth[far], factor) if factor != 1.0 else smooth[far]
         start = phase_cross_correlation(smooth[near], moving, normalization=None)[0]
-        rel, quality[far] = _register_mi(smooth[near], moving, start, bins=bins, iterations=iterations, seed=seed)
+        rel, quality[far] = register_pair_mi(smooth[near], moving, start, bins=bins, iterations=iterations, seed=seed)
         shifts[far] = shifts[near] + np.array([rel[0], rel[1] / factor])
     return shifts, quality

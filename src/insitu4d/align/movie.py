@@ -8,14 +8,17 @@ import numpy as np
 from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
+from ..choices import DRIFT_METHODS
+from ..data import require_contrast, require_whole
 from ..errors import InvalidParameter
-from .mi import _register_mi
-from .xcorr import _prepare
+from .mi import register_pair_mi
+from .scales import registration_sigma
+from .xcorr import prepare_for_registration
 
 __all__ = ["MovieDrift", "movie_drift", "MOVIE_METHODS"]
 
 #: Registration methods of :func:`movie_drift`.
-MOVIE_METHODS = ("xcorr", "mi")
+MOVIE_METHODS = DRIFT_METHODS
 
 
 @dataclass
@@ -86,11 +89,11 @@ def _refine(data: np.ndarray, shifts: np.ndarray, rejected: np.ndarray, sigma: f
     keep = ~rejected
     changing = _changing_regions(aligned[keep], sigma)
     weight = ndimage.gaussian_filter((~changing).astype(np.float32), max(sigma, 1.0))
-    reference = _prepare(aligned[keep].mean(axis=0), sigma) * weight
+    reference = prepare_for_registration(aligned[keep].mean(axis=0), sigma) * weight
     out = shifts.copy()
     for k in np.flatnonzero(keep):
-        out[k] += phase_cross_correlation(reference, _prepare(aligned[k], sigma) * weight, upsample_factor=upsample,
-                                          normalization=None)[0]
+        moving = prepare_for_registration(aligned[k], sigma) * weight
+        out[k] += phase_cross_correlation(reference, moving, upsample_factor=upsample, normalization=None)[0]
     return out - out[0], changing
 
 
@@ -152,17 +155,17 @@ def movie_drift(frames, *, method: str = "xcorr", sigma_px: float | str = "auto"
     Raises
     ------
     InvalidParameter
-        Unknown method, fewer than two frames, or ``reference_frames`` < 1.
+        Unknown method, fewer than two frames, or ``reference_frames`` not a whole number ≥ 1.
+    InvalidPixelValues
+        A constant movie (no image in it).
     """
-    from . import registration_sigma
-
     data = np.asarray(frames, np.float32)
     if method not in MOVIE_METHODS:
         raise InvalidParameter(f"unknown drift-correction method {method!r}; choose one of {', '.join(MOVIE_METHODS)}.")
     if data.ndim != 3 or data.shape[0] < 2:
         raise InvalidParameter(f"a movie is (frames, y, x) with at least two frames; got shape {data.shape}.")
-    if reference_frames < 1:
-        raise InvalidParameter(f"reference_frames must be at least 1; got {reference_frames}.")
+    require_whole(reference_frames, "reference_frames", minimum=1)
+    require_contrast(data, "movie")
     sigma = registration_sigma(data) if sigma_px == "auto" else float(sigma_px)
     n = data.shape[0]
     shifts = np.zeros((n, 2))
@@ -173,14 +176,14 @@ def movie_drift(frames, *, method: str = "xcorr", sigma_px: float | str = "auto"
     for k in range(1, n):
         recent = accepted[-reference_frames:]
         reference = np.mean([shifted[j] for j in recent], axis=0)
-        prepared = _prepare(reference, sigma)
+        prepared = prepare_for_registration(reference, sigma)
         if method == "xcorr":
-            rel = phase_cross_correlation(prepared, _prepare(data[k], sigma), upsample_factor=upsample,
+            rel = phase_cross_correlation(prepared, prepare_for_registration(data[k], sigma), upsample_factor=upsample,
                                           normalization=None)[0]
         else:
             ref, mov = ndimage.gaussian_filter(reference, sigma), ndimage.gaussian_filter(data[k], sigma)
             start = phase_cross_correlation(ref, mov, normalization=None)[0]
-            rel = _register_mi(ref, mov, start, bins=32, iterations=200, seed=1)[0]
+            rel = register_pair_mi(ref, mov, start, bins=32, iterations=200, seed=1)[0]
         steps = np.diff(shifts[accepted], axis=0)
         predicted = shifts[accepted[-1]] + (np.median(steps[-reference_frames:], axis=0) if len(steps) else 0.0)
         if len(steps) >= 3:
@@ -191,7 +194,7 @@ def movie_drift(frames, *, method: str = "xcorr", sigma_px: float | str = "auto"
                 rel = predicted
         shifts[k] = rel
         moved = ndimage.shift(data[k], rel, order=1, mode="constant", cval=0.0)
-        quality[k] = _ncc(prepared, _prepare(moved, sigma))
+        quality[k] = _ncc(prepared, prepare_for_registration(moved, sigma))
         if not rejected[k]:
             accepted.append(k)
             shifted[k] = moved

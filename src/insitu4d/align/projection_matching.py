@@ -61,6 +61,11 @@ def projection_matching(resample: Callable[[np.ndarray], np.ndarray], shifts_px:
     shifts_px : (n_tilts, 2) ndarray of float, pixels
     rms_corrections_px : list of float
         RMS length of the correction of each round (it shrinks as the shifts converge).
+
+    Raises
+    ------
+    InvalidParameter
+        A TV weight below 0.
     """
     shifts = np.array(shifts_px, dtype=np.float64)
     if tv_weight < 0:

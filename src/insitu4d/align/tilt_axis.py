@@ -33,6 +33,24 @@ def residual_table(data, tilts_deg, rows, offsets, *, rotation_deg: float = 0.0,
     The slices ``rows`` resampled for every offset (:func:`insitu4d.preprocess.rotate_and_shift`)
     become the columns of one block, reconstructed together.
 
+    Parameters
+    ----------
+    data : (n_tilts, ny, nx) ndarray of float
+        Background-free images, tilt axis near image y.
+    tilts_deg : (n_tilts,) array_like of float, degrees
+    rows : sequence of int
+        Image rows (slices across the axis) to reconstruct.
+    offsets : (n_offsets,) array_like of float, pixels
+        Axis offsets from the image centre to try.
+    rotation_deg : float, degrees
+        In-plane rotation applied with each offset.
+    shifts_px : (n_tilts, 2) ndarray of float, pixels, optional
+        Registration shifts applied with the offset.
+    iterations : int
+        SIRT iterations of each reconstruction.
+    binning : int
+        Pixel binning of the slices.
+
     Returns
     -------
     r2 : (n_offsets, n_rows) ndarray

@@ -8,7 +8,7 @@ from skimage.registration import phase_cross_correlation
 
 from ..data import TiltSeries
 
-__all__ = ["xcorr_shifts", "apply_shifts", "stretch_x"]
+__all__ = ["xcorr_shifts", "apply_shifts", "stretch_x", "prepare_for_registration"]
 
 
 def stretch_x(image: np.ndarray, factor: float) -> np.ndarray:
@@ -32,8 +32,20 @@ def stretch_x(image: np.ndarray, factor: float) -> np.ndarray:
                                     mode="constant", cval=0.0)
 
 
-def _prepare(image: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Band-pass (difference of Gaussians) and taper, so edges and slow gradients do not dominate."""
+def prepare_for_registration(image: np.ndarray, sigma_px: float) -> np.ndarray:
+    """Band-pass (difference of Gaussians) and taper, so edges and slow gradients do not dominate.
+
+    Parameters
+    ----------
+    image : (ny, nx) array_like
+    sigma_px : float, pixels
+        Inner Gaussian of the band-pass (the outer is 8×); 0 skips the band-pass.
+
+    Returns
+    -------
+    (ny, nx) ndarray of float32
+        Zero mean, multiplied by a Hann window.
+    """
     im = np.asarray(image, np.float32)
     if sigma_px > 0:
         im = ndimage.gaussian_filter(im, sigma_px) - ndimage.gaussian_filter(im, 8 * sigma_px)
@@ -73,7 +85,7 @@ def xcorr_shifts(ts: TiltSeries, *, stretch: bool = True, upsample: int = 20,
     tilts = ts.tilts_deg
     n = ts.n_tilts
     i0 = int(np.argmin(np.abs(tilts)))
-    prepared = [_prepare(im, sigma_px) for im in data]
+    prepared = [prepare_for_registration(im, sigma_px) for im in data]
     shifts = np.zeros((n, 2))
     quality = np.ones(n)
     order = [(i, i + 1) for i in range(i0, n - 1)] + [(i, i - 1) for i in range(i0, 0, -1)]
@@ -95,6 +107,12 @@ def xcorr_shifts(ts: TiltSeries, *, stretch: bool = True, upsample: int = 20,
 
 def apply_shifts(ts: TiltSeries, shifts_px: np.ndarray) -> TiltSeries:
     """Shift each image by (dy, dx) pixels (bilinear, zero outside).
+
+    Parameters
+    ----------
+    ts : TiltSeries
+    shifts_px : (n_tilts, 2) ndarray of float, pixels
+        (dy, dx) per image.
 
     Returns
     -------

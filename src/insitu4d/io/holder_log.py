@@ -151,6 +151,14 @@ def isothermal_segments(log: HolderLog, *, tolerance_C: float = 2.0, min_duratio
     segment's running mean; ramps break into short pieces, which are dropped when shorter
     than ``min_duration_s``.
 
+    Parameters
+    ----------
+    log : HolderLog
+    tolerance_C : float, °C
+        Band around the running mean.
+    min_duration_s : float, s
+        Shortest segment kept.
+
     Returns
     -------
     list of dict

@@ -8,15 +8,24 @@ names -> our fields, with the unit conversion in the table).
 from __future__ import annotations
 
 import importlib
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from ..data import TiltSeries
-from ..errors import MissingPixelSize, MissingTiltAngles, NotAStack, UnreadableFile
+from ..choices import TILT_UNITS
+from ..data import TiltSeries, require_contrast
+from ..errors import InvalidTiltAngles, MissingPixelSize, MissingTiltAngles, NotAStack, UnreadableFile
 from .tilts import find_tilt_sidecar, read_tilt_file
+from .writers import reader_errors
 
-__all__ = ["read_tilt_series", "read_signal", "describe_file", "METADATA_MAP", "FORMATS"]
+__all__ = ["read_tilt_series", "read_signal", "describe_file", "looks_like_radians", "METADATA_MAP", "FORMATS",
+           "TILT_UNITS", "MIN_TILTS"]
+
+#: Units the tilt angles of a file may be given in (``tilts_unit``).
+#: Fewest images a tilt series needs: below this the missing information makes any reconstruction meaningless
+#: (Crowther et al., Proc. R. Soc. A 317, 319 (1970), doi:10.1098/rspa.1970.0119: n ≈ π D / d projections).
+MIN_TILTS = 7
 
 #: file extension -> RosettaSciIO plugin module
 FORMATS = {
@@ -82,15 +91,86 @@ def read_signal(path) -> dict:
         raise UnreadableFile(
             f"unknown file format {path.suffix!r} for {path.name}; supported: {', '.join(sorted(FORMATS))}."
         )
+    if path.stat().st_size == 0:
+        raise UnreadableFile(f"{path.name} is empty (0 bytes); the copy or the export did not finish.")
+    if module == "rsciio.mrc":
+        _check_mrc_size(path)
     reader = importlib.import_module(module).file_reader
+    kind = module.split('.')[-1].upper()
     try:
-        signals = reader(str(path))
+        with reader_errors(path, f"a {kind}"):
+            signals = reader(str(path))
+    except UnreadableFile:
+        raise
     except Exception as exc:  # RosettaSciIO raises many kinds; the user needs the file and the cause
-        raise UnreadableFile(f"could not read {path.name} as {module.split('.')[-1]}: {exc}") from exc
-    images = [s for s in signals if np.ndim(s.get("data")) >= 2]
+        raise UnreadableFile(f"{path.name} is damaged, truncated or not a {kind} file; "
+                             f"it could not be read (the reader said: {type(exc).__name__}: {exc}).") from exc
+    images = [s for s in signals if np.ndim(s.get("data")) >= 2 and np.size(s.get("data")) > 0]
     if not images:
         raise UnreadableFile(f"{path.name} holds no image data.")
     return images[0]
+
+
+def _check_mrc_size(path: Path) -> None:
+    """Stop when an MRC file's size disagrees with its header (images nx × ny × nz of its mode after 1024 + next
+    header bytes): a truncated copy, or a header whose nz does not count all the images."""
+    import mrcfile
+
+    size = path.stat().st_size
+    if size < 1024:
+        raise UnreadableFile(f"{path.name} has {size} bytes, less than the 1024 of an MRC header; the file is "
+                             "truncated or not an MRC file.")
+    try:
+        with warnings.catch_warnings():  # permissive mode warns of what the size check below reports
+            warnings.simplefilter("ignore", RuntimeWarning)
+            with mrcfile.open(path, header_only=True, permissive=True) as m:
+                h = m.header
+                nx, ny, nz, n_ext = int(h.nx), int(h.ny), int(h.nz), int(h.nsymbt)
+                itemsize = mrcfile.utils.dtype_from_mode(h.mode).itemsize
+    except Exception as exc:  # an unknown mode or an unparsable header
+        raise UnreadableFile(f"{path.name} has no valid MRC header ({type(exc).__name__}: {exc}).") from exc
+    image_bytes = nx * ny * itemsize
+    if min(nx, ny, nz) < 1 or image_bytes == 0:
+        raise UnreadableFile(f"{path.name}: its MRC header gives an empty stack (nx, ny, nz) = ({nx}, {ny}, {nz}).")
+    data_bytes = size - 1024 - n_ext
+    if data_bytes != nz * image_bytes:
+        held = data_bytes / image_bytes
+        what = "is truncated" if data_bytes < nz * image_bytes else "holds more data than its header says"
+        raise UnreadableFile(
+            f"{path.name} {what}: its header says {nz} image(s) of {ny} × {nx} ({nz * image_bytes} bytes of data) "
+            f"but the file holds {max(data_bytes, 0)} bytes ({held:.4g} images). Copy the file again, or correct "
+            "the header's nz (e.g. IMOD alterheader) if it miscounts the images.")
+
+
+def looks_like_radians(tilts: np.ndarray) -> bool:
+    """Whether tilt angles look like radians: all within ±π/2 and spanning less than 3.2 (a tomographic tilt
+    range in degrees spans tens of degrees; ±90° in radians spans 3.14).
+
+    Parameters
+    ----------
+    tilts : (n_tilts,) array_like of float
+        Tilt angles in an unknown unit.
+
+    Returns
+    -------
+    bool
+    """
+    tilts = np.asarray(tilts, dtype=np.float64)
+    return bool(tilts.size and np.all(np.abs(tilts) <= np.pi / 2) and np.ptp(tilts) < 3.2)
+
+
+def _tilts_in_degrees(tilts: np.ndarray, unit: str, source: str) -> np.ndarray:
+    if unit not in TILT_UNITS:
+        raise InvalidTiltAngles(f"tilts_unit must be one of {', '.join(TILT_UNITS)}; got {unit!r}.")
+    tilts = np.asarray(tilts, dtype=np.float64)
+    if unit == "rad":
+        return np.degrees(tilts)
+    if looks_like_radians(tilts):
+        raise InvalidTiltAngles(
+            f"the tilt angles from {source} span only {tilts.min():g} to {tilts.max():g}: they look like radians. "
+            "Give degrees, or say they are radians (--tilts-unit rad; tilts_unit = \"rad\" in an experiment "
+            "file).")
+    return tilts
 
 
 def _signal_axes(signal: dict) -> list[dict]:
@@ -149,7 +229,7 @@ def _mapped_metadata(signal: dict) -> dict:
 
 
 def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
-                     tilt_axis_deg: float = 0.0) -> TiltSeries:
+                     tilt_axis_deg: float = 0.0, tilts_unit: str = "deg") -> TiltSeries:
     """Read a tilt series with its tilt angles, pixel size and acquisition metadata.
 
     Tilt angles, by priority: ``tilts`` (an array or a tilt file), the file's metadata
@@ -167,6 +247,9 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
         Overrides the file's calibration.
     tilt_axis_deg : float, degrees
         In-plane tilt-axis direction, counter-clockwise from image ``y``.
+    tilts_unit : {"deg", "rad"}
+        Unit of the tilt angles (of the file, the metadata or ``tilts``). With "deg", angles
+        that look like radians (:func:`looks_like_radians`) are refused.
 
     Returns
     -------
@@ -175,8 +258,20 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
 
     Raises
     ------
-    UnreadableFile, NotAStack, MissingTiltAngles, TiltAngleMismatch, InvalidTiltAngles,
-    MissingPixelSize, InvalidPixelValues
+    UnreadableFile
+        The file is missing, empty, truncated, of an unknown format, or its MRC header
+        disagrees with its size.
+    NotAStack
+        The file holds one image, not a stack.
+    MissingTiltAngles, TiltAngleMismatch
+        No tilt angles found, or not one per image.
+    InvalidTiltAngles
+        Angles that look like radians (with ``tilts_unit="deg"``), fewer than
+        :data:`MIN_TILTS` images, or angles :func:`insitu4d.data.validate_tilts` refuses.
+    MissingPixelSize
+        No calibration in the file and none given.
+    InvalidPixelValues
+        NaN or infinite pixels, or a constant stack.
     """
     path = Path(path)
     signal = read_signal(path)
@@ -201,6 +296,11 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
                     "give a tilt file with --tilts (one angle in degrees per line)."
                 )
             tilt_values, tilt_source = read_tilt_file(sidecar), str(sidecar)
+    tilt_values = _tilts_in_degrees(tilt_values, tilts_unit, tilt_source)
+    if n < MIN_TILTS:
+        raise InvalidTiltAngles(f"{path.name} holds {n} image(s); a tilt series needs at least {MIN_TILTS} tilts "
+                                "to be reconstructed (better 20 or more).")
+    require_contrast(data, f"tilt series {path.name}")
     axes = _signal_axes(signal)
     if pixel_size_nm is None:
         pixel_size_nm = _pixel_size_from_axes(axes, mrc=FORMATS.get(path.suffix.lower()) == "rsciio.mrc")
@@ -225,7 +325,7 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
     )
 
 
-def describe_file(path, *, tilts=None, pixel_size_nm: float | None = None) -> dict:
+def describe_file(path, *, tilts=None, pixel_size_nm: float | None = None, tilts_unit: str = "deg") -> dict:
     """What a tilt-series file holds and what is missing to process it.
 
     Parameters
@@ -233,6 +333,8 @@ def describe_file(path, *, tilts=None, pixel_size_nm: float | None = None) -> di
     path : str or Path
     tilts : str, Path or array_like, optional
     pixel_size_nm : float, nm, optional
+    tilts_unit : {"deg", "rad"}
+        As in :func:`read_tilt_series`.
 
     Returns
     -------
@@ -245,22 +347,28 @@ def describe_file(path, *, tilts=None, pixel_size_nm: float | None = None) -> di
     ------
     UnreadableFile, NotAStack
         If the file cannot be read as an image stack at all.
+    InvalidTiltAngles, TiltAngleMismatch, InvalidPixelValues
+        As :func:`read_tilt_series`.
     """
     missing: dict[str, str] = {}
     try:
-        ts = read_tilt_series(path, tilts=tilts, pixel_size_nm=pixel_size_nm)
+        ts = read_tilt_series(path, tilts=tilts, pixel_size_nm=pixel_size_nm, tilts_unit=tilts_unit)
     except MissingPixelSize:
-        ts = read_tilt_series(path, tilts=tilts, pixel_size_nm=1.0)
+        ts = read_tilt_series(path, tilts=tilts, pixel_size_nm=1.0, tilts_unit=tilts_unit)
         ts.raw_metadata["pixel_size_source"] = None
         missing["pixel_size_nm"] = "give --pixel-size NM"
     except MissingTiltAngles as exc:
+        if tilts is not None:  # the tilt file given is empty: that is an error, not a gap to report
+            raise
         signal = read_signal(path)
         data = signal["data"]
         if data.ndim != 3:
             raise NotAStack(f"{Path(path).name} holds a {data.ndim}D array; a tilt series needs (tilt, y, x).") from exc
+        size = pixel_size_nm or _pixel_size_from_axes(_signal_axes(signal),
+                                                      mrc=FORMATS.get(Path(path).suffix.lower()) == "rsciio.mrc")
+        source = None if size is None else ("given" if pixel_size_nm else f"{Path(path).name} metadata")
         return {"path": str(path), "shape": list(data.shape), "dtype": str(data.dtype), "tilts_deg": None,
-                "pixel_size_nm": _pixel_size_from_axes(_signal_axes(signal),
-                                                       mrc=FORMATS.get(Path(path).suffix.lower()) == "rsciio.mrc"),
+                "pixel_size_nm": size, "pixel_size_source": source,
                 "missing": {"tilts_deg": "give --tilts FILE (.rawtlt/.tlt/.mdoc/.csv)"}}
     for name in ts.missing_metadata():
         missing[name] = "not in the file's metadata"

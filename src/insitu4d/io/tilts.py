@@ -119,6 +119,16 @@ def find_tilt_sidecar(stack_path) -> Path | None:
     """The tilt file written beside a stack by IMOD or SerialEM, if there is one.
 
     Looks for ``NAME.rawtlt``, ``NAME.tlt``, ``NAME.EXT.mdoc`` and ``NAME.mdoc``.
+
+    Parameters
+    ----------
+    stack_path : str or Path
+        The stack file.
+
+    Returns
+    -------
+    Path or None
+        The first that exists, or None.
     """
     p = Path(stack_path)
     for candidate in (p.with_suffix(".rawtlt"), p.with_suffix(".tlt"), Path(str(p) + ".mdoc"), p.with_suffix(".mdoc")):

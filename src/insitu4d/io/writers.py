@@ -10,6 +10,7 @@ import contextlib
 import csv
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -27,6 +28,16 @@ def atomic_path(target):
     """Yield a temporary path beside ``target``; rename it to ``target`` on success.
 
     On an exception the temporary file is removed and ``target`` is left as it was.
+
+    Parameters
+    ----------
+    target : str or Path
+        The file to write; its folder is created when missing.
+
+    Yields
+    ------
+    Path
+        The temporary file to write to (same folder, name ``.TARGET.XXXX.part.EXT``).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +74,11 @@ def write_array(path, data: np.ndarray, *, attrs: dict | None = None) -> Path:
     Returns
     -------
     Path
+
+    Raises
+    ------
+    UnreadableFile
+        A file name that ends in neither .h5 nor .tif.
     """
     path = Path(path)
     attrs = dict(attrs or {})
@@ -102,6 +118,11 @@ def write_tilt_series(path, tilt_series) -> tuple[Path, Path]:
     -------
     (Path, Path)
         The stack and the tilt file.
+
+    Raises
+    ------
+    UnreadableFile
+        A file name that does not end in .mrc.
     """
     import mrcfile
 
@@ -116,6 +137,30 @@ def write_tilt_series(path, tilt_series) -> tuple[Path, Path]:
     with atomic_path(tlt) as tmp:
         tmp.write_text("".join(f"{a:.4f}\n" for a in tilt_series.tilts_deg))
     return path, tlt
+
+
+@contextlib.contextmanager
+def reader_errors(path: Path, kind: str):
+    """Turn the errors a reader library only logs (tifffile: "invalid page offset" of a truncated file, which
+    it then reads as fewer pages) into :class:`UnreadableFile`, raised when the block ends."""
+    records: list[logging.LogRecord] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = _Collect(level=logging.ERROR)
+    loggers = [logging.getLogger(name) for name in ("tifffile", "rsciio")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    if records:
+        raise UnreadableFile(f"{path.name} is damaged, truncated or not {kind} file; it could not be read whole "
+                             f"(the reader said: {records[0].getMessage()}).")
 
 
 def read_array(path, *, ndim: int = 3) -> tuple[np.ndarray, dict]:
@@ -136,13 +181,15 @@ def read_array(path, *, ndim: int = 3) -> tuple[np.ndarray, dict]:
     Raises
     ------
     UnreadableFile
-        If the file is missing, not HDF5/TIFF, or has no ``/data`` dataset.
+        If the file is missing, empty, damaged, not HDF5/TIFF, or has no ``/data`` dataset.
     NotAStack
         If the array does not have ``ndim`` dimensions.
     """
     path = Path(path)
     if not path.is_file():
         raise UnreadableFile(f"file not found: {path}.")
+    if path.stat().st_size == 0:
+        raise UnreadableFile(f"{path.name} is empty (0 bytes); the copy or the export did not finish.")
     suffix = path.suffix.lower()
     attrs: dict = {}
     try:
@@ -161,7 +208,7 @@ def read_array(path, *, ndim: int = 3) -> tuple[np.ndarray, dict]:
         elif suffix in (".tif", ".tiff"):
             import tifffile
 
-            with tifffile.TiffFile(path) as tif:
+            with reader_errors(path, "a TIFF"), tifffile.TiffFile(path) as tif:
                 data = tif.asarray()
                 desc = tif.pages[0].description if tif.pages else ""
             with contextlib.suppress(ValueError, TypeError):
@@ -171,15 +218,30 @@ def read_array(path, *, ndim: int = 3) -> tuple[np.ndarray, dict]:
             raise UnreadableFile(f"cannot read {path.name}: use a .h5 (dataset /data) or .tif file.")
     except UnreadableFile:
         raise
-    except Exception as exc:
-        raise UnreadableFile(f"could not read {path.name}: {exc}") from exc
+    except Exception as exc:  # h5py and tifffile raise many kinds; the user needs the file and the cause
+        kind = "an HDF5" if suffix in (".h5", ".hdf5") else "a TIFF"
+        raise UnreadableFile(f"{path.name} is damaged, truncated or not {kind} file; it could not be read (the "
+                             f"reader said: {type(exc).__name__}: {exc}).") from exc
     if data.ndim != ndim:
         raise NotAStack(f"{path.name} holds a {data.ndim}D array of shape {data.shape}; expected {ndim}D (z, y, x).")
     return data, attrs
 
 
 def write_csv(path, rows: list[dict], columns: list[str]) -> Path:
-    """Write rows (dicts) as CSV with a fixed column order, atomically."""
+    """Write rows (dicts) as CSV with a fixed column order, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    rows : list of dict
+        One dict per row; missing keys are written empty, extra keys ignored.
+    columns : list of str
+        The header, in order.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -222,7 +284,18 @@ def _strict(obj):
 
 
 def write_json(path, obj) -> Path:
-    """Write an object as indented standard JSON, atomically (NumPy values converted, NaN/inf as null)."""
+    """Write an object as indented standard JSON, atomically (NumPy values converted, NaN/inf as null).
+
+    Parameters
+    ----------
+    path : str or Path
+    obj : dict or list
+        JSON-able, with NumPy values allowed.
+
+    Returns
+    -------
+    Path
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(_strict(obj), indent=2, default=_json_default, allow_nan=False) + "\n",
@@ -231,7 +304,19 @@ def write_json(path, obj) -> Path:
 
 
 def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file."""
+    """SHA-256 hex digest of a file.
+
+    Parameters
+    ----------
+    path : str or Path
+    chunk_bytes : int
+        Read size.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk_bytes), b""):

@@ -2,39 +2,34 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
-from ..data import require_positive
-from ..errors import InvalidParameter, NotAStack
+from .labels import check_labels
+from .records import Record, quantity
 
-__all__ = ["measure_particles", "check_labels", "foreground_edt"]
+__all__ = ["Particle", "measure_particles", "foreground_edt"]
 
 
-def check_labels(labels, voxel_size_nm) -> tuple[np.ndarray, float]:
-    """Validate a label volume and voxel size.
+@dataclass(frozen=True)
+class Particle(Record):
+    """One labelled particle (:func:`~insitu4d.measure.particles.measure_particles`); lengths in nm.
 
-    Raises
-    ------
-    NotAStack
-        If ``labels`` is not 3D.
-    InvalidParameter
-        If labels are not integers ≥ 0 or the voxel size is not a positive number.
+    Positions are (z, y, x) from the centre of voxel (0, 0, 0).
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 3:
-        raise NotAStack(f"labels must be a 3D array (z, y, x); got shape {labels.shape}.")
-    if not np.issubdtype(labels.dtype, np.integer):
-        if np.issubdtype(labels.dtype, np.floating) and np.all(np.mod(labels, 1) == 0):
-            labels = labels.astype(np.int64)
-        else:
-            raise InvalidParameter(
-                f"labels must hold integers (0 background, 1..n particles); got dtype {labels.dtype}. "
-                "Pass a label volume from `insitu4d segment`, not the reconstruction."
-            )
-    if labels.size and labels.min() < 0:
-        raise InvalidParameter("labels must be ≥ 0 (0 is background).")
-    return labels, require_positive(voxel_size_nm, "voxel size", "nm")
+
+    label: int = quantity()
+    n_voxels: int = quantity(timeseries=False)
+    volume_nm3: float = quantity("nm³")
+    r_p_nm: float = quantity("nm")
+    r_inscribed_nm: float = quantity("nm", timeseries=False)
+    centroid_nm: tuple[float, float, float] = quantity("nm", kind="vector")
+    centre_nm: tuple[float, float, float] = quantity("nm", kind="vector", timeseries=False)
+    extent_nm: tuple[float, float, float] = quantity("nm", kind="vector", timeseries=False)
+    aspect_ratio_hw: float = quantity()
+    touches_border: bool = quantity(timeseries=False)
 
 
 def foreground_edt(labels: np.ndarray) -> np.ndarray:
@@ -42,6 +37,14 @@ def foreground_edt(labels: np.ndarray) -> np.ndarray:
 
     The volume outside the array counts as background. Computed inside the bounding box
     of the foreground (padded by one voxel); 0 on background.
+
+    Parameters
+    ----------
+    labels : (nz, ny, nx) ndarray of int
+
+    Returns
+    -------
+    (nz, ny, nx) ndarray of float, voxels
     """
     fg = labels > 0
     out = np.zeros(labels.shape, np.float64)
@@ -53,12 +56,12 @@ def foreground_edt(labels: np.ndarray) -> np.ndarray:
     return out
 
 
-def measure_particles(labels, voxel_size_nm: float, *, edt: np.ndarray | None = None) -> list[dict]:
+def measure_particles(labels, voxel_size_nm: float, *, edt: np.ndarray | None = None) -> list[Particle]:
     """Size, position and shape of every labelled particle.
 
     * ``volume_nm3``: voxel count × voxel volume.
     * ``r_p_nm``: equal-volume (equivalent-sphere) radius (3V/4π)^(1/3); exact for the
-      halves of a volume-conserving sintering body (science notes §2.1, model C).
+      halves of a volume-conserving sintering body (docs/science.md §2, model C).
     * ``r_inscribed_nm``: maximum of the foreground distance transform (distance to the
       nearest background voxel centre, which lies just outside the surface) inside the
       particle: the radius of the largest inscribed sphere, R for a truncated sphere of
@@ -81,7 +84,7 @@ def measure_particles(labels, voxel_size_nm: float, *, edt: np.ndarray | None = 
 
     Returns
     -------
-    list of dict
+    list of Particle
         One per label present, in label order. Positions are (z, y, x) in nm from the
         centre of voxel (0, 0, 0).
 
@@ -125,16 +128,16 @@ def measure_particles(labels, voxel_size_nm: float, *, edt: np.ndarray | None = 
         lo = np.array([s.start for s in sl])
         hi = np.array([s.stop for s in sl])
         volume = n * vs**3
-        out.append({
-            "label": int(lab),
-            "n_voxels": int(n),
-            "volume_nm3": float(volume),
-            "r_p_nm": float((3 * volume / (4 * np.pi)) ** (1 / 3)),
-            "r_inscribed_nm": float(edt_max[k] * vs),
-            "centre_nm": [float(c * vs) for c in edt_pos[k]],
-            "centroid_nm": [float(c * vs) for c in mean],
-            "extent_nm": [float(e * vs) for e in (hi - lo)],
-            "aspect_ratio_hw": float(np.sqrt(eig[-1] / eig[0])),
-            "touches_border": bool(np.any(lo == 0) or np.any(hi == shape)),
-        })
+        out.append(Particle(
+            label=int(lab),
+            n_voxels=int(n),
+            volume_nm3=float(volume),
+            r_p_nm=float((3 * volume / (4 * np.pi)) ** (1 / 3)),
+            r_inscribed_nm=float(edt_max[k] * vs),
+            centre_nm=tuple(float(c * vs) for c in edt_pos[k]),
+            centroid_nm=tuple(float(c * vs) for c in mean),
+            extent_nm=tuple(float(e * vs) for e in (hi - lo)),
+            aspect_ratio_hw=float(np.sqrt(eig[-1] / eig[0])),
+            touches_border=bool(np.any(lo == 0) or np.any(hi == shape)),
+        ))
     return out

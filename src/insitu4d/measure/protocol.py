@@ -1,7 +1,7 @@
 """Ihara et al.'s 2D measurement protocol for a sintering pair, beside the 3D estimators.
 
 Ihara et al., Nanoscale 15, 10133 (2023), doi:10.1039/d3nr00992k, main text and Fig. 7
-(science notes §3.1): the pair is cut out of the tomogram, projected along the beam (z),
+(docs/science.md §3): the pair is cut out of the tomogram, projected along the beam (z),
 binarised, and measured in the projection. Its estimators are biased against the 3D ones
 (§3.1 "Biases"): the silhouette centroid is not the 3D centre of mass, and the projected
 neck width reads wide when the pair axis leaves the image plane. They are given so a user
@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import InvalidParameter
-from .particles import check_labels
+from .labels import check_labels
 
 __all__ = ["measure_pair_protocol_2d", "protocol_2d_columns", "PROTOCOL_2D_COLUMNS"]
 
@@ -30,7 +30,18 @@ PROTOCOL_2D_COLUMNS = [_column(k) for k in _KEYS]
 
 
 def protocol_2d_columns(result: dict | None) -> dict:
-    """A protocol result as table columns (:data:`PROTOCOL_2D_COLUMNS`); empty without one."""
+    """A protocol result as table columns (:data:`PROTOCOL_2D_COLUMNS`); empty without one.
+
+    Parameters
+    ----------
+    result : dict or None
+        From :func:`measure_pair_protocol_2d`.
+
+    Returns
+    -------
+    dict
+        Column name → value.
+    """
     return {_column(k): result[k] for k in _KEYS} if result else {}
 
 _STEP_PX = 0.25  # sampling step of the width profile, pixels
@@ -53,7 +64,7 @@ def measure_pair_protocol_2d(labels, voxel_size_nm: float, pair: tuple[int, int]
     8. ``aspect_ratio_hw``: mean over the two particles of H/W, H the silhouette's extent
        along the centroid–centroid line and W across it. The paper does not say along which
        direction H is measured; along the pair axis is the reading that reproduces its
-       ordering of d/(2r_p) with H/W (science notes §2.1, shape effect).
+       ordering of d/(2r_p) with H/W (the shape effect).
 
     On the ideal model-C body with its axis in the image plane, the protocol returns the
     ``protocol_2d`` flavour of :func:`insitu4d.physics.geometry.neck_distance_curve`

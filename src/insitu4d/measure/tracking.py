@@ -17,13 +17,15 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from .particles import Particle
+
 __all__ = ["track_particles", "match_particles"]
 
 
-def _arrays(particles: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pos = np.array([p["centroid_nm"] for p in particles], dtype=np.float64).reshape(-1, 3)
-    vol = np.array([p["volume_nm3"] for p in particles], dtype=np.float64)
-    rad = np.array([p["r_p_nm"] for p in particles], dtype=np.float64)
+def _arrays(particles: list[Particle]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos = np.array([p.centroid_nm for p in particles], dtype=np.float64).reshape(-1, 3)
+    vol = np.array([p.volume_nm3 for p in particles], dtype=np.float64)
+    rad = np.array([p.r_p_nm for p in particles], dtype=np.float64)
     return pos, vol, rad
 
 
@@ -46,12 +48,12 @@ def _translation(p, pr, c, cr, gate: float, n_largest: int = 12) -> np.ndarray:
     return best
 
 
-def match_particles(prev: list[dict], cur: list[dict], gate: float = 1.0) -> tuple[dict[int, int], np.ndarray]:
+def match_particles(prev: list[Particle], cur: list[Particle], gate: float = 1.0) -> tuple[dict[int, int], np.ndarray]:
     """Match the particles of two frames that may differ by a translation.
 
     Parameters
     ----------
-    prev, cur : list of dict
+    prev, cur : list of Particle
         Particles (``centroid_nm``, ``r_p_nm``) of the two frames.
     gate : float
         Largest allowed displacement after the translation, as a fraction of the larger radius.
@@ -81,12 +83,12 @@ def match_particles(prev: list[dict], cur: list[dict], gate: float = 1.0) -> tup
     return pairs, shift
 
 
-def track_particles(frames: list[list[dict]], *, gate: float = 1.0) -> dict:
+def track_particles(frames: list[list[Particle]], *, gate: float = 1.0) -> dict:
     """Give every particle of every time point a track id kept through time.
 
     Parameters
     ----------
-    frames : list of list of dict
+    frames : list of list of Particle
         Per time point, the particles of :func:`insitu4d.measure.measure_particles`
         (``label``, ``centroid_nm``, ``volume_nm3``, ``r_p_nm``).
     gate : float
@@ -108,7 +110,7 @@ def track_particles(frames: list[list[dict]], *, gate: float = 1.0) -> dict:
         ids: dict[int, int] = {}
         if t == 0:
             for p in cur:
-                ids[p["label"]] = next_id
+                ids[p.label] = next_id
                 next_id += 1
             track_of.append(ids)
             continue
@@ -116,36 +118,36 @@ def track_particles(frames: list[list[dict]], *, gate: float = 1.0) -> dict:
         pairs, shift = match_particles(prev, cur, gate)
         shifts.append(shift.tolist())
         for i, j in pairs.items():
-            ids[cur[j]["label"]] = track_of[t - 1][prev[i]["label"]]
+            ids[cur[j].label] = track_of[t - 1][prev[i].label]
         lost = [i for i in range(len(prev)) if i not in pairs]
         gained = [j for j in range(len(cur)) if j not in pairs.values()]
         inverse = {j: i for i, j in pairs.items()}
         for i in lost:
             j = _nearest(prev[i], shift, cur, list(pairs.values()))
-            gain = cur[j]["volume_nm3"] - prev[inverse[j]]["volume_nm3"] if j is not None else 0.0
-            grew = gain >= 0.5 * prev[i]["volume_nm3"]
+            gain = cur[j].volume_nm3 - prev[inverse[j]].volume_nm3 if j is not None else 0.0
+            grew = gain >= 0.5 * prev[i].volume_nm3
             events.append({"time_index": t, "kind": "merge" if grew else "vanish",
-                           "tracks": [track_of[t - 1][prev[i]["label"]]],
-                           **({"into": ids[cur[j]["label"]]} if grew else {})})
+                           "tracks": [track_of[t - 1][prev[i].label]],
+                           **({"into": ids[cur[j].label]} if grew else {})})
         for j in gained:
             i = _nearest(cur[j], -shift, prev, list(pairs))
-            loss = prev[i]["volume_nm3"] - cur[pairs[i]]["volume_nm3"] if i is not None else 0.0
-            shrank = loss >= 0.5 * cur[j]["volume_nm3"]
-            ids[cur[j]["label"]] = next_id
+            loss = prev[i].volume_nm3 - cur[pairs[i]].volume_nm3 if i is not None else 0.0
+            shrank = loss >= 0.5 * cur[j].volume_nm3
+            ids[cur[j].label] = next_id
             events.append({"time_index": t, "kind": "split" if shrank else "appear", "tracks": [next_id],
-                           **({"from": track_of[t - 1][prev[i]["label"]]} if shrank else {})})
+                           **({"from": track_of[t - 1][prev[i].label]} if shrank else {})})
             next_id += 1
         track_of.append(ids)
     return {"track_of": track_of, "events": events, "shifts_nm": shifts}
 
 
-def _nearest(particle: dict, shift, others: list[dict], candidates: list[int]) -> int | None:
+def _nearest(particle: Particle, shift, others: list[Particle], candidates: list[int]) -> int | None:
     """Index (among ``candidates``) of the particle nearest ``particle`` moved by ``shift``,
     if it touches it (centre distance at most the sum of the radii)."""
-    target = np.asarray(particle["centroid_nm"], dtype=np.float64) + shift
+    target = np.asarray(particle.centroid_nm, dtype=np.float64) + shift
     best, best_d = None, np.inf
     for k in candidates:
-        d = np.linalg.norm(np.asarray(others[k]["centroid_nm"]) - target)
-        if d <= particle["r_p_nm"] + others[k]["r_p_nm"] and d < best_d:
+        d = np.linalg.norm(np.asarray(others[k].centroid_nm) - target)
+        if d <= particle.r_p_nm + others[k].r_p_nm and d < best_d:
             best, best_d = k, d
     return best

@@ -9,7 +9,7 @@ through the scattering angle θ transfers
 the maximum is at θ = π (head-on). Source: Hu et al., Nanoscale Adv. 6, 4237 (2024),
 doi:10.1039/d4na00373j (their equation); R. F. Egerton, P. Li and M. Malac, Micron 35,
 399 (2004), doi:10.1016/j.micron.2004.02.003; Williams & Carter, *Transmission Electron
-Microscopy* (2nd ed., Springer 2009), §4.6. Reference values (science.md §4.2): Ta at
+Microscopy* (2nd ed., Springer 2009), §4.6. Reference values (docs/science.md §8): Ta at
 200 keV 2.900 eV, O at 200 keV 32.80 eV, Cu at 300 keV 13.40 eV.
 
 Whether that displaces an atom depends on a threshold the user gives: the bulk
@@ -72,7 +72,22 @@ def energy_transfer_eV(beam_keV, mass_u, angle_deg=180.0):
 
 
 def max_energy_transfer_eV(beam_keV, mass_u):
-    """Head-on (θ = π) energy transfer, eV: :func:`energy_transfer_eV` at 180°."""
+    """Head-on (θ = π) energy transfer, eV: :func:`energy_transfer_eV` at 180°.
+
+    Parameters
+    ----------
+    beam_keV : float or array_like, keV
+    mass_u : float or array_like, u
+
+    Returns
+    -------
+    float or ndarray, eV
+
+    Raises
+    ------
+    InvalidParameter
+        A beam energy or mass that is not a positive number.
+    """
     return energy_transfer_eV(beam_keV, mass_u, 180.0)
 
 
@@ -80,7 +95,22 @@ def threshold_beam_energy_keV(threshold_eV: float, mass_u: float) -> float:
     """The beam energy, keV, above which a head-on collision transfers more than ``threshold_eV``.
 
     The inverse of :func:`max_energy_transfer_eV` (which rises monotonically with E).
-    Reference: Cu with E_d = 19 eV → 396.5 keV (science.md §4.2).
+    Reference: Cu with E_d = 19 eV → 396.5 keV (docs/science.md §8).
+
+    Parameters
+    ----------
+    threshold_eV : float, eV
+        Displacement or sputtering threshold.
+    mass_u : float, u
+
+    Returns
+    -------
+    float, keV
+
+    Raises
+    ------
+    InvalidParameter
+        A threshold or mass that is not a positive number.
     """
     _check(threshold_eV, mass_u)
     return float(brentq(lambda e: max_energy_transfer_eV(e, mass_u) - threshold_eV, 1e-6, 1e6, xtol=1e-9))
@@ -89,12 +119,24 @@ def threshold_beam_energy_keV(threshold_eV: float, mass_u: float) -> float:
 def knock_on_assessment(beam_keV: float, mass_u: float, thresholds_eV: dict[str, float] | None = None) -> dict:
     """ΔE_max and, per user threshold, whether a head-on collision exceeds it and the threshold beam energy.
 
+    Parameters
+    ----------
+    beam_keV : float, keV
+    mass_u : float, u
+    thresholds_eV : dict of str to float, eV, optional
+        Named thresholds to compare with.
+
     Returns
     -------
     dict
         ``{"beam_keV", "mass_u", "max_energy_transfer_eV", "thresholds": {name: {"threshold_eV",
         "exceeded", "threshold_beam_keV", "min_angle_deg"}}}``; ``min_angle_deg`` is the
         smallest scattering angle that still transfers the threshold (None when none does).
+
+    Raises
+    ------
+    InvalidParameter
+        A beam energy, mass or threshold that is not a positive number.
     """
     emax = max_energy_transfer_eV(beam_keV, mass_u)
     result = {"beam_keV": float(beam_keV), "mass_u": float(mass_u), "max_energy_transfer_eV": emax, "thresholds": {}}

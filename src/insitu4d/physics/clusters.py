@@ -18,10 +18,11 @@ enthalpies H_A = −E_A, H_B = −E_B (negative):
 **Reference state.** Hu et al. also write the long form
 (ΔH_bulk + x_A H_A + x_B H_B)(1 − n^(−1/3)) − x_A H_A (1 − n_A^(−1/3)) − x_B H_B (1 − n_B^(−1/3))
 without defining n_A, n_B. The two forms agree only if n_A = x_A n and n_B = x_B n: the
-reference state is two *pure clusters* holding the same atoms (science.md §4.4). That is
+reference state is two *pure clusters* holding the same atoms (docs/science.md §7). That is
 the assumption here, and it is why the "mixing" term is mostly the surface energy gained by
 merging two small clusters into one: Au with Au at x = ½ still gives
-ΔH = H n^(−1/3) (2^(1/3) − 1) (−7.785 kJ/mol at n = 1846). ΔH_bulk is a user input.
+ΔH = H n^(−1/3) (2^(1/3) − 1) (−7.789 kJ/mol at n = 1846; Hu et al. print −7.785). ΔH_bulk is a user
+input.
 """
 
 from __future__ import annotations
@@ -94,6 +95,11 @@ def mixing_enthalpy(x_a, n_atoms, h_a, h_b, dh_bulk=0.0):
     Returns
     -------
     float or ndarray
+
+    Raises
+    ------
+    InvalidParameter
+        x_A outside [0, 1] or a cluster of fewer than 1 atom.
     """
     x = _fraction(x_a)
     y = 1.0 - x
@@ -106,6 +112,23 @@ def mixing_enthalpy_long_form(x_a, n_atoms, h_a, h_b, dh_bulk=0.0, n_a=None, n_b
 
     ``n_a`` and ``n_b`` default to x_A n and x_B n (pure clusters of the same atoms), where it
     equals :func:`mixing_enthalpy`.
+
+    Parameters
+    ----------
+    x_a, n_atoms, h_a, h_b, dh_bulk
+        As :func:`mixing_enthalpy`.
+    n_a, n_b : float or array_like, optional
+        Atoms in the pure reference clusters of A and B.
+
+    Returns
+    -------
+    float or ndarray
+        In the unit of ``h_a``.
+
+    Raises
+    ------
+    InvalidParameter
+        x_A outside [0, 1] or a cluster of fewer than 1 atom.
     """
     x = _fraction(x_a)
     y = 1.0 - x
@@ -124,6 +147,24 @@ def mixing_gibbs_energy(x_a, n_atoms, h_a, h_b, temperature_K, dh_bulk=0.0, *,
 
     ``gas_constant`` is in the energy unit of ``h_a`` per kelvin: the default R in kJ/(mol K);
     pass k_B = 8.617333e-5 eV/K for eV/atom.
+
+    Parameters
+    ----------
+    x_a, n_atoms, h_a, h_b, dh_bulk
+        As :func:`mixing_enthalpy`.
+    temperature_K : float, K
+    gas_constant : float
+        R (or k_B) in the unit of ``h_a`` per kelvin.
+
+    Returns
+    -------
+    float or ndarray
+        In the unit of ``h_a``.
+
+    Raises
+    ------
+    InvalidParameter
+        A negative temperature, x_A outside [0, 1] or a cluster of fewer than 1 atom.
     """
     if np.any(np.asarray(temperature_K, float) < 0):
         raise InvalidParameter(f"temperature_K must be ≥ 0 K; got {temperature_K!r}.")

@@ -1,6 +1,6 @@
 """Geometry of two sintering spheres: neck radius ``r_n`` against centre distance ``d``.
 
-Closed forms from ``science.md`` §2 (derived there; verified to 1e-8 numerically):
+Closed forms from ``docs/science.md`` §2 (derived there; verified to 1e-8 numerically):
 
 * **model C** (Ihara et al., Nanoscale 15, 10934 (2023), doi:10.1039/d3nr00992k, Fig. 9b):
   two spheres of radius ``r_p`` whose overlap lens is recast as a cylindrical collar of
@@ -39,7 +39,7 @@ def _ratio(r_n, r_p) -> np.ndarray:
 def model_c_distance(r_n, r_p):
     """Sphere-centre distance of model C for neck radius ``r_n`` between spheres of radius ``r_p``.
 
-    d / (2 r_p) = 2(1 + s + s²) / (3(1 + s)), s = √(1 − (r_n/r_p)²)  (science.md §2.1;
+    d / (2 r_p) = 2(1 + s + s²) / (3(1 + s)), s = √(1 − (r_n/r_p)²)  (docs/science.md §2;
     the form regular at r_n → 0). Exact points: r_n/r_p = 0.6 → 122/135, 0.8 → 49/60,
     √3/2 → 7/9, 1 → 2/3.
 
@@ -63,7 +63,19 @@ def model_c_distance(r_n, r_p):
 def model_c_neck_radius(d, r_p):
     """Inverse of :func:`model_c_distance`: the neck radius for a centre distance ``d``.
 
-    k = 3 d/(2 r_p) − 2, s = [k + √(k² + 8k)]/4, r_n = r_p √(1 − s²) (science.md §2.1).
+    k = 3 d/(2 r_p) − 2, s = [k + √(k² + 8k)]/4, r_n = r_p √(1 − s²) (docs/science.md §2).
+
+    Parameters
+    ----------
+    d : float or array_like
+        Centre distance (any length unit).
+    r_p : float
+        Sphere radius (same unit).
+
+    Returns
+    -------
+    float or ndarray
+        Neck radius, in the unit of ``r_p``.
 
     Raises
     ------
@@ -82,8 +94,20 @@ def model_c_neck_radius(d, r_p):
 def model_c_distance_unequal(r_n, r_1, r_2):
     """Model C for unequal spheres: d = (2 / (3 r_n²)) Σ_i [R_i³ − (R_i² − r_n²)^{3/2}].
 
-    Small-neck limit d ≈ R₁ + R₂ − (r_n²/4)(1/R₁ + 1/R₂) (science.md §2.1), used below
+    Small-neck limit d ≈ R₁ + R₂ − (r_n²/4)(1/R₁ + 1/R₂) (docs/science.md §2), used below
     r_n = 1e-4 min(R_i) where the closed form loses precision.
+
+    Parameters
+    ----------
+    r_n : float or array_like
+        Neck radius (any length unit).
+    r_1, r_2 : float
+        Sphere radii (same unit).
+
+    Returns
+    -------
+    float or ndarray
+        Centre distance, in that unit.
 
     Raises
     ------
@@ -104,8 +128,25 @@ def model_c_com_distance(r_n, r_p):
     """Distance between the centres of mass of model C's two half-bodies.
 
     With R = 1, d = 2δ, s = √(1 − ρ²): x̄ = (3/4)[δ²ρ²/2 + 2δ/3 + 2δs³/3 + ρ²/2 − ρ⁴/4],
-    d_COM = 2 r_p x̄ (science.md §2.1; 11/16 × 2 r_p at r_n = r_p). A centroid-based
+    d_COM = 2 r_p x̄ (docs/science.md §2; 11/16 × 2 r_p at r_n = r_p). A centroid-based
     measurement of a model-C pair returns this, not :func:`model_c_distance`.
+
+    Parameters
+    ----------
+    r_n : float or array_like
+        Neck radius (any length unit).
+    r_p : float
+        Sphere radius (same unit).
+
+    Returns
+    -------
+    float or ndarray
+        Distance between the halves' centres of mass, in that unit.
+
+    Raises
+    ------
+    InvalidParameter
+        r_n < 0 or r_n > r_p.
     """
     rho = _ratio(r_n, r_p)
     delta = model_c_distance(r_n, r_p) / (2.0 * np.asarray(r_p, dtype=np.float64))
@@ -143,7 +184,7 @@ def model_c_halves(r_n: float, r_1: float, r_2: float) -> ModelCHalves:
     the collar of radius ``r_n`` between the centres, so its cross-section is
     A(t) = π max(ρ₁(t)², ρ₂(t)², r_n² [|t| ≤ d/2]). The neck plane t = p solves
     ∫_{−∞}^{p} A dt = 4π r_1³/3 (each half keeps its sphere's volume, the property of model
-    C that makes the equal-volume radius of a half exact; science notes in
+    C that makes the equal-volume radius of a half exact; see
     ``docs/science.md`` §2), and each half's centre of mass is ∫ t A dt / ∫ A dt over its
     side. Integrated numerically (``scipy.integrate.quad``, relative error ≪ 1e-6); equal
     spheres give p = 0 and :func:`model_c_com_distance`.
@@ -194,9 +235,16 @@ def truncated_sphere(x, a_0):
 
     Two spheres of initial radius a₀ grow to radius a while cut at their contact plane;
     with c = cos θ (θ the half-angle of the neck circle at the centre):
-    a/a₀ = [4 / (2 + 3c − c³)]^{1/3}, x = a sin θ, d/2 = a cos θ (science.md §2.2; German,
+    a/a₀ = [4 / (2 + 3c − c³)]^{1/3}, x = a sin θ, d/2 = a cos θ (docs/science.md §2; German,
     *Sintering Theory and Practice*, Wiley 1996). Solved for θ by bisection (x/a₀ grows
     monotonically with θ up to 2^{1/3} at θ = 90°).
+
+    Parameters
+    ----------
+    x : float or array_like
+        Neck radius (any length unit).
+    a_0 : float
+        Initial sphere radius (same unit).
 
     Returns
     -------
@@ -229,7 +277,7 @@ def truncated_sphere(x, a_0):
     return 2.0 * a * c, a
 
 
-#: Geometric models of a sintering pair (science.md §2) and the estimators a curve can be drawn for.
+#: Geometric models of a sintering pair (docs/science.md §2) and the estimators a curve can be drawn for.
 GEOMETRY_MODELS = ("model_c", "truncated_sphere", "interpenetration")
 DISTANCE_FLAVOURS = ("centres", "com", "protocol_2d")
 
@@ -266,7 +314,7 @@ def neck_distance_curve(model: str, flavour: str, neck_ratio):
     * ``com``: the distance between the 3D centres of mass of the halves,
       x̄ = ∫x ρ² dx / ∫ρ² dx (the centroid estimator; model C: :func:`model_c_com_distance`);
     * ``protocol_2d``: Ihara et al.'s protocol on a projection along z with the pair axis in
-      plane (Nanoscale 15, 10133 (2023), doi:10.1039/d3nr00992k; science.md §3.1): silhouette
+      plane (Nanoscale 15, 10133 (2023), doi:10.1039/d3nr00992k; docs/science.md §3): silhouette
       centroids x̄ = ∫x ρ dx / ∫ρ dx, r_p from the equal-area circle r_eq = √(2∫ρ dx / π),
       r_n = ρ(0); both ratios taken over r_eq, as the protocol reports them.
 
@@ -280,6 +328,11 @@ def neck_distance_curve(model: str, flavour: str, neck_ratio):
     Returns
     -------
     d_over_2r_p, r_n_over_r_p : ndarray
+
+    Raises
+    ------
+    InvalidParameter
+        Unknown model or flavour, or a neck ratio outside the model's range.
     """
     from scipy.integrate import quad
 

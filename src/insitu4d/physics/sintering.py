@@ -4,9 +4,9 @@
 rate (which holds the size dependence B ∝ a^(−m)); the mechanism table below gives n and the
 size exponent m (Kuczynski, Trans. AIME 185, 169 (1949); Kingery & Berg, J. Appl. Phys. 26,
 1205 (1955), doi:10.1063/1.1721874; Coble, J. Am. Ceram. Soc. 41, 55 (1958),
-doi:10.1111/j.1151-2916.1958.tb13494.x; Frenkel, J. Phys. USSR 9, 385 (1945); science.md
+doi:10.1111/j.1151-2916.1958.tb13494.x; Frenkel, J. Phys. USSR 9, 385 (1945); docs/science.md
 §1). A hidden time origin biases the usual log–log slope badly (t₀ = 5 s turns n = 5 into
-6.5 on the Ihara time points, science.md §1.3), so t₀ is a fitted parameter. A neck x₀
+6.5 on the Ihara time points, docs/science.md §1), so t₀ is a fitted parameter. A neck x₀
 already present at the first frame, x^n = x₀^n + B (t − t₁), is the same law with
 t₀ = t₁ − x₀^n / B: the two nuisance parameters are one, so the fit reports both.
 
@@ -31,7 +31,7 @@ BOLTZMANN_EV_PER_K = 8.617333262e-5
 MIN_WEIGHT_TO_NAME = 0.5
 
 #: Two-sphere mechanisms: time exponent n and size exponent m of (x/a)^n = H t / a^m
-#: (science.md §1.2; exponents standard, prefactors vary between authors).
+#: (docs/science.md §1; exponents standard, prefactors vary between authors).
 MECHANISMS = {
     "viscous flow": {"time_exponent": 2, "size_exponent": 1, "source": "Frenkel, J. Phys. USSR 9, 385 (1945)"},
     "evaporation-condensation": {"time_exponent": 3, "size_exponent": 2,
@@ -44,12 +44,41 @@ MECHANISMS = {
 
 
 def neck_ratio_law(time_s, n: float, B_per_s: float, t0_s: float = 0.0) -> np.ndarray:
-    """x/a = [B (t − t₀)]^(1/n), 0 before t₀."""
+    """x/a = [B (t − t₀)]^(1/n), 0 before t₀.
+
+    Parameters
+    ----------
+    time_s : float or array_like, s
+    n : float
+        Time exponent.
+    B_per_s : float, 1/s
+        Rate.
+    t0_s : float, s
+        Time origin.
+
+    Returns
+    -------
+    ndarray of float
+        x/a at each time.
+    """
     return np.maximum(B_per_s * (np.asarray(time_s, dtype=np.float64) - t0_s), 0.0) ** (1.0 / n)
 
 
 def loglog_exponent(time_s, neck_ratio) -> float:
-    """The conventional estimate: n = 1 / slope of ln(x/a) against ln t (time origin assumed known)."""
+    """The conventional estimate: n = 1 / slope of ln(x/a) against ln t (time origin assumed known).
+
+    Parameters
+    ----------
+    time_s : (n_points,) array_like of float, s
+        Times from the assumed origin; points with t ≤ 0 are left out.
+    neck_ratio : (n_points,) array_like of float
+        x/a; points ≤ 0 are left out.
+
+    Returns
+    -------
+    float
+        The time exponent n.
+    """
     t, x = np.asarray(time_s, float), np.asarray(neck_ratio, float)
     ok = (t > 0) & (x > 0)
     return float(1.0 / np.polyfit(np.log(t[ok]), np.log(x[ok]), 1)[0])
@@ -191,7 +220,19 @@ def rank_mechanisms(time_s, neck_ratio, *, sigma=None, n_bootstrap: int = 200, s
     ranks first with an Akaike weight ≥ :data:`MIN_WEIGHT_TO_NAME`. Otherwise the verdict
     says why and names none: several mechanisms act at once and a single n is generally a
     mixture (Ashby, Acta Metall. 22, 275 (1974), doi:10.1016/0001-6160(74)90167-9;
-    science.md §1.2–1.3).
+    docs/science.md §1).
+
+    Parameters
+    ----------
+    time_s : (n_points,) array_like of float, s
+    neck_ratio : (n_points,) array_like of float
+        x/a.
+    sigma : (n_points,) array_like of float, optional
+        Error bars of x/a; they weight the fits and the AIC.
+    n_bootstrap : int
+        Bootstrap resamples of the free fit's interval.
+    seed : int
+        Seed of the bootstrap (reproducible).
 
     Returns
     -------
@@ -243,7 +284,7 @@ def arrhenius_fit(temperature_C, rate, rate_rel_sd=None, *, temperature_prefacto
     """Activation energy Q from rates at several temperatures: ln(B T) = ln A − Q / (k_B T).
 
     For diffusion mechanisms B(T) = C D γΩ/(k_B T) with D = D₀ exp(−Q/k_B T), so ln(B T) is
-    linear in 1/T (science.md §1.1, §1.3; Rahaman, *Ceramic Processing and Sintering*,
+    linear in 1/T (docs/science.md §1; Rahaman, *Ceramic Processing and Sintering*,
     2nd ed., 2003, ch. 8). ``temperature_prefactor=False`` fits ln B instead.
 
     Parameters

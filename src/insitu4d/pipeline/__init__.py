@@ -3,5 +3,7 @@
 from .experiment import Experiment, TimePoint, read_experiment
 from .four_d import run_experiment
 from .run import RunParameters, run_tilt_series
+from .jobs import align_file, denoise_file, measure_file, movie_drift_file, reconstruct_file, segment_file
 
-__all__ = ["RunParameters", "run_tilt_series", "Experiment", "TimePoint", "read_experiment", "run_experiment"]
+__all__ = ["RunParameters", "run_tilt_series", "Experiment", "TimePoint", "read_experiment", "run_experiment",
+           "reconstruct_file", "align_file", "movie_drift_file", "denoise_file", "segment_file", "measure_file"]

@@ -1,23 +1,38 @@
 """The experiment description: a TOML file listing time points, acquisition, pipeline and (optionally) the twin.
 
-Schema (lengths nm, angles degrees, time s, temperature °C; paths relative to the TOML file)::
+Schema (lengths nm, angles degrees, time s, temperature °C; paths relative to the TOML file). A table or
+key that is not in it is an error that names the nearest valid one::
 
     name = "Cu nanoparticle sintering"
 
     [acquisition]                 # shared by all time points; recorded in experiment.json
     pixel_size_nm = 8.32          # optional when the files carry it
+    tilts_unit = "deg"            # "rad" when the tilt files hold radians
     dose_e_per_nm2 = 236.9        # per tilt series (recorded; the twin uses it)
     holder_log = "holder.csv"     # optional: time and temperature columns, same clock as time_s;
                                   # gives the time points without temperature_C theirs, and the holds
+    # recorded only: beam_energy_keV, probe_current_pA, dwell_time_ns, dwell_time_s, frame_time_s,
+    # microscope, detector, notes
 
     [kinetics]                    # optional (insitu4d.pipeline.kinetics.KineticsParameters)
     time_exponent = 5             # n for the rates of the Arrhenius fit; omit for no Arrhenius fit
     hold_tolerance_C = 2.0        # temperature band of an isothermal hold
     min_hold_s = 60.0             # shortest hold of the holder log
 
-    [pipeline]                    # any field of insitu4d.pipeline.RunParameters
-    method = "tv"
-    iterations = 100
+    # one table per stage; each takes that stage's fields of insitu4d.pipeline.RunParameters
+    [preprocess]
+    bin_factor = 1
+    [denoise]
+    denoise_method = "tv"         # omit the table for no denoising
+    [align]
+    tilt_axis_deg = 0.0           # or "auto"
+    align_method = "xcorr"
+    [reconstruct]
+    method = "tv"                 # "auto" (the default) chooses from the data
+    iterations = 100              # omit for the method's own default
+    temporal_prior = false
+    [segment]                     # seed_from_previous and any field of insitu4d.segment.SegmentationParameters
+    min_volume_vox = 64
 
     [uncertainty]                 # error bars from the twin (insitu4d.pipeline.uncertainty)
     repeats = 3                   # noise realisations per evaluated time point; 0: no error bars
@@ -57,6 +72,7 @@ Schema (lengths nm, angles degrees, time s, temperature °C; paths relative to t
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -67,7 +83,8 @@ from ..errors import InvalidParameter, UnreadableFile
 from ..io.holder_log import HolderLog, read_holder_log
 from ..simulate import PairSpec, Sphere, TwinSpec
 from .kinetics import KineticsParameters
-from .run import RunParameters
+from ..segment import SegmentationParameters
+from .run import STAGE_TABLES, RunParameters
 from .uncertainty import UncertaintyParameters
 
 __all__ = ["TimePoint", "Experiment", "read_experiment"]
@@ -108,11 +125,50 @@ class Experiment:
         return np.array([t.time_s for t in self.timepoints])
 
 
+#: Tables of an experiment file (and the top-level ``name``).
+TABLES = ("name", "acquisition", *STAGE_TABLES, "kinetics", "uncertainty", "timepoints", "simulation")
+ACQUISITION_KEYS = ("pixel_size_nm", "tilts_unit", "dose_e_per_nm2", "holder_log", "beam_energy_keV",
+                    "probe_current_pA", "dwell_time_ns", "dwell_time_s", "frame_time_s", "microscope", "detector",
+                    "notes")
+TIMEPOINT_KEYS = ("time_s", "temperature_C", "tiltseries", "tilts")
+SIMULATION_KEYS = ("shape_px", "tilt_min_deg", "tilt_max_deg", "tilt_step_deg", "seed", "drift_max_px",
+                   "tilt_axis_offset_px", "tilt_axis_rotation_deg", "lambda_cu_nm", "pairs", "spheres")
+PAIR_KEYS = ("midpoint_nm", "axis", "r_p_nm", "law_n", "law_B_per_s", "t0_s", "max_neck_ratio", "Z")
+SPHERE_KEYS = ("centre_nm", "radius_nm", "semi_axes_nm", "Z")
+
+
+def _check_keys(table: dict, known, where: str) -> None:
+    """Refuse keys that are not in ``known``, naming the nearest valid one."""
+    for key in table:
+        if key not in known:
+            near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.5)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            raise InvalidParameter(f"{where}: unknown key '{key}'; {hint}valid keys: {', '.join(known)}.")
+
+
 def _table(doc: dict, key: str, where: str) -> dict:
     value = doc.get(key, {})
     if not isinstance(value, dict):
-        raise InvalidParameter(f"[{key}] in {where} must be a table.")
+        raise InvalidParameter(f"{where}: [{key}] must be a table ([{key}] followed by key = value lines); "
+                               f"got {value!r}.")
     return value
+
+
+def _tables(doc: dict, key: str, where: str) -> list[dict]:
+    """An array of tables ([[key]]), each checked to be a table."""
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InvalidParameter(f"{where}: {key} must be tables, one [[{key}]] block each; got {value!r}.")
+    return value
+
+
+def _path(table: dict, key: str, where: str, base: Path) -> Path | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidParameter(f"{where}: '{key}' must be a file name in quotes; got {value!r}.")
+    return base / value
 
 
 def _number(table: dict, key: str, where: str, default=None, required: bool = False):
@@ -134,6 +190,7 @@ def _vector(table: dict, key: str, where: str) -> tuple[float, float, float]:
 
 
 def _twin(sim: dict, times: list[float], dose: float | None, pixel_size_nm: float | None, where: str) -> TwinSpec:
+    _check_keys(sim, SIMULATION_KEYS, f"{where} [simulation]")
     if dose is None or pixel_size_nm is None:
         raise InvalidParameter(f"{where}: the simulation needs [acquisition] dose_e_per_nm2 and pixel_size_nm.")
     shape = sim.get("shape_px")
@@ -146,15 +203,17 @@ def _twin(sim: dict, times: list[float], dose: float | None, pixel_size_nm: floa
         raise InvalidParameter(f"{where}: need tilt_min_deg < tilt_max_deg and tilt_step_deg > 0.")
     tilts = tuple(np.round(np.arange(lo, hi + step / 2, step), 6))
     pairs = []
-    for i, p in enumerate(sim.get("pairs", [])):
+    for i, p in enumerate(_tables(sim, "pairs", f"{where} [simulation]")):
         w = f"{where} [[simulation.pairs]] #{i + 1}"
+        _check_keys(p, PAIR_KEYS, w)
         pairs.append(PairSpec(_vector(p, "midpoint_nm", w), _vector(p, "axis", w),
                               _number(p, "r_p_nm", w, required=True), _number(p, "law_n", w, 5.0),
                               _number(p, "law_B_per_s", w, required=True), _number(p, "t0_s", w, 0.0),
                               _number(p, "max_neck_ratio", w, 0.9), int(_number(p, "Z", w, 29))))
     spheres = []
-    for i, s in enumerate(sim.get("spheres", [])):
+    for i, s in enumerate(_tables(sim, "spheres", f"{where} [simulation]")):
         w = f"{where} [[simulation.spheres]] #{i + 1}"
+        _check_keys(s, SPHERE_KEYS, w)
         if "semi_axes_nm" in s:
             axes = _vector(s, "semi_axes_nm", w)
         else:
@@ -170,12 +229,51 @@ def _twin(sim: dict, times: list[float], dose: float | None, pixel_size_nm: floa
 def _settings(doc: dict, key: str, cls, where: str):
     """The dataclass ``cls`` from the TOML table [key], unknown fields refused by name."""
     table = _table(doc, key, where)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise InvalidParameter(f"{where}: unknown [{key}] field(s) {', '.join(unknown)}; "
-                               f"known: {', '.join(sorted(known))}.")
-    return cls(**table)
+    _check_keys(table, [f.name for f in fields(cls)], f"{where} [{key}]")
+    try:
+        return cls(**table)
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"{where} [{key}]: {exc}") from None
+    except TypeError as exc:  # a value of a type the field cannot compare or convert
+        raise InvalidParameter(f"{where} [{key}]: a value has the wrong type ({exc}); see the field's type in "
+                               f"{cls.__name__}.") from None
+
+
+def _run_parameters(doc: dict, acq: dict, pixel_size: float | None, where: str) -> RunParameters:
+    """RunParameters from the stage tables, each key checked against its own stage's fields."""
+    values: dict = {"pixel_size_nm": pixel_size}
+    if "tilts_unit" in acq:
+        values["tilts_unit"] = acq["tilts_unit"]
+    segment = dict(_table(doc, "segment", where))
+    if "seed_from_previous" in segment:
+        values["seed_from_previous"] = segment.pop("seed_from_previous")
+    seg_fields = [f.name for f in fields(SegmentationParameters)]
+    _check_keys(segment, ["seed_from_previous", *seg_fields], f"{where} [segment]")
+    for stage in STAGE_TABLES:
+        if stage != "segment":
+            table = _table(doc, stage, where)
+            _check_keys(table, RunParameters.stage_fields(stage), f"{where} [{stage}]")
+            values.update(table)
+    try:
+        segmentation = SegmentationParameters(**segment)
+    except (InvalidParameter, TypeError) as exc:
+        raise InvalidParameter(f"{where} [segment]: {exc}") from None
+    try:
+        return RunParameters(segmentation=segmentation, **values)
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"{where}: {exc}") from None
+    except TypeError as exc:  # a value of a type the field cannot compare or convert
+        raise InvalidParameter(f"{where}: a value has the wrong type ({exc}).") from None
+
+
+def _no_pipeline_table(table, where: str) -> None:
+    """The flat [pipeline] table of earlier versions: say where each of its keys goes now."""
+    moves = []
+    for key in table if isinstance(table, dict) else []:
+        stage = next((s for s in (*STAGE_TABLES, "acquisition") if key in RunParameters.stage_fields(s)), None)
+        moves.append(f"{key} → [{stage}]" if stage else f"{key} (not a parameter)")
+    raise InvalidParameter(f"{where}: [pipeline] was split into one table per stage ({', '.join(STAGE_TABLES)}); "
+                           f"move {', '.join(moves) or 'its keys'}.")
 
 
 def _uncertainty(doc: dict, dose: float | None, where: str) -> UncertaintyParameters:
@@ -191,6 +289,15 @@ def _uncertainty(doc: dict, dose: float | None, where: str) -> UncertaintyParame
 def read_experiment(path) -> Experiment:
     """Read and check an experiment TOML file (schema in the module docstring).
 
+    Parameters
+    ----------
+    path : str or Path
+        The experiment's ``.toml`` file; relative paths in it are taken from its folder.
+
+    Returns
+    -------
+    Experiment
+
     Raises
     ------
     UnreadableFile
@@ -203,41 +310,43 @@ def read_experiment(path) -> Experiment:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UnreadableFile(f"experiment file {path} does not exist.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UnreadableFile(f"{path.name} is not valid TOML: {exc}.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UnreadableFile(f"{path.name} is not valid TOML (UTF-8 text of key = value lines and [tables]): "
+                             f"{exc}.") from None
+    except IsADirectoryError:
+        raise UnreadableFile(f"{path} is a folder; give the experiment's .toml file.") from None
     where = path.name
+    if "pipeline" in doc:
+        _no_pipeline_table(doc["pipeline"], where)
+    _check_keys(doc, TABLES, where)
+    if not isinstance(doc.get("name", ""), str):
+        raise InvalidParameter(f"{where}: name must be text in quotes; got {doc['name']!r}.")
     acq = _table(doc, "acquisition", where)
-    pipe = _table(doc, "pipeline", where)
-    known = {f.name for f in fields(RunParameters)} - {"segmentation"}
-    unknown = sorted(set(pipe) - known)
-    if unknown:
-        raise InvalidParameter(f"{where}: unknown [pipeline] field(s) {', '.join(unknown)}; "
-                               f"known: {', '.join(sorted(known))}.")
+    _check_keys(acq, ACQUISITION_KEYS, f"{where} [acquisition]")
     pixel_size = _number(acq, "pixel_size_nm", where)
-    params = RunParameters(**{"pixel_size_nm": pixel_size, **pipe})
-    entries = doc.get("timepoints")
-    if not isinstance(entries, list) or not entries:
+    params = _run_parameters(doc, acq, pixel_size, where)
+    entries = _tables(doc, "timepoints", where)
+    if not entries:
         raise InvalidParameter(f"{where}: no [[timepoints]]; list one table per tilt series.")
     timepoints = []
     for i, tp in enumerate(entries):
         w = f"{where} [[timepoints]] #{i + 1}"
-        files = [None if tp.get(k) is None else (path.parent / str(tp[k])) for k in ("tiltseries", "tilts")]
+        _check_keys(tp, TIMEPOINT_KEYS, w)
         timepoints.append(TimePoint(i, _number(tp, "time_s", w, required=True), _number(tp, "temperature_C", w),
-                                    *files))
+                                    _path(tp, "tiltseries", w, path.parent), _path(tp, "tilts", w, path.parent)))
     times = [t.time_s for t in timepoints]
     if any(b <= a for a, b in zip(times, times[1:])):
         raise InvalidParameter(f"{where}: time_s must increase from one time point to the next; got {times}.")
-    log = read_holder_log(path.parent / str(acq["holder_log"])) if acq.get("holder_log") else None
+    holder_log = _path(acq, "holder_log", f"{where} [acquisition]", path.parent)
+    log = read_holder_log(holder_log) if holder_log is not None else None
     if log is not None:
         timepoints = [tp if tp.temperature_C is not None else
                       dataclasses.replace(tp, temperature_C=float(log.temperature_at(tp.time_s)[0]))
                       for tp in timepoints]
     kinetics = _settings(doc, "kinetics", KineticsParameters, where)
-    if kinetics.time_exponent is not None and not kinetics.time_exponent > 0:
-        raise InvalidParameter(f"{where}: [kinetics] time_exponent must be > 0; got {kinetics.time_exponent}.")
     dose = _number(acq, "dose_e_per_nm2", where)
-    sim = doc.get("simulation")
-    twin = _twin(sim, times, dose, pixel_size, where) if isinstance(sim, dict) else None
+    sim = _table(doc, "simulation", where) if "simulation" in doc else None
+    twin = _twin(sim, times, dose, pixel_size, where) if sim is not None else None
     missing = [t.name for t in timepoints if t.tiltseries is None]
     if missing and twin is None:
         raise InvalidParameter(f"{where}: time points {', '.join(missing)} name no tiltseries and there is no "

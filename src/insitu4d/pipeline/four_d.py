@@ -23,8 +23,10 @@ import numpy as np
 
 from .. import __version__
 from ..io.holder_log import isothermal_segments
+from ..io.output_folder import output_folder
 from ..io.writers import sha256_file, write_csv, write_json
-from ..measure.protocol import PROTOCOL_2D_COLUMNS, protocol_2d_columns
+from ..measure.protocol import PROTOCOL_2D_COLUMNS
+from ..measure import Measurements, Pair, Particle
 from ..measure.tracking import track_particles
 from ..simulate.compare import PAIR_QUANTITIES
 from ..simulate import write_twin
@@ -35,16 +37,21 @@ from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_unc
 
 __all__ = ["run_experiment", "resolve_automatic", "PAIR_TIMESERIES_COLUMNS"]
 
-PAIR_TIMESERIES_COLUMNS = ["time_s", "temperature_C", "segment", "pair_id", "label_a", "label_b", "r_n_nm",
-                           "r_n_err_nm", "d_nm", "d_err_nm", "d_centre_nm", "d_centre_err_nm", "r_p_nm", "r_p_err_nm",
-                           "r_p_a_nm",
-                           "r_p_b_nm", "hw_a", "hw_a_err", "hw_b", "hw_b_err", "r_n_over_r_p", "r_n_over_r_p_err",
-                           "d_over_2r_p", "d_over_2r_p_err", "r_n_inscribed_nm", "time_point", "err_evaluated",
-                           *PROTOCOL_2D_COLUMNS]
+#: Columns of pairs_timeseries.csv: time, hold and track ids, the pair's quantities with their error bars, then
+#: any other quantity of :class:`~insitu4d.measure.records.Pair` the time series keep (``timeseries=True``).
+_PAIR_TIMESERIES_FIXED = ["time_s", "temperature_C", "segment", "pair_id", "label_a", "label_b", "r_n_nm",
+                          "r_n_err_nm", "d_nm", "d_err_nm", "d_centre_nm", "d_centre_err_nm", "r_p_nm", "r_p_err_nm",
+                          "r_p_a_nm", "r_p_b_nm", "hw_a", "hw_a_err", "hw_b", "hw_b_err", "r_n_over_r_p",
+                          "r_n_over_r_p_err", "d_over_2r_p", "d_over_2r_p_err", "r_n_inscribed_nm", "time_point",
+                          "err_evaluated", *PROTOCOL_2D_COLUMNS]
+PAIR_TIMESERIES_COLUMNS = _PAIR_TIMESERIES_FIXED + [c for c in Pair.columns(timeseries_only=True)
+                                                    if c not in _PAIR_TIMESERIES_FIXED]
 TWIN_COLUMNS = ["time_s", "pair_id", "found", "r_n_true_nm", "r_n_nm", "r_n_error_vox", "d_com_true_nm", "d_nm",
                 "d_error_vox", "d_true_nm", "d_centre_nm", "d_centre_error_vox"]
-PARTICLE_TIMESERIES_COLUMNS = ["time_s", "track_id", "label", "time_point", "volume_nm3", "r_p_nm",
-                               "aspect_ratio_hw", "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
+_PARTICLE_TIMESERIES_FIXED = ["time_s", "track_id", "label", "time_point", "volume_nm3", "r_p_nm", "aspect_ratio_hw",
+                              "centroid_z_nm", "centroid_y_nm", "centroid_x_nm"]
+PARTICLE_TIMESERIES_COLUMNS = _PARTICLE_TIMESERIES_FIXED + [c for c in Particle.columns(timeseries_only=True)
+                                                            if c not in _PARTICLE_TIMESERIES_FIXED]
 
 
 def run_experiment(experiment: Experiment, outdir, *,
@@ -63,8 +70,21 @@ def run_experiment(experiment: Experiment, outdir, *,
     -------
     dict
         The content of ``experiment.json``.
+
+    Raises
+    ------
+    UnwritableOutput, OutputInUse
+        The output folder cannot be written, or another run holds it
+        (:func:`insitu4d.io.output_folder.output_folder`).
+    Insitu4dError
+        What a time point's :func:`~insitu4d.pipeline.run.run_tilt_series` raises.
     """
-    outdir = Path(outdir)
+    with output_folder(outdir, "experiment.json") as folder:
+        return _run_experiment(experiment, folder, progress)
+
+
+def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
+    """:func:`run_experiment` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
     stacks = {tp.index: (tp.tiltseries, tp.tilts) for tp in experiment.timepoints}
     simulated = [tp for tp in experiment.timepoints if tp.tiltseries is None]
@@ -88,17 +108,17 @@ def run_experiment(experiment: Experiment, outdir, *,
         use = resolved or params
         seeds = previous if params.seed_from_previous else None
         prior = previous_volume if params.temporal_prior else None
-        measurements = finished_measurements(tp_dir, Path(stack), use.to_dict(), seeds, prior)
+        measurements = finished_measurements(tp_dir, Path(stack), use.to_dict(), seeds, prior, tilts=tilts)
         resumed = measurements is not None
         if measurements is None:
             run_tilt_series(stack, tp_dir, tilts=tilts, params=use, previous_labels=seeds, previous_volume=prior,
                             progress=lambda stage, done, total, name=tp.name: report(name, done, total))
-            measurements = json.loads((tp_dir / "measurements.json").read_text())
+            measurements = Measurements.load(tp_dir / "measurements.json")
         run = json.loads((tp_dir / "run.json").read_text())
         if resolved is None:
             resolved, choices = resolve_automatic(params, run, tp.name)
-        frames.append(measurements["particles"])
-        pair_frames.append(measurements["pairs"])
+        frames.append(list(measurements.particles))
+        pair_frames.append(list(measurements.pairs))
         runs.append({"time_point": tp.name, "time_s": tp.time_s, "temperature_C": tp.temperature_C,
                      "tilt_series": str(stack), "resumed": resumed, "quality_flags": run.get("quality_flags", [])})
         previous, previous_volume = tp_dir / "labels.h5", tp_dir / "volume.h5"
@@ -221,7 +241,7 @@ def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pa
     for tp, pairs, ids in zip(experiment.timepoints, pair_frames, tracks["track_of"]):
         pair_ids = {}
         for pair in pairs:
-            la, lb = pair["labels"]
+            la, lb = pair.labels
             pair_ids[(la, lb)] = pair_of[tuple(sorted((ids[la], ids[lb])))]
         time_points.append({"name": tp.name, "time_s": tp.time_s, "pair_ids": pair_ids})
     rows = twin_uncertainty(outdir, time_points, params, experiment.dose_e_per_nm2, settings, progress=report)
@@ -255,26 +275,19 @@ def _timeseries(experiment: Experiment, frames, pair_frames, tracks) -> tuple[li
     pair_rows, particle_rows = [], []
     pair_ids: dict[tuple[int, int], int] = {}
     for tp, particles, pairs, ids in zip(experiment.timepoints, frames, pair_frames, tracks["track_of"]):
-        by_label = {p["label"]: p for p in particles}
+        by_label = {p.label: p for p in particles}
         for p in particles:
-            particle_rows.append({"time_s": tp.time_s, "track_id": ids[p["label"]], "label": p["label"],
-                                  "time_point": tp.name, "volume_nm3": p["volume_nm3"], "r_p_nm": p["r_p_nm"],
-                                  "aspect_ratio_hw": p.get("aspect_ratio_hw"),
-                                  **{f"centroid_{a}_nm": v for a, v in zip("zyx", p["centroid_nm"])}})
+            particle_rows.append({**p.to_row(), "time_s": tp.time_s, "track_id": ids[p.label], "time_point": tp.name})
         for pair in pairs:
-            la, lb = pair["labels"]
+            la, lb = pair.labels
             ta, tb = sorted((ids[la], ids[lb]))
             if ids[la] != ta:
                 la, lb = lb, la
             key = (ta, tb)
             pair_ids.setdefault(key, len(pair_ids) + 1)
             a, b = by_label[la], by_label[lb]
-            pair_rows.append({"time_s": tp.time_s, "temperature_C": tp.temperature_C, "pair_id": pair_ids[key],
-                              "label_a": ta, "label_b": tb, "r_n_nm": pair["r_n_nm"], "d_nm": pair["d_nm"],
-                              "d_centre_nm": pair["d_centre_nm"], "r_p_nm": pair["r_p_nm"],
-                              "r_p_a_nm": a["r_p_nm"], "r_p_b_nm": b["r_p_nm"],
-                              "hw_a": a.get("aspect_ratio_hw"), "hw_b": b.get("aspect_ratio_hw"),
-                              "r_n_over_r_p": pair["r_n_over_r_p"], "d_over_2r_p": pair["d_over_2r_p"],
-                              "r_n_inscribed_nm": pair["r_n_inscribed_nm"], "time_point": tp.name,
-                              **protocol_2d_columns(pair.get("protocol_2d"))})
+            pair_rows.append({**pair.to_row(), "time_s": tp.time_s, "temperature_C": tp.temperature_C,
+                              "pair_id": pair_ids[key], "label_a": ta, "label_b": tb, "time_point": tp.name,
+                              "r_p_a_nm": a.r_p_nm, "r_p_b_nm": b.r_p_nm, "hw_a": a.aspect_ratio_hw,
+                              "hw_b": b.aspect_ratio_hw})
     return pair_rows, particle_rows

@@ -16,11 +16,18 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import require_positive, require_whole
 from ..errors import InvalidParameter, UnreadableFile
+from ..io.holder_log import isothermal_segments, read_holder_log
+from ..io.output_folder import check_output_file
+from ..io.writers import write_json
 from ..physics.sintering import arrhenius_fit, fit_neck_growth, rank_mechanisms
 
 __all__ = ["read_pairs_table", "assign_segments", "fit_pairs", "arrhenius_pairs", "KineticsParameters",
-           "REQUIRED_PAIR_COLUMNS"]
+           "REQUIRED_PAIR_COLUMNS", "fit_pairs_file", "PLOT_SUFFIXES"]
+
+#: File endings of the fit plot (matplotlib writes the format of the ending).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg")
 
 REQUIRED_PAIR_COLUMNS = ("time_s", "pair_id", "r_n_nm", "d_nm", "r_p_nm")
 
@@ -45,6 +52,16 @@ class KineticsParameters:
     hold_tolerance_C: float = 2.0
     min_hold_s: float = 60.0
 
+    def __post_init__(self) -> None:
+        if self.time_exponent is not None and (isinstance(self.time_exponent, bool) or not isinstance(
+                self.time_exponent, (int, float)) or not 0 < self.time_exponent < float("inf")):
+            raise InvalidParameter(f"time_exponent must be a positive number (n of the law); got "
+                                   f"{self.time_exponent!r}.")
+        require_positive(self.hold_tolerance_C, "hold_tolerance_C", "°C")
+        if isinstance(self.min_hold_s, bool) or not isinstance(self.min_hold_s, (int, float)) \
+                or not 0 <= self.min_hold_s < float("inf"):
+            raise InvalidParameter(f"min_hold_s must be a number of seconds ≥ 0; got {self.min_hold_s!r}.")
+
 
 def _float(value) -> float:
     try:
@@ -59,10 +76,21 @@ def read_pairs_table(path) -> list[dict]:
     Needs the columns :data:`REQUIRED_PAIR_COLUMNS`; ``r_n_over_r_p`` and ``d_over_2r_p``
     are computed when absent; ``r_n_over_r_p_err`` (error bars) is used when present.
 
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    list of dict
+        One per row: the numeric columns as float (NaN where empty), ``pair_id`` and
+        ``time_point`` as text.
+
     Raises
     ------
     UnreadableFile
-        Missing file, or not a CSV with the needed columns (the message names them).
+        Missing file, not a CSV with the needed columns (the message names them), or a
+        row whose required column is empty or not a number (the message names the line).
     """
     path = Path(path)
     try:
@@ -79,7 +107,16 @@ def read_pairs_table(path) -> list[dict]:
         raise UnreadableFile(f"{path.name} lacks the column(s) {', '.join(missing)}; a pair time series needs "
                              f"{', '.join(REQUIRED_PAIR_COLUMNS)} (as insitu4d run writes in pairs_timeseries.csv).")
     rows = []
-    for r in raw:
+    for line, r in enumerate(raw, start=2):
+        for column in REQUIRED_PAIR_COLUMNS:
+            value = (r.get(column) or "").strip()
+            number = _float(value)
+            if column == "pair_id" and value:
+                continue
+            if not value or (np.isnan(number) and value.lower() != "nan") or (column == "time_s"
+                                                                              and not np.isfinite(number)):
+                raise UnreadableFile(f"{path.name}, line {line}: {column} must be a number"
+                                     f"{' (seconds)' if column == 'time_s' else ''}; got {value!r}.")
         row = {k: _float(v) for k, v in r.items() if k is not None}
         row.update(pair_id=r["pair_id"], time_point=r.get("time_point"))
         if not np.isfinite(row.get("r_n_over_r_p", np.nan)):
@@ -102,6 +139,15 @@ def assign_segments(pair_rows: list[dict], segments: list[dict] | None = None, *
     Without, the rows' own ``temperature_C`` is used: in time order, a new segment starts
     where it moves by more than ``tolerance_C`` from the segment's first row. Rows without
     a temperature form one segment.
+
+    Parameters
+    ----------
+    pair_rows : list of dict
+        Rows of :func:`read_pairs_table` (or of the 4D pipeline); changed in place.
+    segments : list of dict, optional
+        Isothermal holds of a holder log.
+    tolerance_C : float, °C
+        Temperature band of a segment without a holder log.
 
     Returns
     -------
@@ -167,6 +213,16 @@ def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -
     Points with 0 < r_n/r_p ≤ 1 are used; a group with fewer than 4 is skipped. When every
     used point has a finite, positive ``r_n_over_r_p_err`` the fit is weighted by it.
 
+    Parameters
+    ----------
+    pair_rows : list of dict
+        Rows with ``pair_id``, ``time_s``, ``r_n_over_r_p`` and (after :func:`assign_segments`)
+        ``segment``.
+    n_bootstrap : int
+        Bootstrap resamples of each fit's intervals.
+    seed : int
+        Seed of the bootstrap (reproducible).
+
     Returns
     -------
     list of dict
@@ -174,6 +230,11 @@ def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -
         the free fit (:func:`insitu4d.physics.sintering.fit_neck_growth` keys),
         ``weighted_by_error_bars``, ``mechanism`` (named or None), ``verdict`` and
         ``mechanisms`` (ranked).
+
+    Raises
+    ------
+    InvalidParameter
+        As :func:`insitu4d.physics.sintering.fit_neck_growth`.
     """
     fits = []
     for (pid, segment), rs in _segment_rows(pair_rows).items():
@@ -198,6 +259,15 @@ def arrhenius_pairs(pair_rows: list[dict], time_exponent: float, *, n_bootstrap:
     and their size factor r^m; then ln(B T) against 1/T gives Q
     (:func:`insitu4d.physics.sintering.arrhenius_fit`), weighted by the bootstrap spread of
     ln B. n must be chosen (a mechanism's): a free n per segment would change B's unit.
+
+    Parameters
+    ----------
+    pair_rows : list of dict
+        Rows with their ``segment`` and ``temperature_C`` (:func:`assign_segments`).
+    time_exponent : float
+        n of the law, > 0.
+    n_bootstrap : int
+    seed : int
 
     Returns
     -------
@@ -237,3 +307,62 @@ def arrhenius_pairs(pair_rows: list[dict], time_exponent: float, *, n_bootstrap:
             entry["weighted_by_bootstrap"] = usable
         out.append(entry)
     return out
+
+
+def fit_pairs_file(table, params: KineticsParameters | None = None, *, holder_log=None, n_bootstrap: int = 200,
+                   plot=None, json_path=None) -> dict:
+    """The ``fit`` job: neck-growth laws (and with ``params.time_exponent`` Arrhenius) of a pair table, plotted.
+
+    Parameters
+    ----------
+    table : str or Path
+        ``pairs_timeseries.csv`` (:func:`read_pairs_table`).
+    params : KineticsParameters, optional
+    holder_log : str or Path, optional
+        Holder temperature log; its isothermal holds split the rows (:func:`assign_segments`).
+    n_bootstrap : int
+        Bootstrap resamples of the intervals (≥ 0).
+    plot : str or Path, optional
+        Plot file (:data:`PLOT_SUFFIXES`); default ``neck_growth_fit.png`` beside the table.
+    json_path : str or Path, optional
+        Where to write the fits as JSON. Both paths are checked before any work.
+
+    Returns
+    -------
+    dict
+        ``fits`` (:func:`fit_pairs`), ``arrhenius`` (:func:`arrhenius_pairs`, or None),
+        ``plot`` (Path).
+
+    Raises
+    ------
+    UnwritableOutput
+        An output path with another ending, or one that cannot be written.
+    UnreadableFile
+        The table or the holder log cannot be read.
+    InvalidParameter
+        ``n_bootstrap`` not a whole number ≥ 0, or no pair with 4 or more fittable time points in one hold.
+    """
+    from ..report.timeseries import save_fit_plot
+
+    params = params or KineticsParameters()
+    table = Path(table)
+    require_whole(n_bootstrap, "n_bootstrap", minimum=0)
+    plot = check_output_file(plot or table.with_name("neck_growth_fit.png"), PLOT_SUFFIXES, "fit plot")
+    if json_path is not None:
+        check_output_file(json_path, (".json",), "fits")
+    rows = read_pairs_table(table)
+    holds = None
+    if holder_log is not None:
+        holds = isothermal_segments(read_holder_log(holder_log), tolerance_C=params.hold_tolerance_C,
+                                    min_duration_s=params.min_hold_s)
+    assign_segments(rows, holds, tolerance_C=params.hold_tolerance_C)
+    fits = fit_pairs(rows, n_bootstrap=n_bootstrap)
+    if not fits:
+        raise InvalidParameter(f"no pair in {table.name} has 4 or more time points with 0 < r_n/r_p ≤ 1 in one "
+                               "hold; nothing to fit.")
+    arrhenius = arrhenius_pairs(rows, params.time_exponent, n_bootstrap=n_bootstrap) \
+        if params.time_exponent is not None else None
+    save_fit_plot(plot, rows, fits)
+    if json_path is not None:
+        write_json(json_path, {"source": str(table), "fits": fits, "arrhenius": arrhenius})
+    return {"fits": fits, "arrhenius": arrhenius, "plot": plot}

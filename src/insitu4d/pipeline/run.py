@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -18,47 +18,57 @@ import numpy as np
 
 from .. import __version__
 from ..align import align_tilt_series, apply_alignment
-from ..data import TiltSeries, Volume
+from ..data import TiltSeries, Volume, require_positive, require_whole
 from ..denoise import METHODS as DENOISE_METHODS
 from ..denoise import VSTS, denoise_calibrated
 from ..dose import tilt_series_dose
 from ..errors import InvalidParameter
-from ..io.readers import read_tilt_series
+from ..io.readers import TILT_UNITS, read_tilt_series
+from ..io.output_folder import output_folder
 from ..io.writers import read_array, sha256_file, write_array, write_csv, write_json
 from ..measure import measure
-from ..measure.protocol import PROTOCOL_2D_COLUMNS, protocol_2d_columns
+from ..measure import Measurements, Pair, Particle
 from ..noise import looks_like_counts, noise_level, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
                        check_residual, check_tilts, edge_width_vox, signal_counts, signed_distance_vox)
 from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_images, rotate_to_vertical_axis
-from ..recon import METHOD_CHOICES, PRIOR_SHARE, reconstruct, reprojection_residual
+from ..recon import MAX_ITERATIONS, METHOD_CHOICES, PRIOR_SHARE, reconstruct, reprojection_residual
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
 
-__all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES"]
+__all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES",
+           "STAGE_TABLES"]
 
 STAGES = ("read", "preprocess", "align", "reconstruct", "segment", "measure", "write")
+#: The stages whose parameters an experiment file sets, one table each ([preprocess], [denoise] …); the
+#: reading parameters (pixel size, tilt unit) are in [acquisition].
+STAGE_TABLES = ("preprocess", "denoise", "align", "reconstruct", "segment")
 
-PARTICLE_COLUMNS = [
-    "label", "n_voxels", "volume_nm3", "r_p_nm", "r_inscribed_nm",
-    "centroid_z_nm", "centroid_y_nm", "centroid_x_nm", "centre_z_nm", "centre_y_nm", "centre_x_nm",
-    "extent_z_nm", "extent_y_nm", "extent_x_nm", "aspect_ratio_hw", "touches_border",
-]
-PAIR_COLUMNS = [
-    "label_a", "label_b", "r_n_nm", "r_n_inscribed_nm", "contact_area_nm2", "d_nm", "d_xy_nm", "d_z_nm",
-    "d_centre_nm", "r_p_nm", "r_n_over_r_p", "d_over_2r_p", "neck_normal_z", "neck_normal_y", "neck_normal_x",
-    "interface_faces", *PROTOCOL_2D_COLUMNS,
-]
+#: Columns of particles.csv and pairs.csv: the records' own (:mod:`insitu4d.measure.records`).
+PARTICLE_COLUMNS = Particle.columns()
+PAIR_COLUMNS = Pair.columns()
 
 
 @dataclass
 class RunParameters:
-    """Every parameter of :func:`run_tilt_series` (all recorded in ``run.json``).
+    """Every parameter of :func:`run_tilt_series` (all recorded in ``run.json``), each belonging to one stage.
+
+    An experiment file sets them in one table per stage (:data:`STAGE_TABLES`;
+    :meth:`stage_fields`): ``[preprocess]`` background_offset, bin_factor; ``[denoise]``
+    denoise_*; ``[align]`` align, align_method, align_sigma_px, search_tilt_axis,
+    max_rotation_deg, tilt_axis_deg; ``[reconstruct]`` method, iterations, filter_name,
+    tv_weight, thickness_px, backend, temporal_prior, temporal_prior_share; ``[segment]``
+    seed_from_previous and the fields of :class:`~insitu4d.segment.SegmentationParameters`;
+    ``[acquisition]`` pixel_size_nm, tilts_unit.
 
     Attributes
     ----------
     pixel_size_nm : float or None
         Overrides the file's calibration.
+    tilts_unit : {"deg", "rad"}
+        Unit of the tilt angles in the tilt file or metadata. Angles that look like radians
+        (all within ±π/2 and spanning less than 3.2) stop the run unless this is "rad"
+        (:func:`insitu4d.io.read_tilt_series`).
     tilt_axis_deg : float or "auto"
         In-plane direction of the tilt axis (from image y, counter-clockwise); "auto" detects
         0° or 90° from the data.
@@ -102,30 +112,45 @@ class RunParameters:
         α in [0, 1]: the share of the TV weight on the change since the prior.
     """
 
-    pixel_size_nm: float | None = None
-    tilt_axis_deg: float | str = "auto"
-    background_offset: float | None = None
-    bin_factor: int = 1
-    denoise_method: str | None = None
-    denoise_strength: float | str = "auto"
-    denoise_vst: str = "anscombe"
-    align: bool = True
-    search_tilt_axis: bool = True
-    max_rotation_deg: float = 3.0
-    align_method: str = "xcorr"
-    align_sigma_px: float | str = "auto"
-    method: str = "auto"
-    iterations: int | None = None
-    filter_name: str = "ramp"
-    tv_weight: float | str = "auto"
-    thickness_px: int | None = None
-    backend: str = "auto"
-    segmentation: SegmentationParameters = field(default_factory=SegmentationParameters)
-    seed_from_previous: bool = True
-    temporal_prior: bool = False
-    temporal_prior_share: float = PRIOR_SHARE
+    pixel_size_nm: float | None = field(default=None, metadata={"stage": "acquisition"})
+    tilts_unit: str = field(default="deg", metadata={"stage": "acquisition"})
+    tilt_axis_deg: float | str = field(default="auto", metadata={"stage": "align"})
+    background_offset: float | None = field(default=None, metadata={"stage": "preprocess"})
+    bin_factor: int = field(default=1, metadata={"stage": "preprocess"})
+    denoise_method: str | None = field(default=None, metadata={"stage": "denoise"})
+    denoise_strength: float | str = field(default="auto", metadata={"stage": "denoise"})
+    denoise_vst: str = field(default="anscombe", metadata={"stage": "denoise"})
+    align: bool = field(default=True, metadata={"stage": "align"})
+    search_tilt_axis: bool = field(default=True, metadata={"stage": "align"})
+    max_rotation_deg: float = field(default=3.0, metadata={"stage": "align"})
+    align_method: str = field(default="xcorr", metadata={"stage": "align"})
+    align_sigma_px: float | str = field(default="auto", metadata={"stage": "align"})
+    method: str = field(default="auto", metadata={"stage": "reconstruct"})
+    iterations: int | None = field(default=None, metadata={"stage": "reconstruct"})
+    filter_name: str = field(default="ramp", metadata={"stage": "reconstruct"})
+    tv_weight: float | str = field(default="auto", metadata={"stage": "reconstruct"})
+    thickness_px: int | None = field(default=None, metadata={"stage": "reconstruct"})
+    backend: str = field(default="auto", metadata={"stage": "reconstruct"})
+    segmentation: SegmentationParameters = field(default_factory=SegmentationParameters,
+                                                 metadata={"stage": "segment"})
+    seed_from_previous: bool = field(default=True, metadata={"stage": "segment"})
+    temporal_prior: bool = field(default=False, metadata={"stage": "reconstruct"})
+    temporal_prior_share: float = field(default=PRIOR_SHARE, metadata={"stage": "reconstruct"})
 
     def __post_init__(self) -> None:
+        require_positive(self.pixel_size_nm, "pixel_size_nm", "nm", optional=True)
+        if self.tilts_unit not in TILT_UNITS:
+            raise InvalidParameter(f"tilts_unit must be one of {', '.join(TILT_UNITS)}; got {self.tilts_unit!r}.")
+        require_whole(self.bin_factor, "bin_factor", minimum=1)
+        require_whole(self.thickness_px, "thickness_px", minimum=1, optional=True)
+        require_whole(self.iterations, "iterations", minimum=1, maximum=MAX_ITERATIONS, optional=True)
+        if isinstance(self.max_rotation_deg, bool) or not isinstance(self.max_rotation_deg, (int, float)) \
+                or not 0 <= self.max_rotation_deg <= 45:
+            raise InvalidParameter(f"max_rotation_deg must be a number of degrees in [0, 45]; got "
+                                   f"{self.max_rotation_deg!r}.")
+        for name in ("align", "search_tilt_axis", "seed_from_previous"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidParameter(f"{name} must be true or false; got {getattr(self, name)!r}.")
         if self.method not in METHOD_CHOICES:
             raise InvalidParameter(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_CHOICES)}.")
         if not isinstance(self.temporal_prior, bool):
@@ -154,10 +179,6 @@ class RunParameters:
                 raise InvalidParameter("denoise_strength must be 'auto' or a positive number of noise SDs.")
         if self.denoise_vst not in VSTS:
             raise InvalidParameter(f"unknown denoise_vst {self.denoise_vst!r}; choose one of {', '.join(VSTS)}.")
-        if self.iterations is not None and (isinstance(self.iterations, bool) or int(self.iterations) != self.iterations
-                                            or int(self.iterations) < 1):
-            raise InvalidParameter(f"iterations must be a whole number ≥ 1 (or left out for the method's default); "
-                                   f"got {self.iterations!r}.")
         if self.tilt_axis_deg != "auto":
             try:
                 self.tilt_axis_deg = float(self.tilt_axis_deg)
@@ -166,22 +187,28 @@ class RunParameters:
                                        f"{self.tilt_axis_deg!r}.") from None
 
     def to_dict(self) -> dict:
+        """Every parameter, the segmentation's as a nested dict (for ``run.json``).
+
+        Returns
+        -------
+        dict
+        """
         return asdict(self)
 
+    @classmethod
+    def stage_fields(cls, stage: str) -> list[str]:
+        """The fields that belong to one stage: the keys of its table in an experiment file.
 
-def _flatten_particle(p: dict) -> dict:
-    row = dict(p)
-    for key in ("centroid", "centre", "extent"):
-        for axis, v in zip("zyx", p[f"{key}_nm"]):
-            row[f"{key}_{axis}_nm"] = v
-    return row
+        Parameters
+        ----------
+        stage : str
+            One of :data:`STAGE_TABLES` or ``"acquisition"``.
 
-
-def _flatten_pair(p: dict) -> dict:
-    row = dict(p, label_a=p["labels"][0], label_b=p["labels"][1], **protocol_2d_columns(p.get("protocol_2d")))
-    for axis, v in zip("zyx", p["neck_normal"]):
-        row[f"neck_normal_{axis}"] = v
-    return row
+        Returns
+        -------
+        list of str
+        """
+        return [f.name for f in fields(cls) if f.metadata.get("stage") == stage and f.name != "segmentation"]
 
 
 def _recon_key(ts: TiltSeries, params: RunParameters, noise: dict, prior_sha256: str | None = None) -> str:
@@ -237,7 +264,14 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     InvalidPixelValues, NotAStack, InvalidParameter
     """
     params = params or RunParameters()
-    outdir = Path(outdir)
+    with output_folder(outdir, "run.json") as folder:
+        return _run_tilt_series(input_path, folder, tilts=tilts, params=params, progress=progress, figures=figures,
+                                previous_labels=previous_labels, previous_volume=previous_volume)
+
+
+def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, progress, figures: bool,
+                     previous_labels, previous_volume) -> dict:
+    """:func:`run_tilt_series` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
     timings: dict[str, float] = {}
 
@@ -256,11 +290,13 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         return _Stage()
 
     with stage("read"):
-        ts = read_tilt_series(input_path, tilts=tilts, pixel_size_nm=params.pixel_size_nm)
+        ts = read_tilt_series(input_path, tilts=tilts, pixel_size_nm=params.pixel_size_nm,
+                              tilts_unit=params.tilts_unit)
         inputs = {"tilt_series": {"path": str(input_path), "sha256": sha256_file(input_path)}}
         dose = tilt_series_dose(ts)
-        if isinstance(tilts, (str, Path)):
-            inputs["tilts"] = {"path": str(tilts), "sha256": sha256_file(tilts)}
+        tilt_file = _tilt_file(tilts, ts.raw_metadata.get("tilts_source"))
+        if tilt_file is not None:  # given, or the sidecar found beside the stack
+            inputs["tilts"] = {"path": str(tilt_file), "sha256": sha256_file(tilt_file)}
     with stage("preprocess"):
         denoise_info = None
         counts = looks_like_counts(ts.data)
@@ -277,7 +313,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             ts, denoise_info = _denoise(ts, params, "background-subtracted images")
         ts = normalise(bin_tilt_series(ts, params.bin_factor))
         if difference is not None:  # the same linear steps (a vacuum level cancels in a difference)
-            difference = bin_tilt_series(difference, params.bin_factor).data / float(ts.raw_metadata["intensity_scale"])
+            difference = bin_tilt_series(difference, params.bin_factor).data / ts.intensity_scale
     with stage("align"):
         if params.align:
             ts, alignment = align_tilt_series(ts, tilt_axis_deg=params.tilt_axis_deg,
@@ -322,19 +358,18 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         measurements = measure(labels, volume.voxel_size_nm)
         signed = signed_distance_vox(labels > 0)
         resolution_vox = edge_width_vox(volume.data, labels > 0, signed=signed)
-        neck_resolution = [edge_width_vox(volume.data, labels > 0, direction=p["neck_normal"], signed=signed)
-                           for p in measurements["pairs"]]
+        neck_resolution = [edge_width_vox(volume.data, labels > 0, direction=p.neck_normal, signed=signed)
+                           for p in measurements.pairs]
         flags = [*check_tilts(ts.tilts_deg), *check_counts(counts_per_pixel, volume.provenance["method"]),
                  *(check_alignment(alignment_info["direction_residuals"]) if params.align else []),
                  *check_residual(residual, noise.relative), *check_field_of_view(ts.data, margin_px=_shift_margin(ts)),
                  *check_particles(labels),
-                 *check_pairs(measurements["pairs"], volume.voxel_size_nm, neck_resolution)]
+                 *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution)]
     with stage("write"):
         write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x"})
-        write_csv(outdir / "particles.csv", [_flatten_particle(p) for p in measurements["particles"]],
-                  PARTICLE_COLUMNS)
-        write_csv(outdir / "pairs.csv", [_flatten_pair(p) for p in measurements["pairs"]], PAIR_COLUMNS)
-        write_json(outdir / "measurements.json", measurements)
+        write_csv(outdir / "particles.csv", [p.to_row() for p in measurements.particles], PARTICLE_COLUMNS)
+        write_csv(outdir / "pairs.csv", [p.to_row() for p in measurements.pairs], PAIR_COLUMNS)
+        write_json(outdir / "measurements.json", measurements.to_dict())
         if figures:
             save_orthoslices(outdir / "orthoslices.png", volume.data, volume.voxel_size_nm, labels=labels,
                              centre_vox=_figure_centre(labels),
@@ -348,8 +383,9 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
             "tilts_deg": ts.tilts_deg.tolist(),
             "tilts_source": ts.raw_metadata.get("tilts_source"),
             "pixel_size_source": ts.raw_metadata.get("pixel_size_source"),
-            "background_offsets": ts.raw_metadata.get("background_offsets"),
-            "intensity_scale": ts.raw_metadata.get("intensity_scale"),
+            "background_offsets": next((s.parameters["offsets"] for s in ts.steps("remove_background")), None),
+            "intensity_scale": ts.intensity_scale if ts.steps("normalise") else None,
+            "history": [s.to_dict() for s in ts.history if s.name != "remove_background"],
             "missing_metadata": ts.missing_metadata(),
         },
         "dose": dose,
@@ -362,14 +398,23 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         "resolution_vox": resolution_vox,
         "counts_per_pixel": counts_per_pixel,
         "quality_flags": [f.to_dict() for f in flags],
-        "n_particles": len(measurements["particles"]),
-        "n_pairs": len(measurements["pairs"]),
+        "n_particles": len(measurements.particles),
+        "n_pairs": len(measurements.pairs),
         "timings_s": timings,
         "outputs": sorted(["volume.h5", "labels.h5", "particles.csv", "pairs.csv", "measurements.json", "run.json",
                            *(["orthoslices.png"] if figures else [])]),
     }
     write_json(outdir / "run.json", run)
     return run
+
+
+def _tilt_file(tilts, source) -> Path | None:
+    """The tilt file a run read its angles from: the one given, else the sidecar it found (None: metadata, array)."""
+    if isinstance(tilts, (str, Path)):
+        return Path(tilts)
+    if tilts is None and source and Path(source).is_file():
+        return Path(source)
+    return None
 
 
 def _prior_volume(path, ts: TiltSeries, params: RunParameters, inputs: dict) -> Volume | None:
@@ -422,12 +467,34 @@ def _figure_centre(labels: np.ndarray) -> tuple[int, int, int] | None:
     return tuple(int(v) for v in idx.mean(axis=0).round())
 
 
-def finished_measurements(outdir, stack, params: dict, previous_labels=None, previous_volume=None) -> dict | None:
+def finished_measurements(outdir, stack, params: dict, previous_labels=None, previous_volume=None,
+                          tilts=None) -> Measurements | None:
     """The measurements of a finished :func:`run_tilt_series` in ``outdir`` with the same inputs and parameters.
 
-    Returns None unless ``outdir/run.json`` records the SHA-256 of ``stack`` (and of
-    ``previous_labels`` and ``previous_volume``, or none when they are None) and exactly
-    ``params`` (as :meth:`RunParameters.to_dict`); this is how an interrupted 4D run resumes.
+    Returns None unless ``outdir/run.json`` was written by this version of insitu4d and
+    records the SHA-256 of ``stack``, of the tilt file (``tilts``, else the sidecar the run
+    found; unchanged), of ``previous_labels`` and ``previous_volume`` (or none when they are
+    None), and exactly ``params`` (as :meth:`RunParameters.to_dict`); this is how an
+    interrupted 4D run resumes without reusing anything that would be computed differently
+    today.
+
+    Parameters
+    ----------
+    outdir : str or Path
+        A time point's folder.
+    stack : str or Path
+        Its tilt-series file.
+    params : dict
+        :meth:`RunParameters.to_dict` of the parameters it would run with.
+    previous_labels, previous_volume : str or Path, optional
+        The previous time point's ``labels.h5`` and ``volume.h5`` it would be given.
+    tilts : str or Path, optional
+        The tilt file it would be given.
+
+    Returns
+    -------
+    Measurements or None
+        Read back from ``measurements.json``, or None when the time point must be run.
     """
     outdir, stack = Path(outdir), Path(stack)
     run_json, meas = outdir / "run.json", outdir / "measurements.json"
@@ -435,12 +502,16 @@ def finished_measurements(outdir, stack, params: dict, previous_labels=None, pre
         return None
     try:
         run = json.loads(run_json.read_text())
-        same_input = run["inputs"]["tilt_series"]["sha256"] == sha256_file(stack)
+        recorded_tilts = run["inputs"].get("tilts")
+        tilt_file = tilts if tilts is not None else (recorded_tilts or {}).get("path")
+        same_input = (run["software"]["version"] == __version__
+                      and run["inputs"]["tilt_series"]["sha256"] == sha256_file(stack)
+                      and _same_file(recorded_tilts, tilt_file))
         same_previous = all(_same_file(run["inputs"].get(name), path) for name, path in
                             (("previous_labels", previous_labels), ("previous_volume", previous_volume)))
         if same_input and same_previous and run["parameters"] == json.loads(json.dumps(params, default=str)):
-            return json.loads(meas.read_text())
-    except (KeyError, ValueError, TypeError):
+            return Measurements.load(meas)
+    except (KeyError, ValueError, TypeError, OSError):
         return None
     return None
 

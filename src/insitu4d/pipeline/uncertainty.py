@@ -30,6 +30,7 @@ import numpy as np
 from ..errors import Insitu4dError, InvalidParameter
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, write_tilt_series
+from ..measure import Measurements
 from ..simulate import SinteringPair, Sphere, simulate_scene
 from ..simulate.compare import PAIR_QUANTITIES, score_pairs
 from ..simulate.haadf import LAMBDA_CU_NM
@@ -83,7 +84,16 @@ class UncertaintyParameters:
 
 
 def error_column(quantity: str) -> str:
-    """Column of a quantity's error bar: ``r_n_nm`` → ``r_n_err_nm``, ``hw_a`` → ``hw_a_err``."""
+    """Column of a quantity's error bar: ``r_n_nm`` → ``r_n_err_nm``, ``hw_a`` → ``hw_a_err``.
+
+    Parameters
+    ----------
+    quantity : str
+
+    Returns
+    -------
+    str
+    """
     return quantity[:-3] + "_err_nm" if quantity.endswith("_nm") else quantity + "_err"
 
 
@@ -92,8 +102,8 @@ def scene_from_measurements(measurements: dict, shape_px, voxel_size_nm: float, 
 
     Parameters
     ----------
-    measurements : dict
-        ``measurements.json`` of one time point.
+    measurements : Measurements
+        Of one time point.
     shape_px : (nz, ny, nx)
         The reconstructed volume's shape.
     voxel_size_nm : float
@@ -109,24 +119,24 @@ def scene_from_measurements(measurements: dict, shape_px, voxel_size_nm: float, 
         The measured labels of each scene pair's halves a and b.
     """
     centre = (np.asarray(shape_px, float) - 1) / 2 * voxel_size_nm
-    particles = {p["label"]: p for p in measurements["particles"]}
+    particles = {p.label: p for p in measurements.particles}
     used: set[int] = set()
     pairs, pair_labels = [], []
-    for pair in measurements["pairs"]:
-        la, lb = pair["labels"]
-        if la in used or lb in used or pair["r_p_nm"] <= 0:
+    for pair in measurements.pairs:
+        la, lb = pair.labels
+        if la in used or lb in used or pair.r_p_nm <= 0:
             continue
-        ca = np.asarray(particles[la]["centroid_nm"]) - centre
-        cb = np.asarray(particles[lb]["centroid_nm"]) - centre
+        ca = np.asarray(particles[la].centroid_nm) - centre
+        cb = np.asarray(particles[lb].centroid_nm) - centre
         if not np.linalg.norm(cb - ca) > 0:
             continue
-        r_p = float(pair["r_p_nm"])
-        r_n = float(np.clip(pair["r_n_nm"], 0.0, MAX_NECK_RATIO * r_p))
+        r_p = float(pair.r_p_nm)
+        r_n = float(np.clip(pair.r_n_nm, 0.0, MAX_NECK_RATIO * r_p))
         pairs.append(SinteringPair(tuple((ca + cb) / 2), tuple(cb - ca), r_p, r_n, int(Z)))
         pair_labels.append((la, lb))
         used.update((la, lb))
-    spheres = [Sphere.round(np.asarray(p["centroid_nm"]) - centre, p["r_p_nm"], Z)
-               for label, p in particles.items() if label not in used and p["r_p_nm"] > 0]
+    spheres = [Sphere.round(np.asarray(p.centroid_nm) - centre, p.r_p_nm, Z)
+               for label, p in particles.items() if label not in used and p.r_p_nm > 0]
     return spheres, pairs, pair_labels
 
 
@@ -208,7 +218,7 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
         tp = time_points[index]
         tp_dir = outdir / tp["name"]
         run = json.loads((tp_dir / "run.json").read_text())
-        measurements = json.loads((tp_dir / "measurements.json").read_text())
+        measurements = Measurements.load(tp_dir / "measurements.json")
         labels, attrs = read_array(tp_dir / "labels.h5")
         h = float(attrs["voxel_size_nm"])
         spheres, pairs, pair_labels = scene_from_measurements(measurements, labels.shape, h, Z=settings.Z)
@@ -224,23 +234,23 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
             rdir = outdir / "uncertainty" / f"{tp['name']}_R{r + 1}"
             rdir.mkdir(parents=True, exist_ok=True)
             stack, tilts = _write_stack(rdir / "tiltseries.mrc", ts)
-            meas = finished_measurements(rdir, stack, repeat_params.to_dict())
+            meas = finished_measurements(rdir, stack, repeat_params.to_dict(), tilts=tilts)
             if meas is None:
                 run_tilt_series(stack, rdir, tilts=tilts, params=repeat_params, figures=False)
-                meas = json.loads((rdir / "measurements.json").read_text())
+                meas = Measurements.load(rdir / "measurements.json")
             for k, sc in enumerate(score_pairs(truth, true_labels, meas, h)):
                 true_of[k] = sc["true"]
                 if sc["found"]:
                     errors[k].append({q: sc["measured"][q] - sc["true"][q] for q in PAIR_QUANTITIES})
             done += 1
-        by_labels = {frozenset(p["labels"]): p for p in measurements["pairs"]}
-        particles = {p["label"]: p for p in measurements["particles"]}
+        by_labels = {frozenset(p.labels): p for p in measurements.pairs}
         for k, (la, lb) in enumerate(pair_labels):
             pair_id = tp["pair_ids"].get((la, lb), tp["pair_ids"].get((lb, la)))
             if pair_id is None:
                 continue
-            measured = dict(by_labels[frozenset((la, lb))], hw_a=particles[la].get("aspect_ratio_hw"),
-                            hw_b=particles[lb].get("aspect_ratio_hw"))
+            measured = {**by_labels[frozenset((la, lb))].to_dict(),
+                        "hw_a": measurements.particle(la).aspect_ratio_hw,
+                        "hw_b": measurements.particle(lb).aspect_ratio_hw}
             true = true_of.get(k, {})
             for q in PAIR_QUANTITIES:
                 e = np.array([err[q] for err in errors[k]], float)
@@ -258,6 +268,20 @@ def error_bars(rows: list[dict], pair_id: int, quantity: str, times_s) -> np.nda
     """A pair's error bar (RMS error) at ``times_s``, interpolated linearly between evaluated time points.
 
     NaN where the twin evaluated no time point of this pair.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of ``uncertainty.csv`` (``pair_id``, ``quantity``, ``time_s``, ``rms``).
+    pair_id : int
+    quantity : str
+        A column of the pair table (``r_n_nm`` …).
+    times_s : (n_times,) array_like of float, s
+
+    Returns
+    -------
+    (n_times,) ndarray of float
+        In the quantity's unit; held constant beyond the first and last evaluated time.
     """
     pts = sorted((r["time_s"], r["rms"]) for r in rows
                  if r["pair_id"] == pair_id and r["quantity"] == quantity and np.isfinite(r["rms"]))

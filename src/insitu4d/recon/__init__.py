@@ -6,25 +6,28 @@ from typing import Callable
 
 import numpy as np
 
+from ..choices import RECON_METHOD_CHOICES, RECON_METHODS
 from .. import __version__
-from ..data import TiltSeries, Volume
+from ..data import TiltSeries, Volume, require_whole
 from ..errors import InvalidParameter
 from ..noise import NoiseLevel, noise_level
 from .algorithms import FILTERS, asd_pocs_block, cgls_block, fbp_block, sart_block, sirt_block, tv_block
 from .auto import choose_method, discrepancy_tv_weight
-from .backends import BACKENDS, available_backends
+from .backends import BACKENDS, available_backends, get_projector
 from .joseph import cpu_threads
 from .prior import RegisteredPrior, register_prior
-from .projector import Projector, get_projector
+from .projector import Projector
 
 __all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "METHOD_CHOICES", "FILTERS", "BACKENDS",
-           "available_backends", "DEFAULT_ITERATIONS", "PRIOR_SHARE"]
+           "available_backends", "DEFAULT_ITERATIONS", "MAX_ITERATIONS", "PRIOR_SHARE"]
 
-METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "asd-pocs")
+METHODS = RECON_METHODS
 #: What ``method`` accepts: a method, or "auto" (:func:`insitu4d.recon.auto.choose_method`).
-METHOD_CHOICES = ("auto", *METHODS)
+METHOD_CHOICES = RECON_METHOD_CHOICES
 #: Iterations of each iterative method when none are given (SART and ASD-POCS: passes over all tilts).
 DEFAULT_ITERATIONS = {"sirt": 100, "sart": 10, "cgls": 30, "tv": 150, "asd-pocs": 50}
+#: The most iterations accepted: 100 × the largest default, far past convergence of every method.
+MAX_ITERATIONS = 10_000
 #: α of the temporal prior's PICCS term: the TV weight shared equally between the volume and its
 #: change since the prior (Chen, Tang & Leng, Med. Phys. 35, 660 (2008), doi:10.1118/1.2836423).
 PRIOR_SHARE = 0.5
@@ -94,7 +97,8 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     Raises
     ------
     InvalidParameter
-        Unknown method, filter or backend, iterations < 1, a TV weight that is neither
+        Unknown method, filter or backend, iterations or thickness_px not a whole number ≥ 1
+        (iterations at most :data:`MAX_ITERATIONS`), a TV weight that is neither
         "auto" nor a number ≥ 0, or a prior with a method other than TV, on another grid,
         or with a share outside [0, 1].
     BackendUnavailable
@@ -104,11 +108,11 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
         raise InvalidParameter(f"unknown reconstruction method {method!r}; choose one of {', '.join(METHOD_CHOICES)}.")
     if isinstance(tv_weight, str) and tv_weight != "auto":
         raise InvalidParameter(f"tv_weight must be 'auto' or a number ≥ 0; got {tv_weight!r}.")
+    require_whole(thickness_px, "thickness_px", minimum=1, optional=True)
+    require_whole(iterations, "iterations", minimum=1, maximum=MAX_ITERATIONS, optional=True)
     data = np.asarray(tilt_series.data, dtype=np.float32)
     nx = data.shape[2]
     nz = int(thickness_px or nx)
-    if nz < 1:
-        raise InvalidParameter(f"thickness_px must be ≥ 1; got {thickness_px}.")
     if prior is not None:
         if method not in ("auto", "tv"):
             raise InvalidParameter(f"a temporal prior is a term of the TV reconstruction; method {method!r} cannot "

@@ -15,13 +15,14 @@ from typing import Callable
 import numpy as np
 import scipy.fft
 
+from ..choices import FBP_FILTERS
 from ..errors import InvalidParameter
 from .projector import Projector
 
 __all__ = ["FILTERS", "fbp_block", "sirt_block", "sart_block", "cgls_block", "tv_block", "asd_pocs_block",
            "angular_weights_rad", "fourier_filter", "density_scale", "tv_iterations", "TVState"]
 
-FILTERS = ("ramp", "shepp-logan", "hann")
+FILTERS = FBP_FILTERS
 
 
 def _inverse(xp, s, floor: float = 1e-6):
@@ -37,6 +38,10 @@ def _report(progress, it: int, total: int) -> None:
 
 def angular_weights_rad(tilts_deg) -> np.ndarray:
     """Quadrature weight of each tilt in the back-projection integral (midpoint rule).
+
+    Parameters
+    ----------
+    tilts_deg : (n_tilts,) array_like of float, degrees
 
     Returns
     -------
@@ -61,12 +66,23 @@ def fourier_filter(n_det: int, name: str = "ramp") -> tuple[np.ndarray, int]:
     IEEE Trans. Nucl. Sci. 21, 21 (1974), doi:10.1109/TNS.1974.6499235), Hann by
     ``(1 + cos 2πf)/2``.
 
+    Parameters
+    ----------
+    n_det : int
+        Detector pixels of a row.
+    name : {"ramp", "shepp-logan", "hann"}
+
     Returns
     -------
     filter : (n_pad,) ndarray of float
         Multiplier for ``numpy.fft.fft`` along the padded detector axis.
     n_pad : int
         Padded length (a power of two ≥ 2 n_det).
+
+    Raises
+    ------
+    InvalidParameter
+        Unknown filter.
     """
     if name not in FILTERS:
         raise InvalidParameter(f"unknown FBP filter {name!r}; choose one of {', '.join(FILTERS)}.")
@@ -91,9 +107,21 @@ def fbp_block(projector: Projector, sino_block, *, filter_name: str = "ramp"):
     the angular weights in radians (:func:`angular_weights_rad`). Ref.: Kak & Slaney
     (1988), ch. 3, eq. 45.
 
+    Parameters
+    ----------
+    projector : Projector
+    sino_block : (n_tilts * n_det, ny) ndarray of float32
+        Sinograms of ``ny`` slices, one per column.
+    filter_name : {"ramp", "shepp-logan", "hann"}
+
     Returns
     -------
     (nz * nx, ny) array of float32
+
+    Raises
+    ------
+    InvalidParameter
+        Unknown filter.
     """
     xp = projector.xp
     n_t, n_det = projector.n_tilts, projector.nx
@@ -140,6 +168,11 @@ def sirt_block(projector: Projector, sino_block, *, iterations: int = 100,
     Returns
     -------
     (nz * nx, ny) ndarray of float32
+
+    Raises
+    ------
+    InvalidParameter
+        Iterations below 1.
     """
     if iterations < 1:
         raise InvalidParameter(f"SIRT needs at least 1 iteration; got {iterations}.")
@@ -175,9 +208,23 @@ def cgls_block(projector: Projector, sino_block, *, iterations: int = 30,
     (SIAM 1996), alg. 7.4.1. Each slice (column) is an independent problem, so the scalars
     α, β are per column.
 
+    Parameters
+    ----------
+    projector : Projector
+    sino_block : (n_tilts * n_det, ny) ndarray of float32
+    iterations : int
+        ≥ 1.
+    progress : callable(done, total), optional
+        Called after each iteration.
+
     Returns
     -------
     (nz * nx, ny) ndarray of float32
+
+    Raises
+    ------
+    InvalidParameter
+        Iterations below 1.
     """
     if iterations < 1:
         raise InvalidParameter(f"CGLS needs at least 1 iteration; got {iterations}.")
@@ -222,10 +269,21 @@ def sart_block(projector: Projector, sino_block, *, iterations: int = 10, n_subs
         Tilt subsets per pass (1 gives SIRT).
     relaxation : float
         λ in (0, 2).
+    projector : Projector
+    sino_block : (n_tilts * n_det, ny) ndarray of float32
+    nonnegative : bool
+        Clip negative values after each subset.
+    progress : callable(done, total), optional
+        Called after each iteration.
 
     Returns
     -------
     (nz * nx, ny) ndarray of float32
+
+    Raises
+    ------
+    InvalidParameter
+        Iterations below 1, or a relaxation outside (0, 2).
     """
     if iterations < 1:
         raise InvalidParameter(f"SART needs at least 1 iteration; got {iterations}.")
@@ -483,10 +541,19 @@ def asd_pocs_block(projector: Projector, sino_block, *, iterations: int = 50, n_
     alpha_reduction, beta_reduction, r_max : float
         Adaptation constants (Sidky & Pan's defaults).
     nonnegative : bool
+    projector : Projector
+    sino_block : (n_tilts * n_det, ny) ndarray of float32
+    progress : callable(done, total), optional
+        Called after each iteration.
 
     Returns
     -------
     (nz * nx, ny) array of float32
+
+    Raises
+    ------
+    InvalidParameter
+        Iterations below 1, TV steps below 0, or reduction factors outside (0, 1].
     """
     if iterations < 1:
         raise InvalidParameter(f"ASD-POCS needs at least 1 iteration; got {iterations}.")

@@ -1,4 +1,4 @@
-"""The choice among projector backends, and what each needs.
+"""The registry of projector backends: which exist, which can run here, and the projector of each.
 
 Every backend is a :class:`~insitu4d.recon.projector.Projector` with the same block
 operators, so every reconstruction algorithm runs on each of them unchanged:
@@ -18,12 +18,14 @@ from __future__ import annotations
 import functools
 import importlib.util
 
+import numpy as np
+
+from ..choices import BACKENDS
 from ..errors import BackendUnavailable, InvalidParameter
 from .projector import Projector
 
-__all__ = ["BACKENDS", "available_backends", "resolve_backend", "projector_class"]
+__all__ = ["BACKENDS", "available_backends", "resolve_backend", "projector_class", "get_projector"]
 
-BACKENDS = ("auto", "cpu", "gpu", "astra")
 
 
 @functools.lru_cache(maxsize=1)
@@ -39,7 +41,12 @@ def _gpu_available() -> bool:
 
 
 def available_backends() -> list[str]:
-    """The backends that can run here (``"cpu"`` always)."""
+    """The backends that can run here (``"cpu"`` always).
+
+    Returns
+    -------
+    list of str
+    """
     out = ["cpu"]
     if _gpu_available():
         out.append("gpu")
@@ -50,6 +57,15 @@ def available_backends() -> list[str]:
 
 def resolve_backend(backend: str) -> str:
     """The concrete backend for a request: ``"auto"`` is ``"gpu"`` when a GPU is usable, else ``"cpu"``.
+
+    Parameters
+    ----------
+    backend : {"auto", "cpu", "gpu", "astra"}
+
+    Returns
+    -------
+    str
+        ``"cpu"``, ``"gpu"`` or ``"astra"``.
 
     Raises
     ------
@@ -73,7 +89,22 @@ def resolve_backend(backend: str) -> str:
 
 
 def projector_class(backend: str) -> type[Projector]:
-    """The :class:`Projector` subclass of a concrete backend name."""
+    """The :class:`Projector` subclass of a concrete backend name.
+
+    Parameters
+    ----------
+    backend : {"auto", "cpu", "gpu", "astra"}
+
+    Returns
+    -------
+    type
+        :class:`~insitu4d.recon.projector.Projector` or a subclass.
+
+    Raises
+    ------
+    InvalidParameter, BackendUnavailable
+        As :func:`resolve_backend`.
+    """
     backend = resolve_backend(backend)
     if backend == "gpu":
         from .cupy_backend import CupyProjector
@@ -84,3 +115,35 @@ def projector_class(backend: str) -> type[Projector]:
 
         return AstraProjector
     return Projector
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_projector(backend: str, tilts_key: bytes, nz: int, nx: int) -> Projector:
+    return projector_class(backend)(np.frombuffer(tilts_key, dtype=np.float64), nz, nx)
+
+
+def get_projector(tilts_deg, nz: int, nx: int, backend: str = "cpu") -> Projector:
+    """The projector for this geometry and backend, reused while it is one of the last two asked for.
+
+    A pipeline reconstructs, then reprojects for the residual, with the same geometry;
+    reusing the projector keeps its cached row and column sums (and a GPU backend's
+    device matrix).
+
+    Parameters
+    ----------
+    tilts_deg : (n_tilts,) array_like of float, degrees
+    nz, nx : int
+    backend : {"cpu", "gpu", "astra", "auto"}
+        See :func:`resolve_backend`.
+
+    Returns
+    -------
+    Projector
+
+    Raises
+    ------
+    BackendUnavailable
+        The backend's optional dependency (or device) is missing.
+    """
+    key = np.ascontiguousarray(tilts_deg, dtype=np.float64).tobytes()
+    return _cached_projector(resolve_backend(backend), key, int(nz), int(nx))

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from .joseph import back_project, forward_project, task_sizes
 
-__all__ = ["Projector", "joseph_matrix", "get_projector", "copy_into"]
+__all__ = ["Projector", "joseph_matrix", "copy_into"]
 
 
 def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None) -> sp.csr_matrix:
@@ -243,40 +243,20 @@ class Projector:
 
 def copy_into(out, result):
     """``result`` as float32, copied into ``out`` when one is given (for backends whose
-    products cannot write into a buffer)."""
+    products cannot write into a buffer).
+
+    Parameters
+    ----------
+    out : ndarray of float32 or None
+    result : ndarray
+        Same shape as ``out``.
+
+    Returns
+    -------
+    ndarray of float32
+        ``out`` (filled), or ``result`` as float32.
+    """
     if out is None:
         return result.astype(np.float32, copy=False)
     out[...] = result
     return out
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_projector(backend: str, tilts_key: bytes, nz: int, nx: int) -> Projector:
-    from .backends import projector_class
-
-    return projector_class(backend)(np.frombuffer(tilts_key, dtype=np.float64), nz, nx)
-
-
-def get_projector(tilts_deg, nz: int, nx: int, backend: str = "cpu") -> Projector:
-    """The projector for this geometry and backend, reused while it is one of the last two asked for.
-
-    A pipeline reconstructs, then reprojects for the residual, with the same geometry;
-    reusing the projector keeps its cached row and column sums (and a GPU backend's
-    device matrix).
-
-    Parameters
-    ----------
-    tilts_deg : (n_tilts,) array_like of float, degrees
-    nz, nx : int
-    backend : {"cpu", "gpu", "astra", "auto"}
-        See :func:`insitu4d.recon.backends.resolve_backend`.
-
-    Raises
-    ------
-    BackendUnavailable
-        The backend's optional dependency (or device) is missing.
-    """
-    from .backends import resolve_backend
-
-    key = np.ascontiguousarray(tilts_deg, dtype=np.float64).tobytes()
-    return _cached_projector(resolve_backend(backend), key, int(nz), int(nx))

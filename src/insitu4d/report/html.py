@@ -100,7 +100,7 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
     parts.append("<h2>Pairs through time</h2>")
     parts.append(_figure(outdir / "pairs_vs_time.png", "Normalised neck radius and centre distance vs time."))
     parts.append(_figure(outdir / "neck_vs_distance.png",
-                         "Neck radius vs centre distance over the geometric models (science notes §2)."))
+                         "Neck radius vs centre distance over the geometric models (docs/science.md §2 of insitu4d)."))
     unc = s.get("uncertainty") or {}
     if unc.get("file"):
         parts.append(f"<p class=note>Error bars: {_e(unc['method'])}; {unc['repeats']} repeats at time points "

@@ -12,7 +12,17 @@ __all__ = ["save_orthoslices", "nice_scale_bar_nm"]
 
 
 def nice_scale_bar_nm(field_nm: float) -> float:
-    """A round scale-bar length (1, 2 or 5 × 10^k nm) near a fifth of the field of view."""
+    """A round scale-bar length (1, 2 or 5 × 10^k nm) near a fifth of the field of view.
+
+    Parameters
+    ----------
+    field_nm : float, nm
+        Width of the field of view.
+
+    Returns
+    -------
+    float, nm
+    """
     target = field_nm / 5.0
     exp = np.floor(np.log10(target))
     for m in (5, 2, 1):

@@ -20,8 +20,20 @@ def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
 
     The second figure overlays the measured pairs (centroid distance ``d_nm`` and
     inscribed-sphere-centre distance ``d_centre_nm``, both over 2 r_p) on the model
-    curves of science.md §2: model C between sphere centres and between the halves'
+    curves of docs/science.md §2: model C between sphere centres and between the halves'
     centroids (what a centroid measurement returns), and truncated spheres.
+
+    Parameters
+    ----------
+    outdir : str or Path
+    rows : list of dict
+        Pair time-series rows (``pair_id``, ``time_s``, ``r_n_over_r_p``, ``d_over_2r_p``,
+        ``d_nm``, ``d_centre_nm``, ``r_p_nm``).
+
+    Returns
+    -------
+    list of str
+        The file names written.
     """
     import matplotlib
 
@@ -62,7 +74,7 @@ def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
 
 
 def _model_curves(ax) -> None:
-    """The geometric models of science.md §2 in the (d/2r_p, r_n/r_p) plane."""
+    """The geometric models of docs/science.md §2 in the (d/2r_p, r_n/r_p) plane."""
     rho = np.linspace(0.0, 1.0, 101)
     ax.plot(model_c_distance(rho, 1.0) / 2, rho, "k-", lw=1, label="model C, sphere centres")
     ax.plot(model_c_com_distance(rho, 1.0) / 2, rho, "k--", lw=1, label="model C, centroids")

@@ -9,12 +9,12 @@ measured pair, if it was found at all.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..measure import measure_particles
+from ..measure import Measurements
 from ..measure.tracking import match_particles
 from .twin import TwinSpec, simulate_time_point
 
@@ -36,8 +36,8 @@ def score_pairs(truth: list[dict], true_labels: np.ndarray, measurements: dict, 
         Truth rows (``pair_id``, ``label_a``, ``label_b``, ``r_n_nm``, ``d_nm``, ``d_com_nm``, ``r_p_nm``).
     true_labels : (nz, ny, nx) ndarray of int
         The ground-truth label volume the truth rows refer to.
-    measurements : dict
-        ``measurements.json`` of the reconstructed tilt series.
+    measurements : Measurements
+        Of the reconstructed tilt series.
     voxel_size_nm : float
 
     Returns
@@ -48,24 +48,25 @@ def score_pairs(truth: list[dict], true_labels: np.ndarray, measurements: dict, 
         ``labels`` (the measured labels of halves a and b, or None).
     """
     true_particles = measure_particles(true_labels, voxel_size_nm)
-    true_by_label = {p["label"]: p for p in true_particles}
-    pairs, _ = match_particles(true_particles, measurements["particles"], gate=1.0)
-    to_measured = {true_particles[a]["label"]: measurements["particles"][b]["label"] for a, b in pairs.items()}
-    measured_by_label = {p["label"]: p for p in measurements["particles"]}
-    by_labels = {frozenset(p["labels"]): p for p in measurements["pairs"]}
+    true_by_label = {p.label: p for p in true_particles}
+    pairs, _ = match_particles(true_particles, list(measurements.particles), gate=1.0)
+    to_measured = {true_particles[a].label: measurements.particles[b].label for a, b in pairs.items()}
+    by_labels = {frozenset(p.labels): p for p in measurements.pairs}
     rows = []
     for tr in truth:
         la, lb = to_measured.get(tr["label_a"]), to_measured.get(tr["label_b"])
-        true_hw = [true_by_label.get(tr[k], {}).get("aspect_ratio_hw", np.nan) for k in ("label_a", "label_b")]
+        true_hw = [true_by_label[tr[k]].aspect_ratio_hw if tr[k] in true_by_label else np.nan
+                   for k in ("label_a", "label_b")]
         true = {"r_n_nm": tr["r_n_nm"], "d_nm": tr["d_com_nm"], "d_centre_nm": tr["d_nm"], "r_p_nm": tr["r_p_nm"],
                 "r_n_over_r_p": tr["r_n_nm"] / tr["r_p_nm"], "d_over_2r_p": tr["d_com_nm"] / (2 * tr["r_p_nm"]),
                 "hw_a": true_hw[0], "hw_b": true_hw[1]}
         m = by_labels.get(frozenset((la, lb)))
         measured = {}
         if m is not None:
-            measured = {k: m[k] for k in ("r_n_nm", "d_nm", "d_centre_nm", "r_p_nm", "r_n_over_r_p", "d_over_2r_p")}
-            measured.update(hw_a=measured_by_label[la].get("aspect_ratio_hw", np.nan),
-                            hw_b=measured_by_label[lb].get("aspect_ratio_hw", np.nan))
+            measured = {k: getattr(m, k) for k in ("r_n_nm", "d_nm", "d_centre_nm", "r_p_nm", "r_n_over_r_p",
+                                                   "d_over_2r_p")}
+            measured.update(hw_a=measurements.particle(la).aspect_ratio_hw,
+                            hw_b=measurements.particle(lb).aspect_ratio_hw)
         rows.append({"pair_id": tr["pair_id"], "found": m is not None, "measured": measured, "true": true,
                      "labels": (la, lb) if m is not None else None})
     return rows
@@ -97,7 +98,7 @@ def compare_with_truth(spec: TwinSpec, outdir, *, time_points: list[str] | None 
     rows = []
     for i, t in enumerate(spec.times_s):
         name = time_points[i] if time_points else f"T{i + 1:02d}"
-        meas = json.loads((outdir / name / "measurements.json").read_text())
+        meas = Measurements.load(outdir / name / "measurements.json")
         _, truth, labels, _ = simulate_time_point(spec, i)
         for sc in score_pairs(truth, labels, meas, h):
             tr, m = sc["true"], sc["measured"]

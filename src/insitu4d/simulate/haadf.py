@@ -27,14 +27,49 @@ LAMBDA_CU_NM = 600.0
 
 
 def mean_free_path_nm(Z: int, lambda_cu_nm: float = LAMBDA_CU_NM) -> float:
-    """HAADF scattering length of element ``Z``: λ_Cu (29 / Z)^1.7 nm (see the module notes)."""
+    """HAADF scattering length of element ``Z``: λ_Cu (29 / Z)^1.7 nm (see the module notes).
+
+    Parameters
+    ----------
+    Z : int
+        Atomic number.
+    lambda_cu_nm : float, nm
+        The scattering length of Cu (Z = 29).
+
+    Returns
+    -------
+    float, nm
+
+    Raises
+    ------
+    InvalidParameter
+        Z below 1.
+    """
     if Z < 1:
         raise InvalidParameter(f"atomic number must be ≥ 1; got {Z}.")
     return float(lambda_cu_nm) * (29.0 / Z) ** 1.7
 
 
 def incident_electrons_per_pixel(dose_e_per_nm2: float, n_tilts: int, pixel_size_nm: float) -> float:
-    """Incident electrons per pixel and image: the tilt series' dose shared equally by its images."""
+    """Incident electrons per pixel and image: the tilt series' dose shared equally by its images.
+
+    Parameters
+    ----------
+    dose_e_per_nm2 : float, e⁻/nm²
+        Of the whole tilt series.
+    n_tilts : int
+    pixel_size_nm : float, nm
+
+    Returns
+    -------
+    float
+        Electrons per pixel and image.
+
+    Raises
+    ------
+    InvalidParameter
+        A dose, tilt count or pixel size that is not positive.
+    """
     if dose_e_per_nm2 <= 0 or n_tilts < 1 or pixel_size_nm <= 0:
         raise InvalidParameter("dose, number of tilts and pixel size must be positive; got "
                                f"{dose_e_per_nm2} e⁻/nm², {n_tilts} tilts, {pixel_size_nm} nm.")

@@ -53,7 +53,16 @@ class Scene:
 
 
 def random_axis(rng: np.random.Generator) -> np.ndarray:
-    """A unit vector (z, y, x) drawn uniformly on the sphere."""
+    """A unit vector (z, y, x) drawn uniformly on the sphere.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+
+    Returns
+    -------
+    (3,) ndarray of float
+    """
     v = rng.normal(size=3)
     return v / np.linalg.norm(v)
 

@@ -2,7 +2,7 @@
 
 Each sintering pair follows the initial-stage law (r_n / r_p)^n = B (t − t₀) (Kuczynski,
 Trans. AIME 185, 169 (1949); Coble, J. Appl. Phys. 32, 787 (1961),
-doi:10.1063/1.1736107; science.md §1.1) with its centre distance from model C, so the
+doi:10.1063/1.1736107; docs/science.md §1) with its centre distance from model C, so the
 total volume is conserved at every time point. Every time point gets a fresh tilt series
 with its own noise, drift and misalignment; the ground truth of every pair is recorded
 beside it.
@@ -11,12 +11,12 @@ beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import InvalidParameter
 from ..io import write_csv, write_json, write_tilt_series
+from ..io.output_folder import check_output_folder
 from .haadf import LAMBDA_CU_NM, haadf_tilt_series
 from .phantom import SinteringPair, Sphere, voxelise
 
@@ -93,7 +93,22 @@ class TwinSpec:
 
 
 def neck_radius_nm(pair: PairSpec, time_s: float) -> float:
-    """r_n(t) = r_p [B (t − t₀)]^(1/n), 0 before t₀, capped at ``max_neck_ratio`` r_p."""
+    """r_n(t) = r_p [B (t − t₀)]^(1/n), 0 before t₀, capped at ``max_neck_ratio`` r_p.
+
+    Parameters
+    ----------
+    pair : PairSpec
+    time_s : float, s
+
+    Returns
+    -------
+    float, nm
+
+    Raises
+    ------
+    InvalidParameter
+        A law with n ≤ 0 or B < 0.
+    """
     if pair.law_n <= 0 or pair.law_B_per_s < 0:
         raise InvalidParameter(f"the neck-growth law needs n > 0 and B ≥ 0; got n={pair.law_n}, "
                                f"B={pair.law_B_per_s}.")
@@ -147,6 +162,12 @@ def simulate_scene(shape_px, pixel_size_nm: float, tilts_deg, dose_e_per_nm2: fl
 def simulate_time_point(spec: TwinSpec, index: int):
     """The tilt series and ground truth of time point ``index`` (see :func:`simulate_scene`).
 
+    Parameters
+    ----------
+    spec : TwinSpec
+    index : int
+        Time point, 0-based.
+
     Returns
     -------
     tilt_series, truth, labels, shifts_px
@@ -165,13 +186,23 @@ def simulate_time_point(spec: TwinSpec, index: int):
 def write_twin(spec: TwinSpec, outdir) -> dict:
     """Simulate every time point and write ``T01.mrc`` + ``T01.rawtlt`` … and ``truth.csv``.
 
+    Parameters
+    ----------
+    spec : TwinSpec
+    outdir : str or Path
+        Folder, created when missing; checked before any simulation.
+
     Returns
     -------
     dict
         ``{"tilt_series": [paths], "truth": path}``.
+
+    Raises
+    ------
+    UnwritableOutput
+        ``outdir`` is a file or cannot be written.
     """
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
+    outdir = check_output_folder(outdir)
     rows, stacks, shifts = [], [], {}
     for i in range(len(spec.times_s)):
         ts, truth, _, applied = simulate_time_point(spec, i)

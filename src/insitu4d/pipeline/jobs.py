@@ -1,0 +1,298 @@
+"""Jobs of one stage, file to file: what the commands ``reconstruct``, ``align``, ``drift``, ``denoise``,
+``segment`` and ``measure`` do.
+
+Each checks its output path before any work, reads, runs its stage, and writes atomically.
+The stages themselves live in their modules; here they are only wired to files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..align import Alignment, align_tilt_series
+from ..align.movie import MovieDrift, movie_drift
+from ..data import Volume
+from ..denoise import denoise_calibrated
+from ..errors import MissingPixelSize
+from ..io.output_folder import check_output_file
+from ..io.readers import read_tilt_series
+from ..io.writers import read_array, write_array, write_json, write_tilt_series
+from ..measure import Measurements, measure
+from ..preprocess import normalise, remove_background, rotate_to_vertical_axis
+from ..recon import reconstruct
+from ..segment import SegmentationParameters, segment
+
+__all__ = ["reconstruct_file", "align_file", "movie_drift_file", "denoise_file", "segment_file", "measure_file",
+           "VOLUME_SUFFIXES"]
+
+#: File endings an array (volume, labels, movie) can be written with (:func:`insitu4d.io.write_array`).
+VOLUME_SUFFIXES = (".h5", ".hdf5", ".tif", ".tiff")
+_JSON = (".json",)
+
+
+def reconstruct_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: float | None = None,
+                     tilts_unit: str = "deg", tilt_axis_deg: float | str = "auto", align: bool = True,
+                     method: str = "auto", iterations: int | None = None, filter_name: str = "ramp",
+                     thickness_px: int | None = None, tv_weight: float | str = "auto", backend: str = "auto",
+                     progress: Callable[[int, int], None] | None = None) -> Volume:
+    """Reconstruct the volume of a tilt-series file and write it.
+
+    Parameters
+    ----------
+    tilt_series_path : str or Path
+        Tilt-series file (:func:`insitu4d.io.read_tilt_series`).
+    output : str or Path
+        ``.h5``/``.hdf5`` (dataset ``/data``) or ``.tif``/``.tiff``; checked before any work.
+    tilts : str, Path or array_like, optional
+        Tilt file or angles.
+    pixel_size_nm : float, nm, optional
+        Overrides the file's calibration.
+    tilts_unit : {"deg", "rad"}
+    tilt_axis_deg : float or "auto", degrees
+        In-plane tilt-axis direction from image y; "auto" detects it (with ``align=False``: 0°).
+    align : bool
+        Register the images and find the tilt axis (:func:`insitu4d.align.align_tilt_series`);
+        False for data already aligned.
+    method, iterations, filter_name, thickness_px, tv_weight, backend
+        As :func:`insitu4d.recon.reconstruct`.
+    progress : callable(done, total), optional
+        Called after each iteration.
+
+    Returns
+    -------
+    Volume
+        ``(nz, ny, nx)`` float32, voxel size in nm, with its provenance; as written.
+
+    Raises
+    ------
+    UnwritableOutput
+        ``output`` has another ending or cannot be written.
+    UnreadableFile, MissingTiltAngles, TiltAngleMismatch, InvalidTiltAngles, MissingPixelSize,
+    InvalidPixelValues, NotAStack, InvalidParameter, BackendUnavailable
+        As the reader, the alignment and :func:`insitu4d.recon.reconstruct`.
+    """
+    output = check_output_file(output, VOLUME_SUFFIXES, "volume")
+    ts = normalise(remove_background(read_tilt_series(tilt_series_path, tilts=tilts, pixel_size_nm=pixel_size_nm,
+                                                      tilts_unit=tilts_unit)))
+    if align:
+        ts, _ = align_tilt_series(ts, tilt_axis_deg=tilt_axis_deg)
+    else:
+        ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=0.0 if tilt_axis_deg == "auto" else tilt_axis_deg))
+    volume = reconstruct(ts, method=method, iterations=iterations, filter_name=filter_name,
+                         thickness_px=thickness_px, tv_weight=tv_weight, backend=backend, progress=progress)
+    write_array(output, volume.data, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x",
+                                            "provenance": volume.provenance})
+    return volume
+
+
+def align_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: float | None = None, tilts_unit: str = "deg",
+               tilt_axis_deg: float | str = "auto", method: str = "xcorr", json_path=None) -> Alignment:
+    """Align a tilt-series file and write it as MRC (tilt axis along y through the centre) with its ``.rawtlt``.
+
+    Parameters
+    ----------
+    tilt_series_path : str or Path
+    output : str or Path
+        ``.mrc``; checked before any work, as is ``json_path``.
+    tilts, pixel_size_nm, tilts_unit
+        As :func:`insitu4d.io.read_tilt_series`.
+    tilt_axis_deg : float or "auto", degrees
+    method : {"xcorr", "mi", "com"}
+        Image registration (:func:`insitu4d.align.align_tilt_series`).
+    json_path : str or Path, optional
+        Where to write the alignment (shifts, axis) as JSON.
+
+    Returns
+    -------
+    Alignment
+
+    Raises
+    ------
+    UnwritableOutput
+        An output path with another ending, or one that cannot be written.
+    UnreadableFile, MissingTiltAngles, TiltAngleMismatch, InvalidTiltAngles, MissingPixelSize,
+    InvalidPixelValues, NotAStack, InvalidParameter
+        As the reader and the alignment.
+    """
+    output = check_output_file(output, (".mrc",), "aligned tilt series")
+    if json_path is not None:
+        check_output_file(json_path, _JSON, "alignment record")
+    ts = remove_background(read_tilt_series(tilt_series_path, tilts=tilts, pixel_size_nm=pixel_size_nm,
+                                            tilts_unit=tilts_unit))
+    aligned, alignment = align_tilt_series(ts, tilt_axis_deg=tilt_axis_deg, method=method)
+    write_tilt_series(output, aligned)
+    if json_path is not None:
+        write_json(json_path, {"input": str(tilt_series_path), **alignment.to_dict()})
+    return alignment
+
+
+def movie_drift_file(movie_path, output, *, method: str = "xcorr", reference_frames: int = 5,
+                     json_path=None) -> MovieDrift:
+    """Correct the drift of a movie file (:func:`insitu4d.align.movie.movie_drift`) and write it.
+
+    Parameters
+    ----------
+    movie_path : str or Path
+        ``(n_frames, ny, nx)`` in ``.tif`` or ``.h5`` (dataset ``/data``).
+    output : str or Path
+        ``.tif``/``.h5``; checked before any work, as is ``json_path``.
+    method : {"xcorr", "mi"}
+    reference_frames : int
+        Accepted frames averaged into the reference (≥ 1).
+    json_path : str or Path, optional
+        Where to write the shifts and rejected frames as JSON.
+
+    Returns
+    -------
+    MovieDrift
+
+    Raises
+    ------
+    UnwritableOutput, UnreadableFile, NotAStack, InvalidParameter, InvalidPixelValues
+    """
+    output = check_output_file(output, VOLUME_SUFFIXES, "drift-corrected movie")
+    if json_path is not None:
+        check_output_file(json_path, _JSON, "drift record")
+    data, attrs = read_array(movie_path)
+    corrected, drift = movie_drift(data, method=method, reference_frames=reference_frames)
+    write_array(output, corrected, attrs={**attrs, "drift": drift.to_dict()})
+    if json_path is not None:
+        write_json(json_path, {"input": str(movie_path), **drift.to_dict()})
+    return drift
+
+
+def _read_stack(path, tilts, tilts_unit: str):
+    """A TIFF/HDF5 stack as (data, None), or a tilt-series file as (data, TiltSeries)."""
+    path = Path(path)
+    if path.suffix.lower() in VOLUME_SUFFIXES:
+        return read_array(path)[0], None
+    ts = read_tilt_series(path, tilts=tilts, tilts_unit=tilts_unit)
+    return ts.data, ts
+
+
+def denoise_file(input_path, output, *, method: str = "tv", strength: float | None = None, reference=None,
+                 second_exposure=None, tilts=None, tilts_unit: str = "deg", **model) -> tuple[Path, dict]:
+    """Denoise a stack file with a given or calibrated strength (:func:`insitu4d.denoise.denoise_calibrated`).
+
+    Parameters
+    ----------
+    input_path : str or Path
+        A tilt series (any reader format) or a ``.tif``/``.h5`` stack.
+    output : str or Path
+        ``.mrc`` (a tilt series, with its ``.rawtlt``), ``.tif`` or ``.h5``; checked before any work.
+    method : {"tv", "nlm", "wavelet", "gaussian", "bm3d"}
+    strength : float, noise SDs, optional
+        None calibrates it on ``reference``, ``second_exposure`` or the data.
+    reference, second_exposure : str or Path, optional
+        Stack files of the same shape.
+    tilts, tilts_unit
+        For a tilt-series input.
+    **model
+        ``vst``, ``gain``, ``read_noise``, ``offset``, ``per_frame`` (:func:`insitu4d.denoise.denoise`).
+
+    Returns
+    -------
+    record_path : Path
+        ``OUTPUT.denoise.json``, beside the output.
+    record : dict
+        The strength chosen and how.
+
+    Raises
+    ------
+    UnwritableOutput, UnreadableFile, NotAStack, InvalidParameter, InvalidPixelValues, BackendUnavailable
+    """
+    output = Path(output)
+    data, ts = _read_stack(input_path, tilts, tilts_unit)
+    suffixes = (".mrc", *VOLUME_SUFFIXES) if ts is not None else VOLUME_SUFFIXES
+    check_output_file(output, suffixes, "denoised stack")
+    ref = _read_stack(reference, tilts, tilts_unit)[0] if reference is not None and strength is None else None
+    pair = _read_stack(second_exposure, tilts, tilts_unit)[0] \
+        if second_exposure is not None and strength is None else None
+    result, chosen = denoise_calibrated(data, method, strength, reference=ref, second_exposure=pair, **model)
+    if output.suffix.lower() == ".mrc":
+        write_tilt_series(output, ts.replace(data=result))
+    else:
+        write_array(output, result, attrs={"denoise": {k: v for k, v in chosen.items()
+                                                      if k not in ("strengths", "losses")}})
+    record = output.with_name(output.stem + ".denoise.json")
+    write_json(record, {"input": str(input_path), "output": str(output), **chosen})
+    return record, chosen
+
+
+def _voxel_size(path: Path, attrs: dict, voxel_size_nm: float | None) -> float:
+    """The voxel size given, else the file's; never a default."""
+    value = voxel_size_nm if voxel_size_nm is not None else attrs.get("voxel_size_nm")
+    if value is None:
+        raise MissingPixelSize(f"{path.name} does not store its voxel size; give it with --voxel-size NM "
+                               "(voxel_size_nm=... in Python).")
+    return float(value)
+
+
+def segment_file(volume_path, output, *, voxel_size_nm: float | None = None,
+                 params: SegmentationParameters | None = None) -> dict:
+    """Segment a volume file into labelled particles (:func:`insitu4d.segment.segment`) and write the labels.
+
+    Parameters
+    ----------
+    volume_path : str or Path
+        ``(nz, ny, nx)`` in ``.h5``/``.tif``.
+    output : str or Path
+        ``.h5``/``.tif``; checked before any work. Stores ``voxel_size_nm``.
+    voxel_size_nm : float, nm, optional
+        Overrides the file's; one of the two is required.
+    params : SegmentationParameters, optional
+
+    Returns
+    -------
+    dict
+        The segmentation record (``threshold``, ``n_particles``, ``parameters`` …).
+
+    Raises
+    ------
+    UnwritableOutput, UnreadableFile, NotAStack
+    MissingPixelSize
+        Neither the file nor the caller gives the voxel size.
+    InvalidParameter, InvalidPixelValues
+        As :func:`insitu4d.segment.segment` (a constant volume among them).
+    """
+    output = check_output_file(output, VOLUME_SUFFIXES, "label volume")
+    volume_path = Path(volume_path)
+    data, attrs = read_array(volume_path)
+    size = _voxel_size(volume_path, attrs, voxel_size_nm)
+    labels, info = segment(Volume(data, size), params)
+    write_array(output, labels, attrs={"voxel_size_nm": size, "axes": "z,y,x", "segmentation": info})
+    return info
+
+
+def measure_file(labels_path, *, voxel_size_nm: float | None = None, json_path=None) -> Measurements:
+    """Measure the particles and necks of a label-volume file (:func:`insitu4d.measure.measure`).
+
+    Parameters
+    ----------
+    labels_path : str or Path
+        ``(nz, ny, nx)`` integer labels in ``.h5``/``.tif``.
+    voxel_size_nm : float, nm, optional
+        Overrides the file's; one of the two is required.
+    json_path : str or Path, optional
+        Where to write the measurements; checked before any work.
+
+    Returns
+    -------
+    Measurements
+        Particles and pairs in nm (:func:`insitu4d.measure.measure`).
+
+    Raises
+    ------
+    UnwritableOutput, UnreadableFile, NotAStack, InvalidParameter
+    MissingPixelSize
+        Neither the file nor the caller gives the voxel size.
+    """
+    if json_path is not None:
+        check_output_file(json_path, _JSON, "measurements")
+    labels_path = Path(labels_path)
+    data, attrs = read_array(labels_path)
+    result = measure(data, _voxel_size(labels_path, attrs, voxel_size_nm))
+    if json_path is not None:
+        write_json(json_path, result.to_dict())
+    return result
