@@ -67,10 +67,11 @@ def test_neck_law_and_time_point_truth():
 
 def test_write_twin_reads_back(tmp_path):
     pair = PairSpec((0.0, 0.0, 0.0), (0.0, 0.0, 1.0), 10.0, law_B_per_s=1e-2)
-    spec = TwinSpec((20, 8, 32), 1.5, (-20.0, 0.0, 20.0), 250.0, (0.0, 10.0), pairs=(pair,))
+    tilts = tuple(np.arange(-30.0, 31.0, 10.0))  # 7: the fewest a reader takes
+    spec = TwinSpec((20, 8, 32), 1.5, tilts, 250.0, (0.0, 10.0), pairs=(pair,))
     out = write_twin(spec, tmp_path)
     ts = read_tilt_series(out["tilt_series"][1])
-    np.testing.assert_allclose(ts.tilts_deg, [-20, 0, 20])
+    np.testing.assert_allclose(ts.tilts_deg, tilts)
     assert ts.pixel_size_nm == pytest.approx(1.5)
     rows = (tmp_path / "truth.csv").read_text().splitlines()
     assert rows[0].startswith("time_s,pair_id,label_a,label_b,r_n_nm,d_nm") and len(rows) == 3
