@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from insitu4d.errors import InvalidParameter, NotAStack
-from insitu4d.measure import Measurements, interface_vectors, measure
+from insitu4d.measure import Measurements, Pair, interface_vectors, measure
 
 
 def two_sphere_labels(R1, R2, d, axis, shape, centre_offset=(0.0, 0.0, 0.0)):
@@ -88,6 +88,9 @@ def test_truncated_sphere_centroid_volume_and_distance():
     assert pair.d_xy_nm == pytest.approx(np.hypot(dvec[1], dvec[2]))
     assert pair.d_over_2r_p == pytest.approx(pair.d_nm / (2 * pair.r_p_nm))
     np.testing.assert_allclose(pair.neck_normal, u, atol=0.05)
+    # oracle: the pair axis u; the angle to the beam (z) is arccos |u_z|, to the 0.05 of the normal above
+    assert pair.neck_beam_angle_deg == pytest.approx(np.degrees(np.arccos(abs(u[0]))), abs=3.0)
+    assert "neck_beam_angle_deg" in pair.to_row() and Pair.units()["neck_beam_angle_deg"] == "deg"
 
 
 def test_raw_face_count_overestimates_oblique_neck_vector_area_does_not():

@@ -39,6 +39,7 @@ class Pair(Record):
     d_over_2r_p: float = quantity()
     neck_normal: tuple[float, float, float] = quantity(kind="vector", timeseries=False)
     interface_faces: int = quantity(timeseries=False)
+    neck_beam_angle_deg: float = quantity("deg")
     protocol_2d: dict | None = field(default=None, metadata={"unit": "", "kind": "protocol", "timeseries": True})
 
 
@@ -191,6 +192,9 @@ def measure_pairs(labels, voxel_size_nm: float, particles: list[Particle] | None
       centres, the sphere-centre distance of the sintering models.
     * ``r_n_over_r_p`` and ``d_over_2r_p``, with r_p the mean equal-volume radius of the two.
     * ``neck_normal``: unit normal of the neck plane (z, y, x), from i to j.
+    * ``neck_beam_angle_deg``: angle between that normal (the pair axis) and the beam at 0°
+      tilt, arccos |n_z|: 90° for a pair in the image plane, 0° for a pair along the beam,
+      whose neck the missing wedge's elongation along z blurs most (docs/science.md §4).
 
     Method: docs/science.md §3 (vector interface area; raw voxel-face counting
     overestimates r_n by up to 31 % for an oblique neck). Related code: porespy
@@ -235,6 +239,8 @@ def measure_pairs(labels, voxel_size_nm: float, particles: list[Particle] | None
             r_n_inscribed_nm=r_n_ins,
             interface_faces=int(iv["faces"]),
             neck_normal=tuple((S / area_faces).tolist()) if area_faces > 0 else (0.0, 0.0, 0.0),
+            neck_beam_angle_deg=float(np.degrees(np.arccos(min(abs(S[0]) / area_faces, 1.0))))
+            if area_faces > 0 else float("nan"),
             d_nm=d,
             d_xy_nm=float(np.hypot(dvec[1], dvec[2])),
             d_z_nm=float(abs(dvec[0])),
