@@ -244,7 +244,7 @@ CASES = [
      "is not valid TOML"),
     ("toml-empty", lambda d: ["run", f"{d}/empty.toml", "-o", f"{d}/o_t"], 2, "no [[timepoints]]"),
     ("toml-method-unknown", lambda d: ["run", _toml(d, "t10.toml", f"[reconstruct]\nmethod = 'art'\n{TIMEPOINT}"),
-                                       "-o", f"{d}/o_t"], 2, "unknown method 'art'"),
+                                       "-o", f"{d}/o_t"], 2, "unknown reconstruction method 'art'"),
     ("toml-bool-text", lambda d: ["run", _toml(d, "t11.toml", f"[reconstruct]\ntemporal_prior = 'yes'\n{TIMEPOINT}"),
                                   "-o", f"{d}/o_t"], 2, "temporal_prior must be true or false"),
     ("toml-segment-wrong-type", lambda d: ["run", _toml(d, "t12.toml", f"[segment]\nsplit_h = 'a'\n{TIMEPOINT}"),

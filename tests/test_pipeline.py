@@ -90,7 +90,7 @@ def test_interrupted_run_resumes_from_the_volume(synthetic_stack, tmp_path, monk
 
 
 def test_bad_parameters():
-    with pytest.raises(InvalidParameter, match="unknown method 'art'"):
+    with pytest.raises(InvalidParameter, match="unknown reconstruction method 'art'"):
         RunParameters(method="art")
     with pytest.raises(InvalidParameter, match=r"iterations must be a whole number in \[1, 10000\]"):
         RunParameters(iterations=0)

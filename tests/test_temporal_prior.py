@@ -109,7 +109,7 @@ def test_bad_prior_settings_are_refused_with_the_fix():
         reconstruct(ts, method="tv", prior=Volume(np.zeros((N, 12, N - 2), np.float32), 1.0))
     with pytest.raises(InvalidParameter, match="prior_share"):
         reconstruct(ts, method="tv", tv_weight=1.0, prior=prior, prior_share=1.5)
-    with pytest.raises(InvalidParameter, match="Set method to 'tv' or 'auto'"):
+    with pytest.raises(InvalidParameter, match="Choose method 'tv' or 'auto'"):
         RunParameters(method="sirt", temporal_prior=True)
     with pytest.raises(InvalidParameter, match="temporal_prior_share"):
         RunParameters(temporal_prior=True, temporal_prior_share=2)

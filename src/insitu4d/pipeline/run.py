@@ -32,7 +32,8 @@ from ..noise import looks_like_counts, noise_level, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
                        check_residual, check_tilts, edge_width_vox, signal_counts, signed_distance_vox)
 from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_images, rotate_to_vertical_axis
-from ..recon import MAX_ITERATIONS, METHOD_CHOICES, PRIOR_SHARE, reconstruct, reprojection_residual
+from ..recon import PRIOR_SHARE, reconstruct, reprojection_residual
+from ..recon import check_parameters as check_reconstruction
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
 
@@ -142,31 +143,17 @@ class RunParameters:
         if self.tilts_unit not in TILT_UNITS:
             raise InvalidParameter(f"tilts_unit must be one of {', '.join(TILT_UNITS)}; got {self.tilts_unit!r}.")
         require_whole(self.bin_factor, "bin_factor", minimum=1)
-        require_whole(self.thickness_px, "thickness_px", minimum=1, optional=True)
-        require_whole(self.iterations, "iterations", minimum=1, maximum=MAX_ITERATIONS, optional=True)
         if isinstance(self.max_rotation_deg, bool) or not isinstance(self.max_rotation_deg, (int, float)) \
                 or not 0 <= self.max_rotation_deg <= 45:
             raise InvalidParameter(f"max_rotation_deg must be a number of degrees in [0, 45]; got "
                                    f"{self.max_rotation_deg!r}.")
-        for name in ("align", "search_tilt_axis", "seed_from_previous"):
+        for name in ("align", "search_tilt_axis", "seed_from_previous", "temporal_prior"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidParameter(f"{name} must be true or false; got {getattr(self, name)!r}.")
-        if self.method not in METHOD_CHOICES:
-            raise InvalidParameter(f"unknown method {self.method!r}; choose one of {', '.join(METHOD_CHOICES)}.")
-        if not isinstance(self.temporal_prior, bool):
-            raise InvalidParameter(f"temporal_prior must be true or false; got {self.temporal_prior!r}.")
-        if self.temporal_prior and self.method not in ("auto", "tv"):
-            raise InvalidParameter(f"temporal_prior is a term of the TV reconstruction; method {self.method!r} "
-                                   f"cannot use it. Set method to 'tv' or 'auto', or temporal_prior to false.")
-        if isinstance(self.temporal_prior_share, bool) or not isinstance(self.temporal_prior_share, (int, float)) \
-                or not 0.0 <= self.temporal_prior_share <= 1.0:
-            raise InvalidParameter(f"temporal_prior_share must be a number in [0, 1]; got "
-                                   f"{self.temporal_prior_share!r}.")
-        if self.tv_weight != "auto":
-            if isinstance(self.tv_weight, bool) or not isinstance(self.tv_weight, (int, float)) \
-                    or not self.tv_weight >= 0:
-                raise InvalidParameter(f"tv_weight must be 'auto' or a number ≥ 0; got {self.tv_weight!r}.")
-            self.tv_weight = float(self.tv_weight)
+        self.tv_weight = check_reconstruction(method=self.method, iterations=self.iterations, tv_weight=self.tv_weight,
+                                              thickness_px=self.thickness_px, filter_name=self.filter_name,
+                                              backend=self.backend, prior=self.temporal_prior,
+                                              prior_share=self.temporal_prior_share)
         if self.denoise_method is not None and self.denoise_method not in DENOISE_METHODS:
             raise InvalidParameter(f"unknown denoise_method {self.denoise_method!r}; choose one of "
                                    f"{', '.join(DENOISE_METHODS)}, or leave it out.")

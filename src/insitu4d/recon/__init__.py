@@ -18,8 +18,8 @@ from .joseph import cpu_threads
 from .prior import RegisteredPrior, register_prior
 from .projector import Projector
 
-__all__ = ["reconstruct", "reprojection_residual", "Projector", "METHODS", "METHOD_CHOICES", "FILTERS", "BACKENDS",
-           "available_backends", "DEFAULT_ITERATIONS", "MAX_ITERATIONS", "PRIOR_SHARE"]
+__all__ = ["reconstruct", "check_parameters", "reprojection_residual", "Projector", "METHODS", "METHOD_CHOICES",
+           "FILTERS", "BACKENDS", "available_backends", "DEFAULT_ITERATIONS", "MAX_ITERATIONS", "PRIOR_SHARE"]
 
 METHODS = RECON_METHODS
 #: What ``method`` accepts: a method, or "auto" (:func:`insitu4d.recon.auto.choose_method`).
@@ -33,6 +33,53 @@ MAX_ITERATIONS = 10_000
 PRIOR_SHARE = 0.5
 #: SIRT iterations of the quick volume the prior is registered to.
 PRIOR_REGISTRATION_ITERATIONS = 20
+
+
+def check_parameters(*, method: str = "auto", iterations: int | None = None, tv_weight: float | str = "auto",
+                     thickness_px: int | None = None, filter_name: str = "ramp", backend: str = "auto",
+                     prior: bool = False, prior_share: float = PRIOR_SHARE) -> float | str:
+    """Check the reconstruction's parameters, the one place that does (:func:`reconstruct` and
+    :class:`~insitu4d.pipeline.RunParameters` both call it).
+
+    Parameters
+    ----------
+    method, iterations, tv_weight, thickness_px, filter_name, backend, prior_share
+        As :func:`reconstruct`.
+    prior : bool
+        Whether a temporal prior is used.
+
+    Returns
+    -------
+    float or "auto"
+        ``tv_weight`` as a float, or "auto".
+
+    Raises
+    ------
+    InvalidParameter
+        Unknown method, filter or backend; iterations or thickness_px not a whole number
+        ≥ 1 (iterations at most :data:`MAX_ITERATIONS`); a TV weight that is neither "auto"
+        nor a number ≥ 0; a prior with a method other than TV, or a share outside [0, 1].
+    """
+    if method not in METHOD_CHOICES:
+        raise InvalidParameter(f"unknown reconstruction method {method!r}; choose one of {', '.join(METHOD_CHOICES)}.")
+    if filter_name not in FILTERS:
+        raise InvalidParameter(f"unknown FBP filter {filter_name!r}; choose one of {', '.join(FILTERS)}.")
+    if backend not in BACKENDS:
+        raise InvalidParameter(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    require_whole(thickness_px, "thickness_px", minimum=1, optional=True)
+    require_whole(iterations, "iterations", minimum=1, maximum=MAX_ITERATIONS, optional=True)
+    if tv_weight != "auto":
+        if isinstance(tv_weight, (bool, str)) or not isinstance(tv_weight, (int, float, np.floating)) \
+                or not tv_weight >= 0 or not np.isfinite(tv_weight):
+            raise InvalidParameter(f"tv_weight must be 'auto' or a number ≥ 0; got {tv_weight!r}.")
+        tv_weight = float(tv_weight)
+    if isinstance(prior_share, bool) or not isinstance(prior_share, (int, float)) or not 0.0 <= prior_share <= 1.0:
+        raise InvalidParameter(f"prior_share (temporal_prior_share) must be a number in [0, 1]; got {prior_share!r}.")
+    if prior and method not in ("auto", "tv"):
+        raise InvalidParameter(f"a temporal prior is a term of the TV reconstruction; method {method!r} cannot "
+                               f"use it. Choose method 'tv' or 'auto', or leave the prior out (temporal_prior = "
+                               f"false).")
+    return tv_weight
 
 
 def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: int | None = None,
@@ -104,24 +151,15 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     BackendUnavailable
         The backend's optional dependency or device is missing.
     """
-    if method not in METHOD_CHOICES:
-        raise InvalidParameter(f"unknown reconstruction method {method!r}; choose one of {', '.join(METHOD_CHOICES)}.")
-    if isinstance(tv_weight, str) and tv_weight != "auto":
-        raise InvalidParameter(f"tv_weight must be 'auto' or a number ≥ 0; got {tv_weight!r}.")
-    require_whole(thickness_px, "thickness_px", minimum=1, optional=True)
-    require_whole(iterations, "iterations", minimum=1, maximum=MAX_ITERATIONS, optional=True)
+    tv_weight = check_parameters(method=method, iterations=iterations, tv_weight=tv_weight,
+                                 thickness_px=thickness_px, filter_name=filter_name, backend=backend,
+                                 prior=prior is not None, prior_share=prior_share)
     data = np.asarray(tilt_series.data, dtype=np.float32)
     nx = data.shape[2]
     nz = int(thickness_px or nx)
-    if prior is not None:
-        if method not in ("auto", "tv"):
-            raise InvalidParameter(f"a temporal prior is a term of the TV reconstruction; method {method!r} cannot "
-                                   f"use it. Choose method 'tv' or 'auto', or leave the prior out.")
-        if tuple(prior.shape) != (nz, data.shape[1], nx):
-            raise InvalidParameter(f"the prior volume has shape {tuple(prior.shape)}; this reconstruction is "
-                                   f"{(nz, data.shape[1], nx)}. Use the same binning and thickness.")
-        if not 0.0 <= prior_share <= 1.0:
-            raise InvalidParameter(f"prior_share must lie in [0, 1]; got {prior_share}.")
+    if prior is not None and tuple(prior.shape) != (nz, data.shape[1], nx):
+        raise InvalidParameter(f"the prior volume has shape {tuple(prior.shape)}; this reconstruction is "
+                               f"{(nz, data.shape[1], nx)}. Use the same binning and thickness.")
     choices: dict = {}
     if method == "auto" and prior is not None:
         method = "tv"
