@@ -57,9 +57,10 @@ def d(tmp_path_factory):
     _tilt_file(d / "nz.rawtlt", TILTS[:5])
     (d / "cut.mrc").write_bytes(raw[:-300])
     (d / "tiny.mrc").write_bytes(b"not an mrc file at all")
-    for name in ("empty.mrc", "empty.tif", "empty.dm4", "empty.h5", "empty.toml", "empty.csv", "empty.rawtlt"):
+    for name in ("empty.mrc", "empty.tif", "empty.dm4", "empty.h5", "empty.toml", "empty.csv", "empty.rawtlt",
+                 "empty.hspy", "empty.emi"):
         (d / name).write_bytes(b"")
-    for name in ("junk.dm3", "junk.emd", "junk.ser", "junk.h5", "junk.tif"):
+    for name in ("junk.dm3", "junk.emd", "junk.ser", "junk.h5", "junk.tif", "junk.hspy", "junk.emi", "junk.st"):
         (d / name).write_bytes(bytes(rng.integers(0, 256, 4000, dtype=np.uint8)))
     write_array(d / "cut_source.tif", stack.astype(np.float32))
     (d / "cut.tif").write_bytes((d / "cut_source.tif").read_bytes()[:2000])
@@ -136,6 +137,12 @@ CASES = [
     ("dm3-junk", lambda d: ["info", f"{d}/junk.dm3"], 2, "junk.dm3 is damaged, truncated or not a"),
     ("emd-junk", lambda d: ["info", f"{d}/junk.emd"], 2, "junk.emd is damaged, truncated or not a"),
     ("ser-junk", lambda d: ["info", f"{d}/junk.ser"], 2, "junk.ser is damaged, truncated or not a"),
+    ("hspy-junk", lambda d: ["info", f"{d}/junk.hspy"], 2, "junk.hspy is damaged, truncated or not a"),
+    ("emi-junk", lambda d: ["info", f"{d}/junk.emi"], 2, "junk.emi holds no image data"),
+    ("st-junk", lambda d: ["info", f"{d}/junk.st"], 2, "junk.st"),
+    ("hspy-empty", lambda d: ["info", f"{d}/empty.hspy"], 2, "empty.hspy is empty (0 bytes)"),
+    ("emi-empty", lambda d: ["info", f"{d}/empty.emi"], 2, "empty.emi is empty (0 bytes)"),
+    ("constant-info", lambda d: ["info", f"{d}/const.mrc"], 2, "holds no image"),
     ("h5-empty-segment", lambda d: ["segment", f"{d}/empty.h5", "-o", f"{d}/l.h5"], 2, "empty.h5 is empty (0 bytes)"),
     ("h5-junk-segment", lambda d: ["segment", f"{d}/junk.h5", "-o", f"{d}/l.h5"], 2,
      "junk.h5 is damaged, truncated or not an HDF5 file"),
