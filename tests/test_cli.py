@@ -263,3 +263,14 @@ def test_global_options_quiet_verbose_and_log_file(tmp_path):
     assert "error: UnreadableFile: file not found" in log.read_text()
     res = runner.invoke(app, ["--log-file", str(tmp_path), "info", str(p)])
     assert res.exit_code == 2 and "cannot write the log file" in res.output
+
+
+def test_every_command_and_option_has_help():
+    from typer.main import get_command
+
+    command = get_command(app)
+    for name, sub in command.commands.items():
+        assert sub.help, name
+        for param in sub.params:
+            if param.param_type_name in ("option", "argument") and param.name != "ctx":
+                assert getattr(param, "help", None), (name, param.name)

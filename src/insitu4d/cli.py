@@ -66,6 +66,7 @@ DenoiseMethod = _choices("DenoiseMethod", choices.DENOISE_METHODS)
 TiltsUnit = _choices("TiltsUnit", choices.TILT_UNITS)
 
 BACKEND_HELP = "Projector backend; 'auto' uses a GPU (CuPy) when one is usable."
+TILTSERIES_ARGUMENT = typer.Argument(..., metavar="TILTSERIES", help="Tilt-series file (MRC, DM3/DM4, EMD, SER, TIFF).")
 TILTS_UNIT_OPTION = typer.Option(TiltsUnit("deg"), "--tilts-unit",
                                  help="Unit of the tilt angles: deg, or rad (angles that look like radians are "
                                       "refused unless this says rad).")
@@ -294,7 +295,7 @@ def simulate(experiment_path: Path = typer.Argument(..., metavar="EXPERIMENT", h
 
 @app.command()
 @_command
-def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
+def reconstruct(tilt_series: Path = TILTSERIES_ARGUMENT,
                 output: Path = typer.Option(..., "-o", "--output", help="Volume (.tif or .h5), (z, y, x) float32."),
                 tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
                 pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
@@ -324,7 +325,7 @@ def reconstruct(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
 
 @app.command()
 @_command
-def align(tilt_series: Path = typer.Argument(..., metavar="TILTSERIES"),
+def align(tilt_series: Path = TILTSERIES_ARGUMENT,
           output: Path = typer.Option(..., "-o", "--output", help="Aligned tilt series (.mrc, with .rawtlt beside)."),
           tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
           method: AlignMethod = typer.Option(AlignMethod('xcorr'), "--method", "--align-method",
