@@ -63,7 +63,7 @@ def test_reconstruct_segment_measure_chain(synthetic_stack, tmp_path):  # noqa: 
     res = runner.invoke(app, ["segment", str(vol), "-o", str(labels)])
     assert res.exit_code == 0, res.output
     out = tmp_path / "m.json"
-    res = runner.invoke(app, ["measure", str(labels), "--json", str(out)])
+    res = runner.invoke(app, ["measure", str(labels), "--json-out", str(out)])
     assert res.exit_code == 0, res.output
     m = json.loads(out.read_text())
     assert len(m["particles"]) == 3 and len(m["pairs"]) == 1
@@ -73,7 +73,7 @@ def test_measure_json_schema_on_ground_truth(tmp_path):
     labels, r_n, *_ = two_sphere_labels(10.0, 9.0, 15.0, (1, 1, 0), (36, 36, 36))
     path = write_array(tmp_path / "lab.tif", labels)
     out = tmp_path / "out.json"
-    res = runner.invoke(app, ["measure", str(path), "--voxel-size", "0.5", "--json", str(out)])
+    res = runner.invoke(app, ["measure", str(path), "--voxel-size", "0.5", "--json-out", str(out)])
     assert res.exit_code == 0, res.output
     m = json.loads(out.read_text())
     for p in m["particles"]:
@@ -152,7 +152,7 @@ def test_fit_prints_laws_and_writes_the_plot(tmp_path):
     lines += [f"{ti},1,1,2,{50 * xi},{95.0},50" for ti, xi in zip(t, x)]
     csv_path = tmp_path / "pairs_timeseries.csv"
     csv_path.write_text("\n".join(lines) + "\n")
-    res = runner.invoke(app, ["fit", str(csv_path), "--bootstrap", "30", "--json", str(tmp_path / "fit.json")])
+    res = runner.invoke(app, ["fit", str(csv_path), "--bootstrap", "30", "--json-out", str(tmp_path / "fit.json")])
     assert res.exit_code == 0, res.output
     assert "pair 1: (r_n/r_p)^n = B (t − t0)" in res.output and "volume diffusion" in res.output
     assert (tmp_path / "neck_growth_fit.png").stat().st_size > 10_000
@@ -174,7 +174,7 @@ def test_fit_splits_holds_from_the_holder_log_and_gives_the_activation_energy(tm
     log.write_text("Time (s),Temperature (C)\n" + "".join(
         f"{t},{T}\n" for t, T in [(0, 300), (600, 300), (700, 350), (1300, 350), (1400, 400), (2000, 400)]))
     res = runner.invoke(app, ["fit", str(csv_path), "--holder-log", str(log), "--time-exponent", "5",
-                              "--bootstrap", "20", "--min-hold-s", "100", "--json", str(tmp_path / "fit.json")])
+                              "--bootstrap", "20", "--min-hold-s", "100", "--json-out", str(tmp_path / "fit.json")])
     assert res.exit_code == 0, res.output
     assert "pair 1 at 350.0 °C" in res.output and "Q = " in res.output
     (entry,) = json.loads((tmp_path / "fit.json").read_text())["arrhenius"]
@@ -192,7 +192,7 @@ def test_align_writes_the_aligned_series_and_the_shifts(synthetic_stack, tmp_pat
     shifts[np.argmin(np.abs(TILTS))] = 0
     out_mrc, out_json = tmp_path / "aligned.mrc", tmp_path / "align.json"
     res = runner.invoke(app, ["align", str(mrc), "--tilts", str(tlt), "--method", method, "--pixel-size", "1",
-                              "-o", str(out_mrc), "--json", str(out_json)])
+                              "-o", str(out_mrc), "--json-out", str(out_json)])
     assert res.exit_code == 0, res.output
     info = json.loads(out_json.read_text())
     applied = np.array(info["shifts_px"])
@@ -227,7 +227,7 @@ def test_drift_corrects_a_movie_and_records_the_shifts(tmp_path):
     counts, drift = low_dose_movie(n=30, peak_counts=4.0)
     write_array(tmp_path / "movie.tif", counts)
     res = runner.invoke(app, ["drift", str(tmp_path / "movie.tif"), "-o", str(tmp_path / "fixed.tif"),
-                              "--json", str(tmp_path / "drift.json")])
+                              "--json-out", str(tmp_path / "drift.json")])
     assert res.exit_code == 0, res.output
     info = json.loads((tmp_path / "drift.json").read_text())
     assert info["rejected"] == [g for g in GLITCHES if g < 30]

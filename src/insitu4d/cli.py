@@ -186,7 +186,7 @@ def info(path: Path = typer.Argument(..., help="Tilt-series file (MRC, DM3/DM4, 
          tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
          pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
          tilts_unit: TiltsUnit = TILTS_UNIT_OPTION,
-         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+         as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout instead of text.")) -> None:
     """Print shape, tilts, pixel size, dose-relevant metadata and what is missing."""
     from .io.readers import describe_file
 
@@ -333,7 +333,8 @@ def align(tilt_series: Path = TILTSERIES_ARGUMENT,
           pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
           tilts_unit: TiltsUnit = TILTS_UNIT_OPTION,
           tilt_axis: str = typer.Option("auto", "--tilt-axis-deg", help="Tilt-axis direction from image y, or 'auto'."),
-          json_path: Optional[Path] = typer.Option(None, "--json", help="Write the alignment (shifts, axis) here.")
+          json_path: Optional[Path] = typer.Option(None, "--json-out",
+                                                   help="Write the alignment (shifts, axis) to this .json file.")
           ) -> None:
     """Align a tilt series: background removal, registration (xcorr, mi or com), tilt-axis search, projection
     matching. The output has the tilt axis along y through the image centre."""
@@ -354,7 +355,8 @@ def drift(movie: Path = typer.Argument(..., metavar="MOVIE", help="2D in situ mo
           output: Path = typer.Option(..., "-o", "--output", help="Drift-corrected movie (.tif or .h5)."),
           method: DriftMethod = typer.Option(DriftMethod('xcorr'), "--method", help="Image registration."),
           reference_frames: int = typer.Option(5, "--reference-frames", help="Recent frames in the reference."),
-          json_path: Optional[Path] = typer.Option(None, "--json", help="Write the shifts and rejected frames here.")
+          json_path: Optional[Path] = typer.Option(None, "--json-out",
+                                                   help="Write the shifts and rejected frames to this .json file.")
           ) -> None:
     """Correct the drift of a movie: each frame registered to a reference of recent frames, outlier shifts
     rejected, then all frames registered again to their mean with the moving particles masked out."""
@@ -421,7 +423,8 @@ def segment(volume: Path = typer.Argument(..., metavar="VOLUME", help="Volume (.
 def measure(labels: Path = typer.Argument(..., metavar="LABELS", help="Label volume (.tif or .h5 with /data)."),
             voxel_size: Optional[float] = typer.Option(None, "--voxel-size", "--pixel-size",
                                                        help="Voxel size, nm (else the file's)."),
-            json_out: Optional[Path] = typer.Option(None, "--json", help="Write the measurements as JSON.")) -> None:
+            json_out: Optional[Path] = typer.Option(None, "--json-out",
+                                                    help="Write the measurements to this .json file.")) -> None:
     """Measure particles and necks of a label volume, in nm: the 3D estimators and, beside them, Ihara et al.'s
     2D projection protocol."""
     from .pipeline import measure_file
@@ -489,7 +492,7 @@ def dose(current_pA: float = typer.Option(..., "--current-pA", help="Probe curre
          pixel_size_nm: float = typer.Option(..., "--pixel-size", "--pixel-size-nm", help="Pixel size, nm."),
          shape: str = typer.Option(..., "--shape", help="Frame size NYxNX in pixels, e.g. 1024x1024."),
          frames: int = typer.Option(1, "--frames", help="Frames (images of the tilt series or movie)."),
-         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+         as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout instead of text.")) -> None:
     """Electron dose of a STEM acquisition: electrons and e⁻/nm² per frame and in total (CODATA e)."""
     from .dose import stem_dose
 
@@ -507,7 +510,7 @@ def knockon(beam_keV: float = typer.Option(..., "--beam-keV", help="Electron ene
             mass_u: float = typer.Option(..., "--mass-u", help="Atomic mass, u (e.g. 63.546 for Cu)."),
             threshold_eV: Optional[list[float]] = typer.Option(
                 None, "--threshold-eV", help="Displacement or sputtering threshold to compare with (repeatable)."),
-            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+            as_json: bool = typer.Option(False, "--json", help="Print JSON to stdout instead of text.")) -> None:
     """Largest energy an electron transfers to a nucleus (head-on), against given thresholds."""
     from .physics.beam_damage import knock_on_assessment
 
@@ -526,7 +529,7 @@ def knockon(beam_keV: float = typer.Option(..., "--beam-keV", help="Electron ene
 @_command
 def fit(table: Path = typer.Argument(..., metavar="PAIRS_CSV", help="pairs_timeseries.csv of insitu4d run."),
         plot: Path = typer.Option(None, "-o", "--plot", help="Plot file (default: neck_growth_fit.png beside it)."),
-        json_path: Optional[Path] = typer.Option(None, "--json", help="Write the fits as JSON here."),
+        json_path: Optional[Path] = typer.Option(None, "--json-out", help="Write the fits to this .json file."),
         bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for the intervals."),
         holder_log: Optional[Path] = typer.Option(None, "--holder-log",
                                                   help="Holder temperature log (CSV/TSV); its holds split the rows."),
