@@ -96,12 +96,25 @@ def test_bad_parameters():
         RunParameters(iterations=0)
     with pytest.raises(InvalidParameter, match="'auto' or a number"):
         RunParameters(tilt_axis_deg="sideways")
-    with pytest.raises(InvalidParameter, match="unknown denoise_method 'bm4d'"):
+    with pytest.raises(InvalidParameter, match="unknown denoising method 'bm4d'"):
         RunParameters(denoise_method="bm4d")
     with pytest.raises(InvalidParameter, match="denoise_strength must be 'auto' or a positive number"):
         RunParameters(denoise_method="tv", denoise_strength="strong")
-    with pytest.raises(InvalidParameter, match="unknown denoise_vst 'log'"):
+    with pytest.raises(InvalidParameter, match="unknown variance stabilisation 'log'"):
         RunParameters(denoise_vst="log")
+    with pytest.raises(InvalidParameter, match="denoise strength must be a positive number"):
+        RunParameters(denoise_strength=-1.0)  # checked even without a denoise_method
+    with pytest.raises(InvalidParameter, match="bin_factor must be a whole number ≥ 1"):
+        RunParameters(bin_factor=0)
+    with pytest.raises(InvalidParameter, match="unknown alignment method 'sift'"):
+        RunParameters(align_method="sift")
+    with pytest.raises(InvalidParameter, match="unknown FBP filter 'cosine'"):
+        RunParameters(filter_name="cosine")
+    # each stage's settings, as its own checked record
+    params = RunParameters(method="tv", tv_weight=2, bin_factor=2, align_method="mi", denoise_method="nlm")
+    assert params.reconstruction.kwargs()["tv_weight"] == 2.0 and params.preprocessing.bin_factor == 2
+    assert params.alignment.method == "mi" and params.denoising.method == "nlm"
+    assert RunParameters(temporal_prior=True).reconstruction.method == "tv"  # auto means TV with the prior
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage, optimize, stats
 
@@ -42,8 +44,8 @@ from .choices import DENOISE_METHODS, VSTS
 from .data import require_contrast, require_positive
 from .errors import BackendUnavailable, InvalidParameter, NotAStack
 
-__all__ = ["denoise", "calibrate", "denoise_calibrated", "is_counts", "psnr", "gat", "inverse_gat", "METHODS",
-           "VSTS", "DEFAULT_STRENGTH"]
+__all__ = ["denoise", "calibrate", "denoise_calibrated", "DenoiseParameters", "is_counts", "psnr", "gat",
+           "inverse_gat", "METHODS", "VSTS", "DEFAULT_STRENGTH"]
 
 METHODS = DENOISE_METHODS
 
@@ -218,6 +220,36 @@ def denoise(data, method: str = "tv", strength: float | None = None, *, vst: str
         out = f(y)
     out = inverse_gat(out, gain, read_noise, offset) if scale is None else out * scale
     return out.astype(np.float32).reshape(data.shape)
+
+
+@dataclass(frozen=True)
+class DenoiseParameters:
+    """The settings of :func:`denoise_calibrated` that a run chooses, checked once on creation.
+
+    Attributes
+    ----------
+    method : {"tv", "nlm", "wavelet", "gaussian", "bm3d"}
+    strength : float or None
+        Noise SDs, > 0; None calibrates it on the data.
+    vst : {"anscombe", "none"}
+
+    Raises
+    ------
+    InvalidParameter
+        An unknown method or vst, or a strength that is not a positive number.
+    """
+
+    method: str = "tv"
+    strength: float | None = None
+    vst: str = "anscombe"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidParameter(f"unknown denoising method {self.method!r}; choose one of {', '.join(METHODS)}.")
+        if self.vst not in VSTS:
+            raise InvalidParameter(f"unknown variance stabilisation {self.vst!r}; choose one of {', '.join(VSTS)}.")
+        object.__setattr__(self, "strength", require_positive(self.strength, "denoise strength", "noise SDs",
+                                                              optional=True))
 
 
 def denoise_calibrated(data, method: str = "tv", strength: float | None = None, *, reference=None,

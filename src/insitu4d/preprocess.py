@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
-from .data import ProcessingStep, TiltSeries
+from .data import ProcessingStep, TiltSeries, require_whole
 from .errors import InvalidParameter
 
 __all__ = ["remove_background", "normalise", "crop", "bin_tilt_series", "rotate_images", "rotate_and_shift",
-           "rotate_to_vertical_axis"]
+           "rotate_to_vertical_axis", "PreprocessParameters"]
+
+
+@dataclass(frozen=True)
+class PreprocessParameters:
+    """The settings of preprocessing that a run chooses, checked once on creation.
+
+    Attributes
+    ----------
+    background_offset : float or None
+        Detector offset for :func:`remove_background`; None estimates it per image.
+    bin_factor : int
+        :func:`bin_tilt_series` factor, ≥ 1.
+
+    Raises
+    ------
+    InvalidParameter
+        An offset that is not a finite number, or a bin factor that is not a whole number ≥ 1.
+    """
+
+    background_offset: float | None = None
+    bin_factor: int = 1
+
+    def __post_init__(self) -> None:
+        if self.background_offset is not None and (isinstance(self.background_offset, bool) or not isinstance(
+                self.background_offset, (int, float)) or not np.isfinite(self.background_offset)):
+            raise InvalidParameter(f"background_offset must be a number (detector units) or left out; got "
+                                   f"{self.background_offset!r}.")
+        require_whole(self.bin_factor, "bin_factor", minimum=1)
 
 
 def _image_background(image: np.ndarray) -> float:

@@ -13,12 +13,12 @@ from .direction import CONVENTIONAL_DIRECTION_DEG, MIN_DIRECTION_CONTRAST, decid
 from .mi import mi_shifts
 from .projection_matching import projection_matching
 from .scales import registration_sigma, working_binning
-from .series import LOW_DOSE_TV_WEIGHT, METHODS, Alignment, align_tilt_series, apply_alignment, \
-    detect_tilt_axis_direction
+from .series import LOW_DOSE_TV_WEIGHT, METHODS, Alignment, AlignmentParameters, align_tilt_series, \
+    apply_alignment, detect_tilt_axis_direction
 from .tilt_axis import find_tilt_axis
 from .xcorr import apply_shifts, xcorr_shifts
 
-__all__ = ["align_tilt_series", "Alignment", "xcorr_shifts", "mi_shifts", "com_shifts", "apply_shifts",
-           "find_tilt_axis", "detect_tilt_axis_direction", "decide_direction", "direction_contrast",
+__all__ = ["align_tilt_series", "AlignmentParameters", "Alignment", "xcorr_shifts", "mi_shifts", "com_shifts",
+           "apply_shifts", "find_tilt_axis", "detect_tilt_axis_direction", "decide_direction", "direction_contrast",
            "MIN_DIRECTION_CONTRAST", "CONVENTIONAL_DIRECTION_DEG", "projection_matching", "registration_sigma",
            "METHODS", "working_binning", "LOW_DOSE_TV_WEIGHT", "apply_alignment"]

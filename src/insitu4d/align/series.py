@@ -9,7 +9,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..choices import ALIGN_METHODS
-from ..data import TiltSeries
+from ..data import TiltSeries, require_positive, require_whole
 from ..errors import InvalidParameter
 from ..preprocess import rotate_and_shift, rotate_images, rotate_to_vertical_axis
 from .com import com_shifts
@@ -20,8 +20,8 @@ from .scales import registration_sigma, working_binning
 from .tilt_axis import find_tilt_axis
 from .xcorr import apply_shifts, xcorr_shifts
 
-__all__ = ["align_tilt_series", "Alignment", "apply_alignment", "detect_tilt_axis_direction", "METHODS",
-           "LOW_DOSE_TV_WEIGHT"]
+__all__ = ["align_tilt_series", "AlignmentParameters", "Alignment", "apply_alignment", "detect_tilt_axis_direction",
+           "METHODS", "LOW_DOSE_TV_WEIGHT"]
 
 #: Image registration methods of :func:`align_tilt_series`.
 METHODS = ALIGN_METHODS
@@ -183,6 +183,63 @@ def detect_tilt_axis_direction(ts: TiltSeries) -> float:
     return _decide_direction(trials)[0]["direction_deg"]
 
 
+@dataclass(frozen=True)
+class AlignmentParameters:
+    """The settings of :func:`align_tilt_series` that a run chooses, checked once on creation.
+
+    Attributes
+    ----------
+    tilt_axis_deg : float or "auto", degrees
+    search_tilt_axis : bool
+    max_rotation_deg : float, degrees
+        In [0, 45].
+    method : {"xcorr", "mi", "com"}
+    sigma_px : float or "auto", pixels
+    refine_rounds : int
+        ≥ 0.
+
+    Raises
+    ------
+    InvalidParameter
+        Any of them out of its range or of the wrong type; the message names it.
+    """
+
+    tilt_axis_deg: float | str = "auto"
+    search_tilt_axis: bool = True
+    max_rotation_deg: float = 3.0
+    method: str = "xcorr"
+    sigma_px: float | str = "auto"
+    refine_rounds: int = 3
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise InvalidParameter(f"unknown alignment method {self.method!r}; choose one of {', '.join(METHODS)}.")
+        if self.tilt_axis_deg != "auto":
+            try:
+                object.__setattr__(self, "tilt_axis_deg", float(self.tilt_axis_deg))
+            except (TypeError, ValueError):
+                raise InvalidParameter(f"tilt_axis_deg must be 'auto' or a number of degrees; got "
+                                       f"{self.tilt_axis_deg!r}.") from None
+        if not isinstance(self.search_tilt_axis, bool):
+            raise InvalidParameter(f"search_tilt_axis must be true or false; got {self.search_tilt_axis!r}.")
+        if isinstance(self.max_rotation_deg, bool) or not isinstance(self.max_rotation_deg, (int, float)) \
+                or not 0 <= self.max_rotation_deg <= 45:
+            raise InvalidParameter(f"max_rotation_deg must be a number of degrees in [0, 45]; got "
+                                   f"{self.max_rotation_deg!r}.")
+        if self.sigma_px != "auto":
+            require_positive(self.sigma_px, "sigma_px (align_sigma_px)", "pixels")
+        require_whole(self.refine_rounds, "refine_rounds", minimum=0)
+
+    def kwargs(self) -> dict:
+        """The keyword arguments of :func:`align_tilt_series`.
+
+        Returns
+        -------
+        dict
+        """
+        return asdict(self)
+
+
 def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", search_tilt_axis: bool = True,
                       max_rotation_deg: float = 3.0, refine_rounds: int = 3, method: str = "xcorr",
                       sigma_px: float | str = "auto") -> tuple[TiltSeries, Alignment]:
@@ -232,8 +289,8 @@ def align_tilt_series(ts: TiltSeries, *, tilt_axis_deg: float | str = "auto", se
     InvalidParameter
         Unknown registration method.
     """
-    if method not in METHODS:
-        raise InvalidParameter(f"unknown alignment method {method!r}; choose one of {', '.join(METHODS)}.")
+    checked = AlignmentParameters(tilt_axis_deg, search_tilt_axis, max_rotation_deg, method, sigma_px, refine_rounds)
+    tilt_axis_deg = checked.tilt_axis_deg
     counts = ts.data * ts.intensity_scale  # undo normalise(): detector counts
     sigma = registration_sigma(counts) if sigma_px == "auto" else float(sigma_px)
     low_dose = sigma > 1.0  # smoothed registration: the counts are too few for a pixel-sharp one

@@ -17,10 +17,9 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
-from ..align import align_tilt_series, apply_alignment
-from ..data import TiltSeries, Volume, require_positive, require_whole
-from ..denoise import METHODS as DENOISE_METHODS
-from ..denoise import VSTS, denoise_calibrated
+from ..align import AlignmentParameters, align_tilt_series, apply_alignment
+from ..data import TiltSeries, Volume, require_positive
+from ..denoise import DenoiseParameters, denoise_calibrated
 from ..dose import tilt_series_dose
 from ..errors import InvalidParameter
 from ..io.readers import TILT_UNITS, read_tilt_series
@@ -31,8 +30,9 @@ from ..measure import Measurements, Pair, Particle
 from ..noise import looks_like_counts, noise_level, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
                        check_residual, check_tilts, edge_width_vox, signal_counts, signed_distance_vox)
-from ..preprocess import bin_tilt_series, normalise, remove_background, rotate_images, rotate_to_vertical_axis
-from ..recon import PRIOR_SHARE, reconstruct, reprojection_residual
+from ..preprocess import (PreprocessParameters, bin_tilt_series, normalise, remove_background, rotate_images,
+                          rotate_to_vertical_axis)
+from ..recon import PRIOR_SHARE, ReconstructionParameters, reconstruct, reprojection_residual
 from ..recon import check_parameters as check_reconstruction
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
@@ -60,7 +60,11 @@ class RunParameters:
     max_rotation_deg, tilt_axis_deg; ``[reconstruct]`` method, iterations, filter_name,
     tv_weight, thickness_px, backend, temporal_prior, temporal_prior_share; ``[segment]``
     seed_from_previous and the fields of :class:`~insitu4d.segment.SegmentationParameters`;
-    ``[acquisition]`` pixel_size_nm, tilts_unit.
+    ``[acquisition]`` pixel_size_nm, tilts_unit. Each stage checks its own settings, as
+    its own record: :attr:`preprocessing` (:class:`~insitu4d.preprocess.PreprocessParameters`),
+    :attr:`denoising` (:class:`~insitu4d.denoise.DenoiseParameters`), :attr:`alignment`
+    (:class:`~insitu4d.align.AlignmentParameters`), :attr:`reconstruction`
+    (:class:`~insitu4d.recon.ReconstructionParameters`) and ``segmentation``.
 
     Attributes
     ----------
@@ -139,39 +143,72 @@ class RunParameters:
     temporal_prior_share: float = field(default=PRIOR_SHARE, metadata={"stage": "reconstruct"})
 
     def __post_init__(self) -> None:
+        # each stage checks its own settings (its parameter class); the run checks what joins them
         require_positive(self.pixel_size_nm, "pixel_size_nm", "nm", optional=True)
         if self.tilts_unit not in TILT_UNITS:
             raise InvalidParameter(f"tilts_unit must be one of {', '.join(TILT_UNITS)}; got {self.tilts_unit!r}.")
-        require_whole(self.bin_factor, "bin_factor", minimum=1)
-        if isinstance(self.max_rotation_deg, bool) or not isinstance(self.max_rotation_deg, (int, float)) \
-                or not 0 <= self.max_rotation_deg <= 45:
-            raise InvalidParameter(f"max_rotation_deg must be a number of degrees in [0, 45]; got "
-                                   f"{self.max_rotation_deg!r}.")
-        for name in ("align", "search_tilt_axis", "seed_from_previous", "temporal_prior"):
+        for name in ("align", "seed_from_previous", "temporal_prior"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidParameter(f"{name} must be true or false; got {getattr(self, name)!r}.")
-        self.tv_weight = check_reconstruction(method=self.method, iterations=self.iterations, tv_weight=self.tv_weight,
-                                              thickness_px=self.thickness_px, filter_name=self.filter_name,
-                                              backend=self.backend, prior=self.temporal_prior,
-                                              prior_share=self.temporal_prior_share)
-        if self.denoise_method is not None and self.denoise_method not in DENOISE_METHODS:
-            raise InvalidParameter(f"unknown denoise_method {self.denoise_method!r}; choose one of "
-                                   f"{', '.join(DENOISE_METHODS)}, or leave it out.")
-        if self.denoise_strength != "auto":
-            try:
-                self.denoise_strength = float(self.denoise_strength)
-            except (TypeError, ValueError):
-                self.denoise_strength = float("nan")
-            if not self.denoise_strength > 0:
-                raise InvalidParameter("denoise_strength must be 'auto' or a positive number of noise SDs.")
-        if self.denoise_vst not in VSTS:
-            raise InvalidParameter(f"unknown denoise_vst {self.denoise_vst!r}; choose one of {', '.join(VSTS)}.")
-        if self.tilt_axis_deg != "auto":
-            try:
-                self.tilt_axis_deg = float(self.tilt_axis_deg)
-            except (TypeError, ValueError):
-                raise InvalidParameter(f"tilt_axis_deg must be 'auto' or a number of degrees; got "
-                                       f"{self.tilt_axis_deg!r}.") from None
+        if self.denoise_strength != "auto" and (isinstance(self.denoise_strength, (bool, str))
+                                                or not isinstance(self.denoise_strength, (int, float))):
+            raise InvalidParameter(f"denoise_strength must be 'auto' or a positive number of noise SDs; got "
+                                   f"{self.denoise_strength!r}.")
+        _ = self.preprocessing
+        denoising = DenoiseParameters(self.denoise_method or DenoiseParameters.method,  # checked even when unused
+                                      None if self.denoise_strength == "auto" else self.denoise_strength,
+                                      self.denoise_vst)
+        self.denoise_strength = "auto" if denoising.strength is None else denoising.strength
+        self.tilt_axis_deg = self.alignment.tilt_axis_deg
+        self.tv_weight = self.reconstruction.tv_weight
+        if self.temporal_prior:
+            check_reconstruction(method=self.method, prior=True, prior_share=self.temporal_prior_share)
+
+    @property
+    def preprocessing(self) -> PreprocessParameters:
+        """The preprocessing stage's settings.
+
+        Returns
+        -------
+        PreprocessParameters
+        """
+        return PreprocessParameters(self.background_offset, self.bin_factor)
+
+    @property
+    def denoising(self) -> DenoiseParameters | None:
+        """The denoising stage's settings (None: no denoising).
+
+        Returns
+        -------
+        DenoiseParameters or None
+        """
+        if self.denoise_method is None:
+            return None
+        return DenoiseParameters(self.denoise_method, None if self.denoise_strength == "auto"
+                                 else self.denoise_strength, self.denoise_vst)
+
+    @property
+    def alignment(self) -> AlignmentParameters:
+        """The alignment stage's settings (used when ``align`` is true).
+
+        Returns
+        -------
+        AlignmentParameters
+        """
+        return AlignmentParameters(self.tilt_axis_deg, self.search_tilt_axis, self.max_rotation_deg,
+                                   self.align_method, self.align_sigma_px)
+
+    @property
+    def reconstruction(self) -> ReconstructionParameters:
+        """The reconstruction stage's settings; with the temporal prior, "auto" means TV.
+
+        Returns
+        -------
+        ReconstructionParameters
+        """
+        method = "tv" if self.temporal_prior and self.method == "auto" else self.method
+        return ReconstructionParameters(method, self.iterations, self.filter_name, self.tv_weight,
+                                        self.thickness_px, self.backend, self.temporal_prior_share)
 
     def to_dict(self) -> dict:
         """Every parameter, the segmentation's as a nested dict (for ``run.json``).
@@ -294,19 +331,16 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
             # Poisson noise lives on the detected counts: denoise them (calibrated by thinning)
             # before the vacuum level is subtracted, which would leave fractions and negatives
             ts, denoise_info = _denoise(ts, params, "detected counts, before background removal")
-        ts = remove_background(ts, offset=params.background_offset)
+        ts = remove_background(ts, offset=params.preprocessing.background_offset)
         counts_per_pixel = signal_counts(ts.data) if counts else None
         if params.denoise_method is not None and denoise_info is None:
             ts, denoise_info = _denoise(ts, params, "background-subtracted images")
-        ts = normalise(bin_tilt_series(ts, params.bin_factor))
+        ts = normalise(bin_tilt_series(ts, params.preprocessing.bin_factor))
         if difference is not None:  # the same linear steps (a vacuum level cancels in a difference)
-            difference = bin_tilt_series(difference, params.bin_factor).data / ts.intensity_scale
+            difference = bin_tilt_series(difference, params.preprocessing.bin_factor).data / ts.intensity_scale
     with stage("align"):
         if params.align:
-            ts, alignment = align_tilt_series(ts, tilt_axis_deg=params.tilt_axis_deg,
-                                              search_tilt_axis=params.search_tilt_axis,
-                                              max_rotation_deg=params.max_rotation_deg,
-                                              method=params.align_method, sigma_px=params.align_sigma_px)
+            ts, alignment = align_tilt_series(ts, **params.alignment.kwargs())
             alignment_info = alignment.to_dict()
             difference = None if difference is None else apply_alignment(difference, alignment)
         else:
@@ -322,11 +356,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         volume = _cached_volume(volume_path, key)
         resumed = volume is not None
         if volume is None:
-            method = "tv" if params.temporal_prior and params.method == "auto" else params.method
-            volume = reconstruct(ts, method=method, iterations=params.iterations,
-                                 filter_name=params.filter_name, thickness_px=params.thickness_px,
-                                 tv_weight=params.tv_weight, backend=params.backend, noise=noise,
-                                 prior=prior, prior_share=params.temporal_prior_share,
+            volume = reconstruct(ts, **params.reconstruction.kwargs(), noise=noise, prior=prior,
                                  progress=lambda i, n: report("reconstruct", i, n + 1))
             write_array(volume_path, volume.data, attrs={
                 "voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x", "units": "nm",
@@ -427,8 +457,8 @@ def _shift_margin(ts: TiltSeries) -> int:
 def _denoise(ts: TiltSeries, params: RunParameters, applied_to: str) -> tuple[TiltSeries, dict]:
     """Denoising (in preprocessing), strength given or calibrated on the data; the record for run.json."""
     t0 = time.perf_counter()
-    strength = None if params.denoise_strength == "auto" else params.denoise_strength
-    data, record = denoise_calibrated(ts.data, params.denoise_method, strength, vst=params.denoise_vst)
+    settings = params.denoising
+    data, record = denoise_calibrated(ts.data, settings.method, settings.strength, vst=settings.vst)
     return ts.replace(data=data), dict(record, applied_to=applied_to, time_s=round(time.perf_counter() - t0, 3))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
@@ -18,8 +19,9 @@ from .joseph import cpu_threads
 from .prior import RegisteredPrior, register_prior
 from .projector import Projector
 
-__all__ = ["reconstruct", "check_parameters", "reprojection_residual", "Projector", "METHODS", "METHOD_CHOICES",
-           "FILTERS", "BACKENDS", "available_backends", "DEFAULT_ITERATIONS", "MAX_ITERATIONS", "PRIOR_SHARE"]
+__all__ = ["reconstruct", "check_parameters", "ReconstructionParameters", "reprojection_residual", "Projector",
+           "METHODS", "METHOD_CHOICES", "FILTERS", "BACKENDS", "available_backends", "DEFAULT_ITERATIONS",
+           "MAX_ITERATIONS", "PRIOR_SHARE"]
 
 METHODS = RECON_METHODS
 #: What ``method`` accepts: a method, or "auto" (:func:`insitu4d.recon.auto.choose_method`).
@@ -80,6 +82,40 @@ def check_parameters(*, method: str = "auto", iterations: int | None = None, tv_
                                f"use it. Choose method 'tv' or 'auto', or leave the prior out (temporal_prior = "
                                f"false).")
     return tv_weight
+
+
+@dataclass(frozen=True)
+class ReconstructionParameters:
+    """The settings of :func:`reconstruct` that a run chooses, checked once on creation (:func:`check_parameters`).
+
+    Attributes
+    ----------
+    method, iterations, filter_name, tv_weight, thickness_px, backend, prior_share
+        As :func:`reconstruct`; ``tv_weight`` is stored as a float unless "auto".
+    """
+
+    method: str = "auto"
+    iterations: int | None = None
+    filter_name: str = "ramp"
+    tv_weight: float | str = "auto"
+    thickness_px: int | None = None
+    backend: str = "auto"
+    prior_share: float = PRIOR_SHARE
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tv_weight", check_parameters(
+            method=self.method, iterations=self.iterations, tv_weight=self.tv_weight,
+            thickness_px=self.thickness_px, filter_name=self.filter_name, backend=self.backend,
+            prior_share=self.prior_share))
+
+    def kwargs(self) -> dict:
+        """The keyword arguments of :func:`reconstruct`.
+
+        Returns
+        -------
+        dict
+        """
+        return asdict(self)
 
 
 def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: int | None = None,
