@@ -39,7 +39,7 @@ class Pair(Record):
     d_over_2r_p: float = quantity()
     neck_normal: tuple[float, float, float] = quantity(kind="vector", timeseries=False)
     interface_faces: int = quantity(timeseries=False)
-    neck_beam_angle_deg: float = quantity("deg")
+    neck_beam_angle_deg: float = quantity("deg", default=float("nan"))
     protocol_2d: dict | None = field(default=None, metadata={"unit": "", "kind": "protocol", "timeseries": True})
 
 

@@ -34,7 +34,8 @@ def quantity(unit: str = "", *, kind: str = "scalar", timeseries: bool = True, d
         Whether the 4D time series (``pairs_timeseries.csv``, ``particles_timeseries.csv``)
         carry it.
     default : optional
-        A default value (fields without one come first).
+        A default value (fields without one come first). A quantity added to a record
+        takes NaN (not measured), so that code which builds records without it still works.
 
     Returns
     -------
