@@ -224,6 +224,7 @@ CASES = [
      "ending in .json"),
     ("fit-plot-suffix", lambda d: ["fit", f"{d}/pairs.csv", "--plot", f"{d}/fit.xyz"], 2, "ending in .png"),
     ("drift-output-suffix", lambda d: ["drift", f"{d}/movie.tif", "-o", f"{d}/m.mrc"], 2, "ending in .h5"),
+    ("denoise-output-suffix", lambda d: ["denoise", f"{d}/movie.tif", "-o", f"{d}/dn.mrc"], 2, "ending in .h5"),
     ("simulate-output-is-file", lambda d: ["simulate", _toml(d, "sim.toml", SIM_TOML), "-o", f"{d}/a_file"], 2,
      "is a file"),
     # experiment files

@@ -202,10 +202,10 @@ def denoise_file(input_path, output, *, method: str = "tv", strength: float | No
     ------
     UnwritableOutput, UnreadableFile, NotAStack, InvalidParameter, InvalidPixelValues, BackendUnavailable
     """
-    output = Path(output)
+    tilt_series_in = Path(input_path).suffix.lower() not in VOLUME_SUFFIXES  # as _read_stack decides
+    output = check_output_file(output, (".mrc", *VOLUME_SUFFIXES) if tilt_series_in else VOLUME_SUFFIXES,
+                               "denoised stack")
     data, ts = _read_stack(input_path, tilts, tilts_unit)
-    suffixes = (".mrc", *VOLUME_SUFFIXES) if ts is not None else VOLUME_SUFFIXES
-    check_output_file(output, suffixes, "denoised stack")
     ref = _read_stack(reference, tilts, tilts_unit)[0] if reference is not None and strength is None else None
     pair = _read_stack(second_exposure, tilts, tilts_unit)[0] \
         if second_exposure is not None and strength is None else None
