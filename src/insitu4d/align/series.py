@@ -42,9 +42,9 @@ def _shifts(ts: TiltSeries, method: str, sigma_px: float) -> tuple[np.ndarray, n
     return com_shifts(ts)  # align_tilt_series has checked the method
 
 
-@dataclass
+@dataclass(frozen=True)
 class Alignment:
-    """What alignment did to a tilt series.
+    """What alignment did to a tilt series (a frozen record; :meth:`to_dict` is its ``run.json`` form).
 
     Attributes
     ----------
@@ -97,6 +97,12 @@ class Alignment:
     direction_rule: str = "given"
 
     def to_dict(self) -> dict:
+        """The record for ``run.json`` and ``--json-out``: every field, arrays as lists.
+
+        Returns
+        -------
+        dict
+        """
         d = asdict(self)
         d["shifts_px"] = np.asarray(self.shifts_px).tolist()
         d["quality"] = np.asarray(self.quality).tolist()
