@@ -34,27 +34,27 @@ def programme_rows(seed, noise=0.02, per_hold=8, hold_s=600.0, gap_s=100.0):
 def test_activation_energy_recovered_within_10_percent():
     """2 % noise on r_n/r_p, 8 points per hold, n = 5 known, t₀ free per hold: the spread of Q
     over seeds is about 5 % (measured), so 10 % holds in ≥ 8 of 10 seeds (19/20 measured)."""
-    qs = [arrhenius_pairs(programme_rows(s), N, n_bootstrap=0)[0]["arrhenius"]["Q_eV"] for s in range(10)]
+    qs = [arrhenius_pairs(programme_rows(s), N, n_bootstrap=0)[0].arrhenius.Q_eV for s in range(10)]
     assert sum(abs(q - Q_EV) <= 0.1 * Q_EV for q in qs) >= 8
     assert np.median(qs) == pytest.approx(Q_EV, rel=0.05)
 
 
 def test_weighted_fit_reports_each_rate_and_an_error_bar():
     (entry,) = arrhenius_pairs(programme_rows(0), N, n_bootstrap=40)
-    assert entry["weighted_by_bootstrap"]
-    assert [s["temperature_C"] for s in entry["segments"]] == pytest.approx(HOLDS_C, abs=0.3)
-    for seg, T in zip(entry["segments"], HOLDS_C):
-        assert seg["B_per_s"] == pytest.approx(rate(T), rel=0.25)  # 2 % on x is 10 % on x^5
-        assert seg["B_per_s_ci"][0] <= seg["B_per_s"] <= seg["B_per_s_ci"][1]
-    q = entry["arrhenius"]
-    assert abs(q["Q_eV"] - Q_EV) <= 3 * q["Q_sd_eV"] and 0 < q["Q_sd_eV"] < 0.2
+    assert entry.weighted_by_bootstrap
+    assert [s.temperature_C for s in entry.segments] == pytest.approx(HOLDS_C, abs=0.3)
+    for seg, T in zip(entry.segments, HOLDS_C):
+        assert seg.B_per_s == pytest.approx(rate(T), rel=0.25)  # 2 % on x is 10 % on x^5
+        assert seg.B_per_s_ci[0] <= seg.B_per_s <= seg.B_per_s_ci[1]
+    q = entry.arrhenius
+    assert abs(q.Q_eV - Q_EV) <= 3 * q.Q_sd_eV and 0 < q.Q_sd_eV < 0.2
 
 
 def test_free_fits_per_hold_and_segments_from_the_holder_log():
     rows = programme_rows(1)
     fits = fit_pairs(rows, n_bootstrap=4)
-    assert [f["segment"] for f in fits] == [0, 1, 2]
-    assert [f["temperature_C"] for f in fits] == pytest.approx(HOLDS_C, abs=0.3)
+    assert [f.segment for f in fits] == [0, 1, 2]
+    assert [f.temperature_C for f in fits] == pytest.approx(HOLDS_C, abs=0.3)
     # the same split from a holder log; a row in a ramp is left out of every segment
     t = np.array([0.0, 700.0, 750.0, 1400.0, 1450.0, 2100.0])
     log = HolderLog(t, np.array([300.0, 300.0, 350.0, 350.0, 400.0, 400.0]))
@@ -69,6 +69,6 @@ def test_free_fits_per_hold_and_segments_from_the_holder_log():
 def test_one_temperature_gives_no_activation_energy_and_says_why():
     rows = [r for r in programme_rows(2) if r["temperature_C"] < 320]
     (entry,) = arrhenius_pairs(rows, N, n_bootstrap=0)
-    assert entry["arrhenius"] is None and "fewer than 2 temperatures" in entry["reason"]
+    assert entry.arrhenius is None and "fewer than 2 temperatures" in entry.reason
     with pytest.raises(InvalidParameter, match="positive time exponent"):
         arrhenius_pairs(rows, 0.0)

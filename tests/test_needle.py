@@ -22,11 +22,11 @@ def test_alignment_is_as_consistent_as_etspy(needle_run):
     # preprocessed and reconstructed the same way (SIRT-30), has ‖Ax − b‖/‖b‖ = 0.0785
     # (benchmarks/compare_etspy_alignment.py). Ours must not be worse.
     run, _ = needle_run
-    assert run["reprojection_residual"] < 0.0785
-    al = run["alignment"]
-    assert al["tilt_axis_deg"] == 90.0  # the needle's tilt axis runs along image x
-    assert abs(al["tilt_axis_rotation_deg"]) < 3.0
-    assert len(al["shifts_px"]) == 77
+    assert run.reprojection_residual < 0.0785
+    al = run.alignment
+    assert al.tilt_axis_deg == 90.0  # the needle's tilt axis runs along image x
+    assert abs(al.tilt_axis_rotation_deg) < 3.0
+    assert len(al.shifts_px) == 77
 
 
 def test_unaligned_needle_is_far_less_consistent(needle_run, needle_paths):
@@ -35,22 +35,22 @@ def test_unaligned_needle_is_far_less_consistent(needle_run, needle_paths):
     ts = normalise(remove_background(read_tilt_series(needle_paths[0])))
     ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=90.0))
     unaligned = reprojection_residual(reconstruct(ts, method="sirt", iterations=30), ts)
-    assert unaligned > 3 * needle_run[0]["reprojection_residual"]
+    assert unaligned > 3 * needle_run[0].reprojection_residual
 
 
 def test_needle_outputs(needle_run):
     run, out = needle_run
     # a wide, dense, clean series: SIRT is chosen, and no quality flag fires on it
-    assert run["reconstruction"]["method"] == "sirt"
-    assert run["quality_flags"] == []
-    assert run["tilt_series"]["pixel_size_nm"] == pytest.approx(3.36)
-    assert run["n_particles"] >= 1
+    assert run.reconstruction["method"] == "sirt"
+    assert run.quality_flags == ()
+    assert run.tilt_series.pixel_size_nm == pytest.approx(3.36)
+    assert run.n_particles >= 1
     rows = (out / "particles.csv").read_text().splitlines()
     assert rows[0].startswith("label,n_voxels,volume_nm3,r_p_nm")
     largest = max(float(r.split(",")[2]) for r in rows[1:])
     # the dense part of the needle is ~250 nm across and ~390 nm long in the field of view
     assert 2e6 < largest < 3e7
-    assert np.isfinite(run["reprojection_residual"])
+    assert np.isfinite(run.reprojection_residual)
     assert (out / "orthoslices.png").stat().st_size > 10_000
 
 
@@ -86,6 +86,6 @@ def test_quality_flags_fire_on_a_lamella_that_fills_the_field(tmp_path):
     tilts = [float(f.stem) for f in files]
     run = run_tilt_series(mrc, tmp_path / "out", tilts=tilts,
                           params=RunParameters(pixel_size_nm=13.08, bin_factor=2), figures=False)
-    codes = {f["code"] for f in run["quality_flags"]}
+    codes = {f.code for f in run.quality_flags}
     assert {"truncated_field_of_view", "few_tilts", "unexplained_residual", "tilt_axis_undecided"} <= codes
-    assert run["noise"]["strategy"] == "poisson_gaussian_fit"  # 16-bit detector values, not counts
+    assert run.noise.strategy == "poisson_gaussian_fit"  # 16-bit detector values, not counts

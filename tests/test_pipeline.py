@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from conftest import sphere_projections, write_mrc_stack
 
-from insitu4d.errors import InvalidParameter
+from insitu4d.errors import InvalidParameter, UnreadableFile
 from insitu4d.pipeline import RunParameters, run_tilt_series
+from insitu4d.pipeline.result import TimePointResult
 from insitu4d.pipeline import run as run_module
 from insitu4d.preprocess import rotate_and_shift
 
@@ -44,7 +45,7 @@ def test_run_measures_the_phantom(synthetic_stack, tmp_path):
     stages = []
     run = run_tilt_series(mrc, out, tilts=tlt, params=RunParameters(pixel_size_nm=PIXEL_NM, iterations=50),
                           progress=lambda s, done, total: stages.append(s))
-    for name in run["outputs"]:
+    for name in run.outputs:
         assert (out / name).is_file()
     assert not list(out.glob(".*part*"))  # no temporary files left
     assert list(dict.fromkeys(stages)) == list(run_module.STAGES)
@@ -58,14 +59,25 @@ def test_run_measures_the_phantom(synthetic_stack, tmp_path):
     # neck of the touching pair: spheres 14 voxels apart with R = 8 -> r_n = √(64 − 49) = 3.9
     assert float(pairs[0]["r_n_nm"]) / PIXEL_NM == pytest.approx(np.sqrt(15.0), abs=1.5)
     assert float(pairs[0]["d_nm"]) / PIXEL_NM == pytest.approx(14.0, abs=1.5)
-    assert run["reprojection_residual"] < 0.2
-    assert run["tilt_series"]["pixel_size_source"] == "given"
-    assert run["tilt_series"]["background_offsets"][0] == pytest.approx(1000.0, abs=1.0)
-    assert len(run["alignment"]["shifts_px"]) == len(TILTS)
-    assert run["inputs"]["tilt_series"]["sha256"] and run["inputs"]["tilts"]["sha256"]
-    assert set(run["timings_s"]) == set(run_module.STAGES)
+    assert run.reprojection_residual < 0.2
+    assert run.tilt_series.pixel_size_source == "given"
+    assert run.tilt_series.background_offsets[0] == pytest.approx(1000.0, abs=1.0)
+    assert len(run.alignment.shifts_px) == len(TILTS)
+    assert run.inputs["tilt_series"].sha256 and run.inputs["tilts"].sha256
+    assert set(run.timings_s) == set(run_module.STAGES)
     saved = json.loads((out / "run.json").read_text())
     assert saved["parameters"]["iterations"] == 50 and saved["software"]["name"] == "insitu4d"
+    # the typed result is run.json: written from it, and read back into an equal record
+    assert json.loads(json.dumps(run.to_dict())) == saved
+    again = TimePointResult.load(out / "run.json")
+    assert json.loads(json.dumps(again.to_dict())) == saved
+    assert again.parameters == run.parameters and again.alignment.tilt_axis_deg == run.alignment.tilt_axis_deg
+
+
+def test_run_json_of_another_layout_is_refused_by_name(tmp_path):
+    (tmp_path / "run.json").write_text(json.dumps({"software": {"version": "0.0"}, "parameters": {"methd": "tv"}}))
+    with pytest.raises(UnreadableFile, match=r"run.json is not a run.json of insitu4d .*: parameters"):
+        TimePointResult.load(tmp_path / "run.json")
 
 
 def test_interrupted_run_resumes_from_the_volume(synthetic_stack, tmp_path, monkeypatch):
@@ -82,11 +94,11 @@ def test_interrupted_run_resumes_from_the_volume(synthetic_stack, tmp_path, monk
     assert (out / "volume.h5").is_file() and not (out / "run.json").exists()
     monkeypatch.undo()
     run = run_tilt_series(mrc, out, tilts=tlt, params=params)
-    assert run["reconstruction"]["resumed_from_volume_h5"] is True
+    assert run.resumed_from_volume_h5 is True
     # other parameters: the volume is rebuilt, not reused
     run2 = run_tilt_series(mrc, out, tilts=tlt, params=RunParameters(pixel_size_nm=PIXEL_NM, method="sirt",
                                                                       iterations=5, search_tilt_axis=False))
-    assert run2["reconstruction"]["resumed_from_volume_h5"] is False
+    assert run2.resumed_from_volume_h5 is False
 
 
 def test_bad_parameters():
@@ -129,12 +141,12 @@ def test_denoise_stage_calibrates_and_records(tmp_path, seed):
     mrc = write_mrc_stack(tmp_path / "low.mrc", counts)
     params = RunParameters(pixel_size_nm=PIXEL_NM, denoise_method="tv", tilt_axis_deg=0.0)
     run = run_tilt_series(mrc, tmp_path / "out", tilts=TILTS, params=params, figures=False)
-    assert run["denoise"]["strategy"] == "poisson_thinning" and run["denoise"]["strength"] > 0
-    assert run["denoise"]["applied_to"] == "detected counts, before background removal"
-    assert min(run["tilt_series"]["background_offsets"]) > 0.5  # the vacuum level was found and removed after
-    assert run["parameters"]["denoise_method"] == "tv"
-    assert run["noise"]["strategy"] == "poisson_gaussian_fit"  # denoised data are no longer counts
-    assert run["n_particles"] == 3 and run["n_pairs"] == 1
+    assert run.denoise["strategy"] == "poisson_thinning" and run.denoise["strength"] > 0
+    assert run.denoise["applied_to"] == "detected counts, before background removal"
+    assert min(run.tilt_series.background_offsets) > 0.5  # the vacuum level was found and removed after
+    assert run.parameters.denoise_method == "tv"
+    assert run.noise.strategy == "poisson_gaussian_fit"  # denoised data are no longer counts
+    assert run.n_particles == 3 and run.n_pairs == 1
 
 
 def test_scaled_detector_values_are_denoised_after_background_removal(synthetic_stack, tmp_path):
@@ -143,8 +155,8 @@ def test_scaled_detector_values_are_denoised_after_background_removal(synthetic_
     mrc, tlt = synthetic_stack
     params = RunParameters(pixel_size_nm=PIXEL_NM, iterations=30, denoise_method="gaussian", denoise_strength=0.5)
     run = run_tilt_series(mrc, tmp_path / "out", tilts=tlt, params=params, figures=False)
-    assert run["denoise"]["applied_to"] == "background-subtracted images"
-    assert run["denoise"]["strategy"] == "given" and run["n_particles"] == 3
+    assert run.denoise["applied_to"] == "background-subtracted images"
+    assert run.denoise["strategy"] == "given" and run.n_particles == 3
 
 
 def test_volume_is_not_reused_when_the_aligned_data_differ(synthetic_stack, tmp_path):
@@ -155,7 +167,7 @@ def test_volume_is_not_reused_when_the_aligned_data_differ(synthetic_stack, tmp_
     base = dict(pixel_size_nm=PIXEL_NM, method="fbp", search_tilt_axis=False)
     run_tilt_series(mrc, out, tilts=tlt, params=RunParameters(tilt_axis_deg=0.0, **base))
     run = run_tilt_series(mrc, out, tilts=tlt, params=RunParameters(tilt_axis_deg=90.0, **base))
-    assert run["reconstruction"]["resumed_from_volume_h5"] is False
+    assert run.resumed_from_volume_h5 is False
 
 
 @pytest.mark.parametrize("index", [0, 17])
@@ -178,8 +190,8 @@ def test_defaults_on_the_demo_twin(tmp_path, index):
     run = run_tilt_series(mrc, tmp_path / "out", tilts=tlt, figures=False)
     meas = Measurements.load(tmp_path / "out" / "measurements.json")
     h = spec.pixel_size_nm
-    assert run["reconstruction"]["method"] == "tv" and run["quality_flags"] == []
-    assert run["n_particles"] == 5 and run["n_pairs"] == 2
+    assert run.reconstruction["method"] == "tv" and run.quality_flags == ()
+    assert run.n_particles == 5 and run.n_pairs == 2
     for sc in score_pairs(truth, true_labels, meas, h):
         assert sc["found"]
         assert abs(sc["measured"]["r_n_nm"] - sc["true"]["r_n_nm"]) < h

@@ -17,17 +17,17 @@ def test_hidden_time_origin_fools_the_loglog_fit_but_not_ours():
     x = neck_ratio_law(IHARA_T2_T12_S + 5.0, 5.0, b)
     assert loglog_exponent(IHARA_T2_T12_S, x) == pytest.approx(6.52, abs=0.01)
     fit = fit_neck_growth(IHARA_T2_T12_S, x, n_bootstrap=10)
-    assert fit["n"] == pytest.approx(5.0, abs=1e-4)
-    assert fit["B_per_s"] == pytest.approx(b, rel=1e-3)
-    assert fit["t0_s"] == pytest.approx(-5.0, abs=1e-3)
-    assert fit["n_ci"][0] <= 5.0 + 1e-6 and fit["n_ci"][1] >= 5.0 - 1e-6
+    assert fit.n == pytest.approx(5.0, abs=1e-4)
+    assert fit.B_per_s == pytest.approx(b, rel=1e-3)
+    assert fit.t0_s == pytest.approx(-5.0, abs=1e-3)
+    assert fit.n_ci[0] <= 5.0 + 1e-6 and fit.n_ci[1] >= 5.0 - 1e-6
 
 
 @pytest.mark.parametrize("n", [2.0, 3.0, 7.0])
 def test_other_mechanisms_are_recovered(n):
     t = np.linspace(10, 200, 15)
     x = neck_ratio_law(t + 3.0, n, 0.4 ** n / 100)
-    assert fit_neck_growth(t, x, n_bootstrap=0)["n"] == pytest.approx(n, rel=1e-3)
+    assert fit_neck_growth(t, x, n_bootstrap=0).n == pytest.approx(n, rel=1e-3)
 
 
 def test_fit_refuses_too_few_points_and_bad_ratios():
@@ -55,20 +55,20 @@ def test_fit_recovers_n_and_B_through_noise_and_a_hidden_time_origin():
     x = _noisy_movie(0)
     assert loglog_exponent(MOVIE_T_S, x) > 5.8  # the naive fit is fooled here as well
     fit = fit_neck_growth(MOVIE_T_S, x, n_bootstrap=100)
-    assert abs(fit["n"] - 5.0) <= 0.5
-    assert fit["n_ci"][0] <= 5.0 <= fit["n_ci"][1] and fit["B_per_s_ci"][0] <= MOVIE_B <= fit["B_per_s_ci"][1]
+    assert abs(fit.n - 5.0) <= 0.5
+    assert fit.n_ci[0] <= 5.0 <= fit.n_ci[1] and fit.B_per_s_ci[0] <= MOVIE_B <= fit.B_per_s_ci[1]
     ranking = rank_mechanisms(MOVIE_T_S, x, n_bootstrap=100)
-    assert ranking["named"] == "volume diffusion" and ranking["mechanisms"][0]["name"] == "volume diffusion"
-    assert ranking["mechanisms"][0]["B_per_s"] == pytest.approx(MOVIE_B, rel=0.10)
+    assert ranking.named == "volume diffusion" and ranking.mechanisms[0].name == "volume diffusion"
+    assert ranking.mechanisms[0].B_per_s == pytest.approx(MOVIE_B, rel=0.10)
     # over 30 noise realisations: n within ±0.5 in ≥ 80 % (measured 90 % over 60 seeds), and the
     # rate at the ranked mechanism's n within 10 % in every one where it is named
     ns, rates = [], []
     for seed in range(1, 31):
         x = _noisy_movie(seed)
-        ns.append(fit_neck_growth(MOVIE_T_S, x, n_bootstrap=0)["n"])
-        best = rank_mechanisms(MOVIE_T_S, x, n_bootstrap=0)["mechanisms"][0]
-        if best["name"] == "volume diffusion":
-            rates.append(best["B_per_s"] / MOVIE_B)
+        ns.append(fit_neck_growth(MOVIE_T_S, x, n_bootstrap=0).n)
+        best = rank_mechanisms(MOVIE_T_S, x, n_bootstrap=0).mechanisms[0]
+        if best.name == "volume diffusion":
+            rates.append(best.B_per_s / MOVIE_B)
     assert np.mean(np.abs(np.array(ns) - 5.0) <= 0.5) >= 0.8
     assert len(rates) >= 25 and np.all(np.abs(np.array(rates) - 1.0) < 0.10)
 
@@ -78,9 +78,9 @@ def test_no_mechanism_is_named_from_a_wide_interval():
     x = neck_ratio_law(IHARA_T2_T12_S + 5.0, 5.0, 0.3 ** 5 / 65.0)
     x = x * (1 + 0.05 * np.random.default_rng(3).standard_normal(x.size))
     ranking = rank_mechanisms(IHARA_T2_T12_S, x, n_bootstrap=100)
-    assert ranking["named"] is None and ranking["verdict"].startswith(("undetermined", "no classical"))
-    assert sum(m["n_in_interval"] for m in ranking["mechanisms"]) != 1 or "holds only" in ranking["verdict"]
-    assert sum(m["weight"] for m in ranking["mechanisms"]) == pytest.approx(1.0)
+    assert ranking.named is None and ranking.verdict.startswith(("undetermined", "no classical"))
+    assert sum(m.n_in_interval for m in ranking.mechanisms) != 1 or "holds only" in ranking.verdict
+    assert sum(m.weight for m in ranking.mechanisms) == pytest.approx(1.0)
 
 
 def test_error_bars_weight_the_fit():
@@ -89,8 +89,8 @@ def test_error_bars_weight_the_fit():
     x[-1] *= 0.6
     sigma = np.full(x.size, 0.005)
     sigma[-1] = 10.0
-    assert fit_neck_growth(MOVIE_T_S, x, sigma=sigma, n_bootstrap=0)["n"] == pytest.approx(5.0, abs=0.01)
-    assert abs(fit_neck_growth(MOVIE_T_S, x, n_bootstrap=0)["n"] - 5.0) > 0.05
+    assert fit_neck_growth(MOVIE_T_S, x, sigma=sigma, n_bootstrap=0).n == pytest.approx(5.0, abs=0.01)
+    assert abs(fit_neck_growth(MOVIE_T_S, x, n_bootstrap=0).n - 5.0) > 0.05
     with pytest.raises(InvalidParameter, match="error bars sigma must be finite and > 0"):
         fit_neck_growth(MOVIE_T_S, x, sigma=np.zeros(x.size))
 
@@ -101,10 +101,10 @@ def test_arrhenius_recovers_the_activation_energy():
     T = T_C + 273.15
     rate = 1e12 / T * np.exp(-1.2 / (BOLTZMANN_EV_PER_K * T))
     fit = arrhenius_fit(T_C, rate)
-    assert fit["Q_eV"] == pytest.approx(1.2, rel=1e-9) and fit["Q_kJ_per_mol"] == pytest.approx(115.78, rel=1e-4)
-    assert arrhenius_fit(T_C, rate, temperature_prefactor=False)["Q_eV"] < 1.2  # the 1/T prefactor matters
+    assert fit.Q_eV == pytest.approx(1.2, rel=1e-9) and fit.Q_kJ_per_mol == pytest.approx(115.78, rel=1e-4)
+    assert arrhenius_fit(T_C, rate, temperature_prefactor=False).Q_eV < 1.2  # the 1/T prefactor matters
     noisy = rate * np.exp(0.05 * np.random.default_rng(0).standard_normal(T.size))
     fit = arrhenius_fit(T_C, noisy, rate_rel_sd=np.full(T.size, 0.05))
-    assert abs(fit["Q_eV"] - 1.2) < 3 * fit["Q_sd_eV"] and fit["Q_sd_eV"] < 0.1
+    assert abs(fit.Q_eV - 1.2) < 3 * fit.Q_sd_eV and fit.Q_sd_eV < 0.1
     with pytest.raises(InvalidParameter, match="2 or more distinct temperatures"):
         arrhenius_fit([350.0, 350.0], [1.0, 2.0])

@@ -247,12 +247,12 @@ def run(ctx: typer.Context,
                            align_method=align_method.value)
     with _StageProgress() as progress:
         result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
-    recon = result["reconstruction"]
+    recon = result.reconstruction
     chosen = f"{recon['method'].upper()}" + (f" (weight {recon['tv_weight']:.3g})" if "tv_weight" in recon else "")
-    out.print(f"{result['n_particles']} particle(s), {result['n_pairs']} touching pair(s); {chosen}; "
-              f"reprojection residual {result['reprojection_residual']:.4f}")
-    _warn(result["quality_flags"])
-    out.print(f"outputs in [bold]{output}[/]: {', '.join(result['outputs'])}")
+    out.print(f"{result.n_particles} particle(s), {result.n_pairs} touching pair(s); {chosen}; "
+              f"reprojection residual {result.reprojection_residual:.4f}")
+    _warn([f.to_dict() for f in result.quality_flags])
+    out.print(f"outputs in [bold]{output}[/]: {', '.join(result.outputs)}")
 
 
 def _warn(flags: list[dict]) -> None:
@@ -262,12 +262,11 @@ def _warn(flags: list[dict]) -> None:
         _say(f"[bold yellow]warning[/] {escape(text)}", f"warning {text}")
 
 
-def _run_experiment(path: Path, output: Path) -> None:
-    from .pipeline import read_experiment, run_experiment
+def _run_experiment(path: Path, output: Path) -> dict:
+    from .pipeline import run_experiment_file
 
-    experiment = read_experiment(path)
     with _StageProgress() as progress:
-        summary = run_experiment(experiment, output, progress=progress)
+        summary = run_experiment_file(path, output, progress=progress)
     resumed = sum(t["resumed"] for t in summary["time_points"])
     for code, points in summary["quality_flags"].items():
         first = next(f for t in summary["time_points"] for f in t["quality_flags"] if f["code"] == code)
@@ -276,6 +275,7 @@ def _run_experiment(path: Path, output: Path) -> None:
               f"track(s), {summary['n_pairs']} pair(s), {len(summary['events'])} event(s)")
     out.print(f"outputs in [bold]{output}[/]: {', '.join(summary['outputs'])}")
     out.print(f"report: [bold]{(output / 'report.html').resolve()}[/]")
+    return summary
 
 
 @app.command()
@@ -283,13 +283,9 @@ def _run_experiment(path: Path, output: Path) -> None:
 def simulate(experiment_path: Path = typer.Argument(..., metavar="EXPERIMENT", help="Experiment description (.toml)."),
              output: Path = typer.Option(..., "-o", "--output", help="Folder for the twin's tilt series.")) -> None:
     """Write the digital twin's tilt series (T01.mrc + T01.rawtlt, …) and truth.csv."""
-    from .pipeline import read_experiment
-    from .simulate import write_twin
+    from .pipeline import simulate_file
 
-    experiment = read_experiment(experiment_path)
-    if experiment.twin is None:
-        raise InvalidParameter(f"{experiment_path.name} has no [simulation] table: nothing to simulate.")
-    result = write_twin(experiment.twin, output)
+    result = simulate_file(experiment_path, output)
     out.print(f"{len(result['tilt_series'])} tilt series and truth.csv in [bold]{output}[/]")
 
 
@@ -451,8 +447,7 @@ def demo(output: Path = typer.Option(Path("demo_output"), "-o", "--output", help
         path = Path(str(files("insitu4d.examples") / "twin_ihara" / "experiment.toml"))
         console.print(f"insitu4d {__version__} demo: {path.name} (digital twin of Ihara et al. 2023, Fig. 3: "
                       "18 tilt series, ±40°, 250 e⁻/nm²)")
-        _run_experiment(path, output)
-        summary = json.loads((output / "experiment.json").read_text())
+        summary = _run_experiment(path, output)
         acc = summary.get("twin_accuracy") or {}
         if acc:
             out.print(f"against the twin's truth: mean |error| r_n {acc['mae_r_n_vox']:.2f} voxel, d "
@@ -472,9 +467,9 @@ def demo(output: Path = typer.Option(Path("demo_output"), "-o", "--output", help
     console.print(f"insitu4d {__version__} demo: {mrc.name} (NIST needle, 77 tilts ±76°, 3.36 nm/px)")
     with _StageProgress() as progress:
         result = run_tilt_series(mrc, output, tilts=tlt, progress=progress)
-    out.print(f"{result['n_particles']} object(s) measured; reprojection residual "
-              f"{result['reprojection_residual']:.4f}; total {sum(result['timings_s'].values()):.0f} s")
-    out.print(f"outputs in [bold]{output.resolve()}[/]: {', '.join(result['outputs'])}")
+    out.print(f"{result.n_particles} object(s) measured; reprojection residual "
+              f"{result.reprojection_residual:.4f}; total {sum(result.timings_s.values()):.0f} s")
+    out.print(f"outputs in [bold]{output.resolve()}[/]: {', '.join(result.outputs)}")
 
 
 def _shape(value: str) -> tuple[int, int]:
@@ -543,23 +538,23 @@ def fit(table: Path = typer.Argument(..., metavar="PAIRS_CSV", help="pairs_times
 
     result = fit_pairs_file(table, KineticsParameters(time_exponent, hold_tolerance, min_hold),
                             holder_log=holder_log, n_bootstrap=bootstrap, plot=plot, json_path=json_path)
-    fits, arrhenius = result["fits"], result["arrhenius"]
-    for f in fits:
-        weighted = " (weighted by the error bars)" if f["weighted_by_error_bars"] else ""
-        at = f" at {f['temperature_C']:.1f} °C" if f["temperature_C"] is not None else ""
-        out.print(f"pair {f['pair_id']}{at}: (r_n/r_p)^n = B (t − t0){weighted}: n = {f['n']:.2f} "
-                  f"[{f['n_ci'][0]:.2f}, {f['n_ci'][1]:.2f}], B = {f['B_per_s']:.3g} "
-                  f"[{f['B_per_s_ci'][0]:.3g}, {f['B_per_s_ci'][1]:.3g}] 1/s, t0 = {f['t0_s']:.1f} "
-                  f"[{f['t0_s_ci'][0]:.1f}, {f['t0_s_ci'][1]:.1f}] s; log-log slope alone: n = {f['loglog_n']:.2f}")
-        out.print(f"  {escape(f['verdict'])}")
-    for a in arrhenius or []:
-        if a["arrhenius"] is None:
-            out.print(f"pair {a['pair_id']}: no activation energy ({a['reason']}).")
+    for pair_fit in result.fits:
+        f = pair_fit.fit
+        weighted = " (weighted by the error bars)" if pair_fit.weighted_by_error_bars else ""
+        at = f" at {pair_fit.temperature_C:.1f} °C" if pair_fit.temperature_C is not None else ""
+        out.print(f"pair {pair_fit.pair_id}{at}: (r_n/r_p)^n = B (t − t0){weighted}: n = {f.n:.2f} "
+                  f"[{f.n_ci[0]:.2f}, {f.n_ci[1]:.2f}], B = {f.B_per_s:.3g} "
+                  f"[{f.B_per_s_ci[0]:.3g}, {f.B_per_s_ci[1]:.3g}] 1/s, t0 = {f.t0_s:.1f} "
+                  f"[{f.t0_s_ci[0]:.1f}, {f.t0_s_ci[1]:.1f}] s; log-log slope alone: n = {f.loglog_n:.2f}")
+        out.print(f"  {escape(pair_fit.ranking.verdict)}")
+    for a in result.arrhenius or ():
+        if a.arrhenius is None:
+            out.print(f"pair {a.pair_id}: no activation energy ({a.reason}).")
             continue
-        q = a["arrhenius"]
-        out.print(f"pair {a['pair_id']}: Q = {q['Q_eV']:.3f} ± {q['Q_sd_eV']:.3f} eV ({q['Q_kJ_per_mol']:.1f} kJ/mol) "
-                  f"from {len(a['segments'])} holds at n = {a['time_exponent']:g}")
-    out.print(f"plot: [bold]{result['plot']}[/]")
+        q = a.arrhenius
+        out.print(f"pair {a.pair_id}: Q = {q.Q_eV:.3f} ± {q.Q_sd_eV:.3f} eV ({q.Q_kJ_per_mol:.1f} kJ/mol) "
+                  f"from {len(a.segments)} holds at n = {a.time_exponent:g}")
+    out.print(f"plot: [bold]{result.plot}[/]")
     if json_path:
         out.print(f"fits: [bold]{json_path}[/]")
 

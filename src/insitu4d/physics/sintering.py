@@ -16,13 +16,16 @@ on a growing neck). Given error bars σ, residuals are weighted by x/σ.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 from scipy.optimize import least_squares
 
 from ..errors import InvalidParameter
 
 __all__ = ["MECHANISMS", "neck_ratio_law", "fit_neck_growth", "loglog_exponent", "rank_mechanisms",
-           "arrhenius_fit", "BOLTZMANN_EV_PER_K"]
+           "arrhenius_fit", "BOLTZMANN_EV_PER_K", "NeckGrowthFit", "MechanismFit", "MechanismRanking",
+           "ArrheniusFit"]
 
 #: Boltzmann constant, eV/K (CODATA 2018, exact).
 BOLTZMANN_EV_PER_K = 8.617333262e-5
@@ -41,6 +44,133 @@ MECHANISMS = {
                                  "source": "Coble, J. Am. Ceram. Soc. 41, 55 (1958)"},
     "surface diffusion": {"time_exponent": 7, "size_exponent": 4, "source": "Kuczynski, Trans. AIME 185, 169 (1949)"},
 }
+
+
+class _FitRecord:
+    """JSON of the frozen fit records below (tuples are written as lists)."""
+
+    def to_dict(self) -> dict:
+        """The record for JSON (``experiment.json``, ``insitu4d fit --json-out``), nested records as dicts.
+
+        Returns
+        -------
+        dict
+        """
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NeckGrowthFit(_FitRecord):
+    """(x/a)^n = B (t − t₀) fitted to one neck-growth curve (:func:`fit_neck_growth`).
+
+    Attributes
+    ----------
+    n : float
+        Time exponent.
+    B_per_s : float, 1/s
+        Rate.
+    t0_s : float, s
+        Time origin.
+    x0 : float
+        The law's neck ratio at the first time: the equivalent pre-existing neck.
+    rms : float
+        RMS residual of x/a.
+    chi2 : float
+        Weighted sum of squared ln residuals.
+    n_points : int
+    n_ci, B_per_s_ci, t0_s_ci : (float, float)
+        2.5 and 97.5 percentiles of the bootstrap (NaN without resamples).
+    loglog_n : float
+        The conventional log–log estimate of n, for comparison.
+    """
+
+    n: float
+    B_per_s: float
+    t0_s: float
+    x0: float
+    rms: float
+    chi2: float
+    n_points: int
+    n_ci: tuple[float, float]
+    B_per_s_ci: tuple[float, float]
+    t0_s_ci: tuple[float, float]
+    loglog_n: float
+
+
+@dataclass(frozen=True)
+class MechanismFit(_FitRecord):
+    """One mechanism's law (its n fixed, B and t₀ free) fitted to a curve (:func:`rank_mechanisms`).
+
+    Attributes
+    ----------
+    name : str
+        A key of :data:`MECHANISMS`.
+    time_exponent, size_exponent : int
+        n and m of the mechanism.
+    B_per_s : float, 1/s
+    t0_s : float, s
+    aic : float
+        Akaike information criterion of the fit.
+    n_in_interval : bool
+        Whether its n lies in the free fit's bootstrap interval.
+    weight : float
+        Akaike weight among the mechanisms (they sum to 1).
+    """
+
+    name: str
+    time_exponent: int
+    size_exponent: int
+    B_per_s: float
+    t0_s: float
+    aic: float
+    n_in_interval: bool
+    weight: float
+
+
+@dataclass(frozen=True)
+class MechanismRanking(_FitRecord):
+    """The mechanisms ranked on one curve (:func:`rank_mechanisms`).
+
+    Attributes
+    ----------
+    free_fit : NeckGrowthFit
+    mechanisms : tuple of MechanismFit
+        Best (lowest AIC) first.
+    named : str or None
+        The mechanism the data single out, or None.
+    verdict : str
+        One sentence saying which and why, or why none.
+    """
+
+    free_fit: NeckGrowthFit
+    mechanisms: tuple[MechanismFit, ...]
+    named: str | None
+    verdict: str
+
+
+@dataclass(frozen=True)
+class ArrheniusFit(_FitRecord):
+    """Activation energy from rates at several temperatures (:func:`arrhenius_fit`).
+
+    Attributes
+    ----------
+    Q_eV : float, eV
+    Q_kJ_per_mol : float, kJ/mol
+    Q_sd_eV : float, eV
+        Standard deviation of Q (residual scatter, or the given SDs).
+    ln_A : float
+        Intercept of ln(B T) (or ln B) against −1/(k_B T).
+    n_points : int
+    temperature_prefactor : bool
+        Whether ln(B T) (True) or ln B was fitted.
+    """
+
+    Q_eV: float
+    Q_kJ_per_mol: float
+    Q_sd_eV: float
+    ln_A: float
+    n_points: int
+    temperature_prefactor: bool
 
 
 def neck_ratio_law(time_s, n: float, B_per_s: float, t0_s: float = 0.0) -> np.ndarray:
@@ -152,7 +282,7 @@ def _data(time_s, neck_ratio, sigma, need: int):
 
 
 def fit_neck_growth(time_s, neck_ratio, *, sigma=None, fit_time_origin: bool = True,
-                    time_exponent: float | None = None, n_bootstrap: int = 200, seed: int = 0) -> dict:
+                    time_exponent: float | None = None, n_bootstrap: int = 200, seed: int = 0) -> NeckGrowthFit:
     """Fit (x/a)^n = B (t − t₀) to a neck-growth curve, with a bootstrap interval (module notes).
 
     Parameters
@@ -173,11 +303,7 @@ def fit_neck_growth(time_s, neck_ratio, *, sigma=None, fit_time_origin: bool = T
 
     Returns
     -------
-    dict
-        ``n``, ``B_per_s``, ``t0_s``, ``x0`` (the law's neck ratio at the first time, the
-        equivalent pre-existing neck), ``rms`` (of x), ``chi2`` (weighted sum of squared ln
-        residuals); ``n_ci``, ``B_per_s_ci``, ``t0_s_ci`` (2.5 and 97.5 percentiles of the
-        bootstrap); ``loglog_n`` (the conventional estimate, for comparison).
+    NeckGrowthFit
 
     Raises
     ------
@@ -198,18 +324,20 @@ def fit_neck_growth(time_s, neck_ratio, *, sigma=None, fit_time_origin: bool = T
     t0 = p[2] if fit_time_origin else 0.0
 
     def ci(values):
-        return [float(v) for v in np.percentile(values, [2.5, 97.5])] if len(values) else [float("nan")] * 2
+        lo, hi = np.percentile(values, [2.5, 97.5]) if len(values) else (float("nan"), float("nan"))
+        return float(lo), float(hi)
 
     law = neck_ratio_law(t, p[0], np.exp(p[1]), t0)
-    return {"n": float(p[0]), "B_per_s": float(np.exp(p[1])), "t0_s": float(t0),
-            "x0": float(neck_ratio_law(t.min(), p[0], np.exp(p[1]), t0)),
-            "rms": float(np.sqrt(np.mean((law - x) ** 2))), "chi2": chi2, "n_points": int(t.size),
-            "n_ci": ci(boots[:, 0]), "B_per_s_ci": ci(np.exp(boots[:, 1])),
-            "t0_s_ci": ci(boots[:, 2]) if fit_time_origin else [0.0, 0.0],
-            "loglog_n": loglog_exponent(t, x) if np.sum(t > 0) >= 2 else float("nan")}
+    return NeckGrowthFit(n=float(p[0]), B_per_s=float(np.exp(p[1])), t0_s=float(t0),
+                         x0=float(neck_ratio_law(t.min(), p[0], np.exp(p[1]), t0)),
+                         rms=float(np.sqrt(np.mean((law - x) ** 2))), chi2=chi2, n_points=int(t.size),
+                         n_ci=ci(boots[:, 0]), B_per_s_ci=ci(np.exp(boots[:, 1])),
+                         t0_s_ci=ci(boots[:, 2]) if fit_time_origin else (0.0, 0.0),
+                         loglog_n=loglog_exponent(t, x) if np.sum(t > 0) >= 2 else float("nan"))
 
 
-def rank_mechanisms(time_s, neck_ratio, *, sigma=None, n_bootstrap: int = 200, seed: int = 0) -> dict:
+def rank_mechanisms(time_s, neck_ratio, *, sigma=None, n_bootstrap: int = 200,
+                    seed: int = 0) -> MechanismRanking:
     """Rank the mechanisms of :data:`MECHANISMS` on a neck-growth curve, never by n alone.
 
     Each mechanism's law (its n fixed, B and t₀ free) is fitted and scored by AIC
@@ -236,10 +364,7 @@ def rank_mechanisms(time_s, neck_ratio, *, sigma=None, n_bootstrap: int = 200, s
 
     Returns
     -------
-    dict
-        ``free_fit`` (:func:`fit_neck_growth`), ``mechanisms`` (best first: ``name``,
-        ``time_exponent``, ``size_exponent``, ``B_per_s``, ``t0_s``, ``aic``, ``weight``,
-        ``n_in_interval``), ``named`` (a mechanism or None) and ``verdict`` (a sentence).
+    MechanismRanking
 
     Raises
     ------
@@ -248,39 +373,40 @@ def rank_mechanisms(time_s, neck_ratio, *, sigma=None, n_bootstrap: int = 200, s
     """
     free = fit_neck_growth(time_s, neck_ratio, sigma=sigma, n_bootstrap=n_bootstrap, seed=seed)
     t, x, w = _data(time_s, neck_ratio, sigma, 3)
-    rows = []
+    fits = []
     for name, mech in MECHANISMS.items():
         p, chi2 = _fit_once(t, x, w, True, float(mech["time_exponent"]))
         aic = (chi2 + 4.0) if sigma is not None else t.size * np.log(max(chi2, 1e-300) / t.size) + 4.0
-        rows.append({"name": name, "time_exponent": mech["time_exponent"], "size_exponent": mech["size_exponent"],
-                     "B_per_s": float(np.exp(p[1])), "t0_s": float(p[2]), "aic": float(aic),
-                     "n_in_interval": bool(free["n_ci"][0] <= mech["time_exponent"] <= free["n_ci"][1])})
-    rows.sort(key=lambda r: r["aic"])
-    rel = np.exp(-0.5 * (np.array([r["aic"] for r in rows]) - rows[0]["aic"]))
-    for r, weight in zip(rows, rel / rel.sum()):
-        r["weight"] = float(weight)
-    inside = [r["name"] for r in rows if r["n_in_interval"]]
-    lo, hi = free["n_ci"]
+        fits.append((float(aic), name, mech, p))
+    fits.sort(key=lambda f: f[0])
+    rel = np.exp(-0.5 * (np.array([f[0] for f in fits]) - fits[0][0]))
+    rows = [MechanismFit(name=name, time_exponent=mech["time_exponent"], size_exponent=mech["size_exponent"],
+                         B_per_s=float(np.exp(p[1])), t0_s=float(p[2]), aic=aic,
+                         n_in_interval=bool(free.n_ci[0] <= mech["time_exponent"] <= free.n_ci[1]),
+                         weight=float(weight))
+            for (aic, name, mech, p), weight in zip(fits, rel / rel.sum())]
+    inside = [r.name for r in rows if r.n_in_interval]
+    lo, hi = free.n_ci
     named = None
-    if len(inside) == 1 and inside[0] == rows[0]["name"] and rows[0]["weight"] >= MIN_WEIGHT_TO_NAME:
+    if len(inside) == 1 and inside[0] == rows[0].name and rows[0].weight >= MIN_WEIGHT_TO_NAME:
         named = inside[0]
-        verdict = (f"consistent with {named}: n = {free['n']:.2f} [{lo:.2f}, {hi:.2f}] holds only its n = "
-                   f"{rows[0]['time_exponent']}, and its law fits best (Akaike weight {rows[0]['weight']:.2f}).")
+        verdict = (f"consistent with {named}: n = {free.n:.2f} [{lo:.2f}, {hi:.2f}] holds only its n = "
+                   f"{rows[0].time_exponent}, and its law fits best (Akaike weight {rows[0].weight:.2f}).")
     elif not inside:
-        verdict = (f"no classical two-sphere mechanism: n = {free['n']:.2f} [{lo:.2f}, {hi:.2f}] holds none of "
+        verdict = (f"no classical two-sphere mechanism: n = {free.n:.2f} [{lo:.2f}, {hi:.2f}] holds none of "
                    "2, 3, 5, 6, 7 (a mixture, or outside the initial stage).")
     elif len(inside) == 1:
-        verdict = (f"undetermined: n = {free['n']:.2f} [{lo:.2f}, {hi:.2f}] holds only {inside[0]}'s n, but with "
-                   f"t0 free the laws of other mechanisms fit about as well ({rows[0]['name']} leads, Akaike weight "
-                   f"{rows[0]['weight']:.2f}).")
+        verdict = (f"undetermined: n = {free.n:.2f} [{lo:.2f}, {hi:.2f}] holds only {inside[0]}'s n, but with "
+                   f"t0 free the laws of other mechanisms fit about as well ({rows[0].name} leads, Akaike weight "
+                   f"{rows[0].weight:.2f}).")
     else:
-        verdict = (f"undetermined: n = {free['n']:.2f} [{lo:.2f}, {hi:.2f}] spans {', '.join(inside)}; by fit "
-                   f"quality {rows[0]['name']} leads (Akaike weight {rows[0]['weight']:.2f}). More time points, a "
+        verdict = (f"undetermined: n = {free.n:.2f} [{lo:.2f}, {hi:.2f}] spans {', '.join(inside)}; by fit "
+                   f"quality {rows[0].name} leads (Akaike weight {rows[0].weight:.2f}). More time points, a "
                    "longer time range, or the size exponent m from pairs of other sizes would decide.")
-    return {"free_fit": free, "mechanisms": rows, "named": named, "verdict": verdict}
+    return MechanismRanking(free_fit=free, mechanisms=tuple(rows), named=named, verdict=verdict)
 
 
-def arrhenius_fit(temperature_C, rate, rate_rel_sd=None, *, temperature_prefactor: bool = True) -> dict:
+def arrhenius_fit(temperature_C, rate, rate_rel_sd=None, *, temperature_prefactor: bool = True) -> ArrheniusFit:
     """Activation energy Q from rates at several temperatures: ln(B T) = ln A − Q / (k_B T).
 
     For diffusion mechanisms B(T) = C D γΩ/(k_B T) with D = D₀ exp(−Q/k_B T), so ln(B T) is
@@ -298,9 +424,7 @@ def arrhenius_fit(temperature_C, rate, rate_rel_sd=None, *, temperature_prefacto
 
     Returns
     -------
-    dict
-        ``Q_eV``, ``Q_kJ_per_mol``, ``Q_sd_eV`` (from the residual scatter, or from the given
-        SDs), ``ln_A``, ``n_points``.
+    ArrheniusFit
 
     Raises
     ------
@@ -324,5 +448,5 @@ def arrhenius_fit(temperature_C, rate, rate_rel_sd=None, *, temperature_prefacto
         resid = y - X @ beta
         cov = cov * (resid @ resid / dof if dof > 0 else np.nan)
     q = float(beta[1])
-    return {"Q_eV": q, "Q_kJ_per_mol": q * 96.48533212, "Q_sd_eV": float(np.sqrt(cov[1, 1])),
-            "ln_A": float(beta[0]), "n_points": int(T.size), "temperature_prefactor": temperature_prefactor}
+    return ArrheniusFit(Q_eV=q, Q_kJ_per_mol=q * 96.48533212, Q_sd_eV=float(np.sqrt(cov[1, 1])),
+                        ln_A=float(beta[0]), n_points=int(T.size), temperature_prefactor=temperature_prefactor)

@@ -15,7 +15,6 @@ point; so are the twin's repeats.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -30,12 +29,13 @@ from ..measure import Measurements, Pair, Particle
 from ..measure.tracking import track_particles
 from ..simulate.compare import PAIR_QUANTITIES
 from ..simulate import write_twin
-from .experiment import Experiment
+from .experiment import Experiment, read_experiment
 from .kinetics import arrhenius_pairs, assign_segments, fit_pairs
+from .result import TimePointResult
 from .run import RunParameters, finished_measurements, run_tilt_series
 from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_uncertainty
 
-__all__ = ["run_experiment", "resolve_automatic", "PAIR_TIMESERIES_COLUMNS"]
+__all__ = ["run_experiment", "run_experiment_file", "resolve_automatic", "PAIR_TIMESERIES_COLUMNS"]
 
 #: Columns of pairs_timeseries.csv: time, hold and track ids, the pair's quantities with their error bars, then
 #: any other quantity of :class:`~insitu4d.measure.records.Pair` the time series keep (``timeseries=True``).
@@ -83,6 +83,31 @@ def run_experiment(experiment: Experiment, outdir, *,
         return _run_experiment(experiment, folder, progress)
 
 
+def run_experiment_file(path, outdir, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """The ``run EXPERIMENT.toml`` job: read the experiment file, then :func:`run_experiment`.
+
+    Parameters
+    ----------
+    path : str or Path
+        Experiment file (:func:`~insitu4d.pipeline.experiment.read_experiment`).
+    outdir : str or Path
+    progress : callable(stage, done, total), optional
+
+    Returns
+    -------
+    dict
+        The content of ``experiment.json``.
+
+    Raises
+    ------
+    UnreadableFile, InvalidParameter
+        The experiment file cannot be read or holds a wrong setting (the message names it).
+    UnwritableOutput, OutputInUse, Insitu4dError
+        As :func:`run_experiment`.
+    """
+    return run_experiment(read_experiment(path), outdir, progress=progress)
+
+
 def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     """:func:`run_experiment` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
@@ -114,13 +139,14 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
             run_tilt_series(stack, tp_dir, tilts=tilts, params=use, previous_labels=seeds, previous_volume=prior,
                             progress=lambda stage, done, total, name=tp.name: report(name, done, total))
             measurements = Measurements.load(tp_dir / "measurements.json")
-        run = json.loads((tp_dir / "run.json").read_text())
+        run = TimePointResult.load(tp_dir / "run.json")
         if resolved is None:
             resolved, choices = resolve_automatic(params, run, tp.name)
         frames.append(list(measurements.particles))
         pair_frames.append(list(measurements.pairs))
         runs.append({"time_point": tp.name, "time_s": tp.time_s, "temperature_C": tp.temperature_C,
-                     "tilt_series": str(stack), "resumed": resumed, "quality_flags": run.get("quality_flags", [])})
+                     "tilt_series": str(stack), "resumed": resumed,
+                     "quality_flags": [f.to_dict() for f in run.quality_flags]})
         previous, previous_volume = tp_dir / "labels.h5", tp_dir / "volume.h5"
     report("track", 0, 1)
     tracks = track_particles(frames)
@@ -133,9 +159,9 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     from ..report.timeseries import save_pair_plots
 
     plots = save_pair_plots(outdir, pair_rows)
-    fits = fit_pairs(pair_rows)
+    fits = [f.to_dict() for f in fit_pairs(pair_rows)]
     if experiment.kinetics.time_exponent is not None:
-        kinetics["arrhenius"] = arrhenius_pairs(pair_rows, experiment.kinetics.time_exponent)
+        kinetics["arrhenius"] = [a.to_dict() for a in arrhenius_pairs(pair_rows, experiment.kinetics.time_exponent)]
     report("track", 1, 1)
     accuracy = None
     if experiment.twin is not None and len(simulated) == len(experiment.timepoints):
@@ -173,7 +199,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     return summary
 
 
-def resolve_automatic(params: RunParameters, run: dict, name: str) -> tuple[RunParameters, dict | None]:
+def resolve_automatic(params: RunParameters, run: TimePointResult, name: str) -> tuple[RunParameters, dict | None]:
     """The parameters of an experiment with the automatic choices of its first time point fixed.
 
     The method, the TV weight, the iteration count and the tilt-axis direction that
@@ -185,8 +211,8 @@ def resolve_automatic(params: RunParameters, run: dict, name: str) -> tuple[RunP
     Parameters
     ----------
     params : RunParameters
-    run : dict
-        ``run.json`` of the first time point.
+    run : TimePointResult
+        The first time point's result (its ``run.json``).
     name : str
         Its name, for the record.
 
@@ -196,7 +222,7 @@ def resolve_automatic(params: RunParameters, run: dict, name: str) -> tuple[RunP
     choices : dict or None
         What was fixed and why (None when nothing was automatic).
     """
-    recon = run["reconstruction"]
+    recon = run.reconstruction
     changes = {}
     if params.method == "auto":
         changes["method"] = recon["method"]
@@ -204,9 +230,8 @@ def resolve_automatic(params: RunParameters, run: dict, name: str) -> tuple[RunP
         changes["tv_weight"] = float(recon["tv_weight"])
     if params.iterations is None and "iterations" in recon:
         changes["iterations"] = int(recon["iterations"])
-    alignment = run.get("alignment") or {}
-    if params.tilt_axis_deg == "auto" and "tilt_axis_deg" in alignment:
-        changes["tilt_axis_deg"] = float(alignment["tilt_axis_deg"])  # one direction for the whole series
+    if params.tilt_axis_deg == "auto":
+        changes["tilt_axis_deg"] = run.tilt_axis_deg  # one direction for the whole series
     if not changes:
         return params, None
     record = {"from_time_point": name, **changes,

@@ -1,5 +1,5 @@
 """Jobs of one stage, file to file: what the commands ``reconstruct``, ``align``, ``drift``, ``denoise``,
-``segment`` and ``measure`` do.
+``segment``, ``measure`` and ``simulate`` do.
 
 Each checks its output path before any work, reads, runs its stage, and writes atomically.
 The stages themselves live in their modules; here they are only wired to files.
@@ -14,7 +14,7 @@ from ..align import Alignment, align_tilt_series
 from ..align.movie import MovieDrift, movie_drift
 from ..data import Volume
 from ..denoise import denoise_calibrated
-from ..errors import MissingPixelSize
+from ..errors import InvalidParameter, MissingPixelSize
 from ..io.output_folder import check_output_file
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, write_array, write_json, write_tilt_series
@@ -22,9 +22,10 @@ from ..measure import Measurements, measure
 from ..preprocess import normalise, remove_background, rotate_to_vertical_axis
 from ..recon import reconstruct
 from ..segment import SegmentationParameters, segment
+from .experiment import read_experiment
 
 __all__ = ["reconstruct_file", "align_file", "movie_drift_file", "denoise_file", "segment_file", "measure_file",
-           "VOLUME_SUFFIXES"]
+           "simulate_file", "VOLUME_SUFFIXES"]
 
 #: File endings an array (volume, labels, movie) can be written with (:func:`insitu4d.io.write_array`).
 VOLUME_SUFFIXES = (".h5", ".hdf5", ".tif", ".tiff")
@@ -296,3 +297,32 @@ def measure_file(labels_path, *, voxel_size_nm: float | None = None, json_path=N
     if json_path is not None:
         write_json(json_path, result.to_dict())
     return result
+
+
+def simulate_file(experiment_path, outdir) -> dict:
+    """Write the digital twin of an experiment file: ``T01.mrc`` + ``T01.rawtlt`` … and ``truth.csv``.
+
+    Parameters
+    ----------
+    experiment_path : str or Path
+        Experiment file with a ``[simulation]`` table (:func:`~insitu4d.pipeline.experiment.read_experiment`).
+    outdir : str or Path
+
+    Returns
+    -------
+    dict
+        :func:`insitu4d.simulate.write_twin`'s record (``tilt_series``: the files written …).
+
+    Raises
+    ------
+    InvalidParameter
+        The experiment has no ``[simulation]`` table, or a wrong setting.
+    UnreadableFile
+        The experiment file cannot be read.
+    """
+    from ..simulate import write_twin
+
+    experiment = read_experiment(experiment_path)
+    if experiment.twin is None:
+        raise InvalidParameter(f"{Path(experiment_path).name} has no [simulation] table: nothing to simulate.")
+    return write_twin(experiment.twin, outdir)

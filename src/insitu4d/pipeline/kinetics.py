@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 
@@ -21,10 +22,12 @@ from ..errors import InvalidParameter, UnreadableFile
 from ..io.holder_log import isothermal_segments, read_holder_log
 from ..io.output_folder import check_output_file
 from ..io.writers import write_json
-from ..physics.sintering import arrhenius_fit, fit_neck_growth, rank_mechanisms
+from ..physics.sintering import (ArrheniusFit, MechanismRanking, NeckGrowthFit, arrhenius_fit, fit_neck_growth,
+                                 rank_mechanisms)
 
 __all__ = ["read_pairs_table", "assign_segments", "fit_pairs", "arrhenius_pairs", "KineticsParameters",
-           "REQUIRED_PAIR_COLUMNS", "fit_pairs_file", "PLOT_SUFFIXES"]
+           "REQUIRED_PAIR_COLUMNS", "fit_pairs_file", "PLOT_SUFFIXES", "PairFit", "RateSegment", "PairArrhenius",
+           "KineticsResult"]
 
 #: File endings of the fit plot (matplotlib writes the format of the ending).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -61,6 +64,147 @@ class KineticsParameters:
         if isinstance(self.min_hold_s, bool) or not isinstance(self.min_hold_s, (int, float)) \
                 or not 0 <= self.min_hold_s < float("inf"):
             raise InvalidParameter(f"min_hold_s must be a number of seconds ≥ 0; got {self.min_hold_s!r}.")
+
+
+@dataclass(frozen=True)
+class PairFit:
+    """The neck-growth law of one pair in one isothermal segment, with the mechanisms ranked (:func:`fit_pairs`).
+
+    Attributes
+    ----------
+    pair_id : int or str
+        As in the pair table.
+    segment : int
+        Index of the isothermal segment (:func:`assign_segments`).
+    temperature_C : float or None, °C
+        Mean temperature of its rows (None: unknown).
+    time_range_s : (float, float), s
+        First and last time fitted.
+    weighted_by_error_bars : bool
+        Whether the rows' ``r_n_over_r_p_err`` weighted the fit.
+    ranking : MechanismRanking
+        The free fit (:attr:`fit`), the mechanisms and the verdict.
+    """
+
+    pair_id: int | str
+    segment: int
+    temperature_C: Optional[float]
+    time_range_s: tuple[float, float]
+    weighted_by_error_bars: bool
+    ranking: MechanismRanking
+
+    @property
+    def fit(self) -> NeckGrowthFit:
+        """The free fit (n, B, t₀ and their intervals).
+
+        Returns
+        -------
+        NeckGrowthFit
+        """
+        return self.ranking.free_fit
+
+    def to_dict(self) -> dict:
+        """One flat JSON record: the pair, the free fit's fields, ``mechanism`` (or None), ``verdict``, ``mechanisms``.
+
+        Returns
+        -------
+        dict
+        """
+        return {"pair_id": self.pair_id, "segment": self.segment, "temperature_C": self.temperature_C,
+                "time_range_s": list(self.time_range_s), **self.fit.to_dict(),
+                "weighted_by_error_bars": self.weighted_by_error_bars, "mechanism": self.ranking.named,
+                "verdict": self.ranking.verdict, "mechanisms": [m.to_dict() for m in self.ranking.mechanisms]}
+
+
+@dataclass(frozen=True)
+class RateSegment:
+    """The rate B of one pair in one isothermal segment at a fixed time exponent (:func:`arrhenius_pairs`).
+
+    Attributes
+    ----------
+    temperature_C : float, °C
+    time_range_s : (float, float), s
+    n_points : int
+    B_per_s : float, 1/s
+    B_per_s_ci : (float, float), 1/s
+        Bootstrap 2.5 and 97.5 percentiles.
+    """
+
+    temperature_C: float
+    time_range_s: tuple[float, float]
+    n_points: int
+    B_per_s: float
+    B_per_s_ci: tuple[float, float]
+
+    def to_dict(self) -> dict:
+        """The record for JSON.
+
+        Returns
+        -------
+        dict
+        """
+        return {"temperature_C": self.temperature_C, "time_range_s": list(self.time_range_s),
+                "n_points": self.n_points, "B_per_s": self.B_per_s, "B_per_s_ci": list(self.B_per_s_ci)}
+
+
+@dataclass(frozen=True)
+class PairArrhenius:
+    """The activation energy of one pair from its rates in several holds (:func:`arrhenius_pairs`).
+
+    Attributes
+    ----------
+    pair_id : int or str
+    time_exponent : float
+        The common n of the rates.
+    segments : tuple of RateSegment
+    arrhenius : ArrheniusFit or None
+        None when fewer than 2 temperatures have 3 or more points (:attr:`reason`).
+    reason : str or None
+        Why there is no fit.
+    weighted_by_bootstrap : bool or None
+        Whether the rates' bootstrap spreads weighted the fit (None without a fit).
+    """
+
+    pair_id: int | str
+    time_exponent: float
+    segments: tuple[RateSegment, ...]
+    arrhenius: Optional[ArrheniusFit] = None
+    reason: Optional[str] = None
+    weighted_by_bootstrap: Optional[bool] = None
+
+    def to_dict(self) -> dict:
+        """The record for JSON (``reason`` only without a fit, ``weighted_by_bootstrap`` only with one).
+
+        Returns
+        -------
+        dict
+        """
+        out = {"pair_id": self.pair_id, "time_exponent": self.time_exponent,
+               "segments": [s.to_dict() for s in self.segments],
+               "arrhenius": None if self.arrhenius is None else self.arrhenius.to_dict()}
+        if self.reason is not None:
+            out["reason"] = self.reason
+        if self.weighted_by_bootstrap is not None:
+            out["weighted_by_bootstrap"] = self.weighted_by_bootstrap
+        return out
+
+
+@dataclass(frozen=True)
+class KineticsResult:
+    """What :func:`fit_pairs_file` produced.
+
+    Attributes
+    ----------
+    fits : tuple of PairFit
+    arrhenius : tuple of PairArrhenius or None
+        None without a time exponent.
+    plot : Path
+        The plot written.
+    """
+
+    fits: tuple[PairFit, ...]
+    arrhenius: Optional[tuple[PairArrhenius, ...]]
+    plot: Path
 
 
 def _float(value) -> float:
@@ -202,11 +346,11 @@ def _temperature(rows: list[dict]) -> float | None:
     return float(np.nanmean(T)) if np.any(np.isfinite(T)) else None
 
 
-def _time_range(rows: list[dict]) -> list[float]:
-    return [float(rows[0]["time_s"]), float(rows[-1]["time_s"])]
+def _time_range(rows: list[dict]) -> tuple[float, float]:
+    return float(rows[0]["time_s"]), float(rows[-1]["time_s"])
 
 
-def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -> list[dict]:
+def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -> list[PairFit]:
     """(r_n/r_p)^n = B (t − t₀) per pair and isothermal segment with t₀ free, mechanisms ranked.
 
     Rows are split into segments by :func:`assign_segments` unless they carry ``segment``.
@@ -225,11 +369,8 @@ def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -
 
     Returns
     -------
-    list of dict
-        Per pair and segment: ``pair_id``, ``segment``, ``temperature_C``, ``time_range_s``,
-        the free fit (:func:`insitu4d.physics.sintering.fit_neck_growth` keys),
-        ``weighted_by_error_bars``, ``mechanism`` (named or None), ``verdict`` and
-        ``mechanisms`` (ranked).
+    list of PairFit
+        Per pair and segment.
 
     Raises
     ------
@@ -243,15 +384,13 @@ def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -
         sigma = _sigma(rs)
         ranking = rank_mechanisms([r["time_s"] for r in rs], [r["r_n_over_r_p"] for r in rs], sigma=sigma,
                                   n_bootstrap=n_bootstrap, seed=seed)
-        fits.append({"pair_id": pid, "segment": segment, "temperature_C": _temperature(rs),
-                     "time_range_s": _time_range(rs), **ranking["free_fit"],
-                     "weighted_by_error_bars": sigma is not None, "mechanism": ranking["named"],
-                     "verdict": ranking["verdict"], "mechanisms": ranking["mechanisms"]})
+        fits.append(PairFit(pair_id=pid, segment=segment, temperature_C=_temperature(rs),
+                            time_range_s=_time_range(rs), weighted_by_error_bars=sigma is not None, ranking=ranking))
     return fits
 
 
 def arrhenius_pairs(pair_rows: list[dict], time_exponent: float, *, n_bootstrap: int = 100,
-                    seed: int = 0) -> list[dict]:
+                    seed: int = 0) -> list[PairArrhenius]:
     """Activation energy per pair from its rate constants B at a common time exponent n.
 
     B is fitted in each isothermal segment with n fixed and t₀ free (the neck that earlier
@@ -271,10 +410,9 @@ def arrhenius_pairs(pair_rows: list[dict], time_exponent: float, *, n_bootstrap:
 
     Returns
     -------
-    list of dict
-        Per pair: ``pair_id``, ``time_exponent``, ``segments`` (``temperature_C``,
-        ``time_range_s``, ``n_points``, ``B_per_s``, ``B_per_s_ci``) and ``arrhenius`` (the fit,
-        or None with ``reason`` when fewer than 2 temperatures have 3 or more points).
+    list of PairArrhenius
+        Per pair (without a fit, and with the reason, when fewer than 2 temperatures have 3
+        or more points).
 
     Raises
     ------
@@ -290,27 +428,24 @@ def arrhenius_pairs(pair_rows: list[dict], time_exponent: float, *, n_bootstrap:
             continue
         f = fit_neck_growth([r["time_s"] for r in rs], [r["r_n_over_r_p"] for r in rs], sigma=_sigma(rs),
                             time_exponent=time_exponent, n_bootstrap=n_bootstrap, seed=seed)
-        by_pair.setdefault(pid, []).append({"temperature_C": T, "time_range_s": _time_range(rs),
-                                            "n_points": len(rs), "B_per_s": f["B_per_s"],
-                                            "B_per_s_ci": f["B_per_s_ci"]})
+        by_pair.setdefault(pid, []).append(RateSegment(temperature_C=T, time_range_s=_time_range(rs),
+                                                       n_points=len(rs), B_per_s=f.B_per_s, B_per_s_ci=f.B_per_s_ci))
     out = []
     for pid, segs in by_pair.items():
-        entry = {"pair_id": pid, "time_exponent": float(time_exponent), "segments": segs, "arrhenius": None}
-        if len({round(s["temperature_C"], 6) for s in segs}) < 2:
-            entry["reason"] = "fewer than 2 temperatures with 3 or more points in (0, 1]"
-        else:
-            lo, hi = (np.log([s["B_per_s_ci"][k] for s in segs]) for k in (0, 1))
-            rel_sd = (hi - lo) / (2 * 1.96)
-            usable = bool(np.all(np.isfinite(rel_sd)) and np.all(rel_sd > 0))
-            entry["arrhenius"] = arrhenius_fit([s["temperature_C"] for s in segs], [s["B_per_s"] for s in segs],
-                                               rel_sd if usable else None)
-            entry["weighted_by_bootstrap"] = usable
-        out.append(entry)
+        if len({round(s.temperature_C, 6) for s in segs}) < 2:
+            out.append(PairArrhenius(pid, float(time_exponent), tuple(segs),
+                                     reason="fewer than 2 temperatures with 3 or more points in (0, 1]"))
+            continue
+        lo, hi = (np.log([s.B_per_s_ci[k] for s in segs]) for k in (0, 1))
+        rel_sd = (hi - lo) / (2 * 1.96)
+        usable = bool(np.all(np.isfinite(rel_sd)) and np.all(rel_sd > 0))
+        fit = arrhenius_fit([s.temperature_C for s in segs], [s.B_per_s for s in segs], rel_sd if usable else None)
+        out.append(PairArrhenius(pid, float(time_exponent), tuple(segs), arrhenius=fit, weighted_by_bootstrap=usable))
     return out
 
 
 def fit_pairs_file(table, params: KineticsParameters | None = None, *, holder_log=None, n_bootstrap: int = 200,
-                   plot=None, json_path=None) -> dict:
+                   plot=None, json_path=None) -> KineticsResult:
     """The ``fit`` job: neck-growth laws (and with ``params.time_exponent`` Arrhenius) of a pair table, plotted.
 
     Parameters
@@ -329,9 +464,7 @@ def fit_pairs_file(table, params: KineticsParameters | None = None, *, holder_lo
 
     Returns
     -------
-    dict
-        ``fits`` (:func:`fit_pairs`), ``arrhenius`` (:func:`arrhenius_pairs`, or None),
-        ``plot`` (Path).
+    KineticsResult
 
     Raises
     ------
@@ -364,5 +497,6 @@ def fit_pairs_file(table, params: KineticsParameters | None = None, *, holder_lo
         if params.time_exponent is not None else None
     save_fit_plot(plot, rows, fits)
     if json_path is not None:
-        write_json(json_path, {"source": str(table), "fits": fits, "arrhenius": arrhenius})
-    return {"fits": fits, "arrhenius": arrhenius, "plot": plot}
+        write_json(json_path, {"source": str(table), "fits": [f.to_dict() for f in fits],
+                               "arrhenius": None if arrhenius is None else [a.to_dict() for a in arrhenius]})
+    return KineticsResult(tuple(fits), None if arrhenius is None else tuple(arrhenius), plot)

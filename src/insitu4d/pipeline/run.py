@@ -7,6 +7,7 @@ reuses a finished ``volume.h5`` (the expensive stage) instead of reconstructing 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -21,10 +22,10 @@ from ..align import AlignmentParameters, align_tilt_series, apply_alignment
 from ..data import TiltSeries, Volume, require_positive
 from ..denoise import DenoiseParameters, denoise_calibrated
 from ..dose import tilt_series_dose
-from ..errors import InvalidParameter
+from ..errors import InvalidParameter, UnreadableFile
 from ..io.readers import TILT_UNITS, read_tilt_series
 from ..io.output_folder import output_folder
-from ..io.writers import read_array, sha256_file, write_array, write_csv, write_json
+from ..io.writers import read_array, write_array, write_csv, write_json
 from ..measure import measure
 from ..measure import Measurements, Pair, Particle
 from ..noise import looks_like_counts, noise_level, thinned_difference
@@ -36,6 +37,7 @@ from ..recon import PRIOR_SHARE, ReconstructionParameters, reconstruct, reprojec
 from ..recon import check_parameters as check_reconstruction
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
+from .result import InputFile, TiltSeriesRecord, TimePointResult
 
 __all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES",
            "STAGE_TABLES"]
@@ -248,7 +250,7 @@ def _recon_key(ts: TiltSeries, params: RunParameters, noise: dict, prior_sha256:
 
 def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | None = None,
                     progress: Callable[[str, int, int], None] | None = None, figures: bool = True,
-                    previous_labels=None, previous_volume=None) -> dict:
+                    previous_labels=None, previous_volume=None) -> TimePointResult:
     """Run the main job on one tilt series and write every output to ``outdir``.
 
     Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attribute
@@ -279,8 +281,8 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
 
     Returns
     -------
-    dict
-        The content of ``run.json``.
+    TimePointResult
+        Its :meth:`~insitu4d.pipeline.result.TimePointResult.to_dict` is ``run.json``.
 
     Raises
     ------
@@ -294,7 +296,7 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
 
 
 def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, progress, figures: bool,
-                     previous_labels, previous_volume) -> dict:
+                     previous_labels, previous_volume) -> TimePointResult:
     """:func:`run_tilt_series` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
     timings: dict[str, float] = {}
@@ -316,11 +318,11 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
     with stage("read"):
         ts = read_tilt_series(input_path, tilts=tilts, pixel_size_nm=params.pixel_size_nm,
                               tilts_unit=params.tilts_unit)
-        inputs = {"tilt_series": {"path": str(input_path), "sha256": sha256_file(input_path)}}
+        inputs = {"tilt_series": InputFile.of(input_path)}
         dose = tilt_series_dose(ts)
         tilt_file = _tilt_file(tilts, ts.raw_metadata.get("tilts_source"))
         if tilt_file is not None:  # given, or the sidecar found beside the stack
-            inputs["tilts"] = {"path": str(tilt_file), "sha256": sha256_file(tilt_file)}
+            inputs["tilts"] = InputFile.of(tilt_file)
     with stage("preprocess"):
         denoise_info = None
         counts = looks_like_counts(ts.data)
@@ -341,16 +343,16 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
     with stage("align"):
         if params.align:
             ts, alignment = align_tilt_series(ts, **params.alignment.kwargs())
-            alignment_info = alignment.to_dict()
             difference = None if difference is None else apply_alignment(difference, alignment)
         else:
             axis = 0.0 if params.tilt_axis_deg == "auto" else params.tilt_axis_deg
             ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=axis))
-            alignment_info = {"skipped": True, "tilt_axis_deg": axis}
+            alignment = None
             difference = None if difference is None else rotate_images(difference, axis)
         noise = noise_level(ts.data, difference=difference)
     prior = _prior_volume(previous_volume, ts, params, inputs) if params.temporal_prior else None
-    key = _recon_key(ts, params, noise.to_dict(), inputs.get("previous_volume", {}).get("sha256"))
+    key = _recon_key(ts, params, noise.to_dict(), inputs["previous_volume"].sha256 if "previous_volume" in inputs
+                     else None)
     volume_path = outdir / "volume.h5"
     with stage("reconstruct"):
         volume = _cached_volume(volume_path, key)
@@ -366,9 +368,10 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         previous = None
         if previous_labels is not None:
             previous = read_array(previous_labels)[0]
-            inputs["previous_labels"] = {"path": str(previous_labels), "sha256": sha256_file(previous_labels)}
+            inputs["previous_labels"] = InputFile.of(previous_labels)
             if previous.shape != volume.shape:  # another field or binning: no seeds, said in run.json
-                inputs["previous_labels"]["unused"] = f"shape {list(previous.shape)} differs from the volume's"
+                inputs["previous_labels"] = dataclasses.replace(
+                    inputs["previous_labels"], unused=f"shape {list(previous.shape)} differs from the volume's")
                 previous = None
         labels, seg_info = segment(volume, params.segmentation, previous=previous)
     with stage("measure"):
@@ -378,7 +381,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         neck_resolution = [edge_width_vox(volume.data, labels > 0, direction=p.neck_normal, signed=signed)
                            for p in measurements.pairs]
         flags = [*check_tilts(ts.tilts_deg), *check_counts(counts_per_pixel, volume.provenance["method"]),
-                 *(check_alignment(alignment_info["direction_residuals"]) if params.align else []),
+                 *(check_alignment(alignment.direction_residuals) if alignment is not None else []),
                  *check_residual(residual, noise.relative), *check_field_of_view(ts.data, margin_px=_shift_margin(ts)),
                  *check_particles(labels),
                  *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution)]
@@ -391,38 +394,24 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
             save_orthoslices(outdir / "orthoslices.png", volume.data, volume.voxel_size_nm, labels=labels,
                              centre_vox=_figure_centre(labels),
                              title=f"{Path(input_path).name}: {volume.provenance['method'].upper()}")
-    run = {
-        "software": {"name": "insitu4d", "version": __version__},
-        "inputs": inputs,
-        "parameters": params.to_dict(),
-        "tilt_series": {
-            "shape": list(ts.shape), "pixel_size_nm": ts.pixel_size_nm,
-            "tilts_deg": ts.tilts_deg.tolist(),
-            "tilts_source": ts.raw_metadata.get("tilts_source"),
-            "pixel_size_source": ts.raw_metadata.get("pixel_size_source"),
-            "background_offsets": next((s.parameters["offsets"] for s in ts.steps("remove_background")), None),
-            "intensity_scale": ts.intensity_scale if ts.steps("normalise") else None,
-            "history": [s.to_dict() for s in ts.history if s.name != "remove_background"],
-            "missing_metadata": ts.missing_metadata(),
-        },
-        "dose": dose,
-        "noise": noise.to_dict(),
-        "denoise": denoise_info,
-        "alignment": alignment_info,
-        "reconstruction": dict(volume.provenance, resumed_from_volume_h5=resumed),
-        "reprojection_residual": residual,
-        "segmentation": {k: v for k, v in seg_info.items()},
-        "resolution_vox": resolution_vox,
-        "counts_per_pixel": counts_per_pixel,
-        "quality_flags": [f.to_dict() for f in flags],
-        "n_particles": len(measurements.particles),
-        "n_pairs": len(measurements.pairs),
-        "timings_s": timings,
-        "outputs": sorted(["volume.h5", "labels.h5", "particles.csv", "pairs.csv", "measurements.json", "run.json",
-                           *(["orthoslices.png"] if figures else [])]),
-    }
-    write_json(outdir / "run.json", run)
-    return run
+    result = TimePointResult(
+        software_version=__version__, inputs=inputs, parameters=params,
+        tilt_series=TiltSeriesRecord(
+            shape=tuple(ts.shape), pixel_size_nm=ts.pixel_size_nm, tilts_deg=tuple(ts.tilts_deg.tolist()),
+            tilts_source=ts.raw_metadata.get("tilts_source"),
+            pixel_size_source=ts.raw_metadata.get("pixel_size_source"),
+            background_offsets=next((tuple(s.parameters["offsets"]) for s in ts.steps("remove_background")), None),
+            intensity_scale=ts.intensity_scale if ts.steps("normalise") else None,
+            history=tuple(s.to_dict() for s in ts.history if s.name != "remove_background"),
+            missing_metadata=tuple(ts.missing_metadata())),
+        dose=dose, noise=noise, denoise=denoise_info, alignment=alignment, reconstruction=dict(volume.provenance),
+        resumed_from_volume_h5=resumed, reprojection_residual=residual, segmentation=dict(seg_info),
+        resolution_vox=resolution_vox, counts_per_pixel=counts_per_pixel, quality_flags=tuple(flags),
+        n_particles=len(measurements.particles), n_pairs=len(measurements.pairs), timings_s=timings,
+        outputs=tuple(sorted(["volume.h5", "labels.h5", "particles.csv", "pairs.csv", "measurements.json",
+                              "run.json", *(["orthoslices.png"] if figures else [])])))
+    write_json(outdir / "run.json", result.to_dict())
+    return result
 
 
 def _tilt_file(tilts, source) -> Path | None:
@@ -439,10 +428,11 @@ def _prior_volume(path, ts: TiltSeries, params: RunParameters, inputs: dict) -> 
     if path is None:
         return None
     data, attrs = read_array(path)
-    inputs["previous_volume"] = {"path": str(path), "sha256": sha256_file(path)}
+    inputs["previous_volume"] = InputFile.of(path)
     shape = (int(params.thickness_px or ts.shape[2]), ts.shape[1], ts.shape[2])
     if data.shape != shape:  # another field, binning or thickness: reconstructed without a prior
-        inputs["previous_volume"]["unused"] = f"shape {list(data.shape)} differs from this volume's {list(shape)}"
+        inputs["previous_volume"] = dataclasses.replace(
+            inputs["previous_volume"], unused=f"shape {list(data.shape)} differs from this volume's {list(shape)}")
         return None
     return Volume(data, float(attrs.get("voxel_size_nm", ts.pixel_size_nm)), attrs.get("provenance") or {})
 
@@ -518,23 +508,24 @@ def finished_measurements(outdir, stack, params: dict, previous_labels=None, pre
     if not (run_json.is_file() and meas.is_file()):
         return None
     try:
-        run = json.loads(run_json.read_text())
-        recorded_tilts = run["inputs"].get("tilts")
-        tilt_file = tilts if tilts is not None else (recorded_tilts or {}).get("path")
-        same_input = (run["software"]["version"] == __version__
-                      and run["inputs"]["tilt_series"]["sha256"] == sha256_file(stack)
+        run = TimePointResult.load(run_json)
+        recorded_tilts = run.inputs.get("tilts")
+        tilt_file = tilts if tilts is not None else (recorded_tilts.path if recorded_tilts else None)
+        same_input = (run.software_version == __version__ and run.inputs["tilt_series"].same_content(stack)
                       and _same_file(recorded_tilts, tilt_file))
-        same_previous = all(_same_file(run["inputs"].get(name), path) for name, path in
+        same_previous = all(_same_file(run.inputs.get(name), path) for name, path in
                             (("previous_labels", previous_labels), ("previous_volume", previous_volume)))
-        if same_input and same_previous and run["parameters"] == json.loads(json.dumps(params, default=str)):
+        same_params = json.loads(json.dumps(run.parameters.to_dict(), default=str)) == \
+            json.loads(json.dumps(params, default=str))
+        if same_input and same_previous and same_params:
             return Measurements.load(meas)
-    except (KeyError, ValueError, TypeError, OSError):
+    except (UnreadableFile, KeyError, ValueError, TypeError, OSError):
         return None
     return None
 
 
-def _same_file(recorded: dict | None, path) -> bool:
-    """Whether a run.json input record and ``path`` (or None) name the same content."""
+def _same_file(recorded: InputFile | None, path) -> bool:
+    """Whether a run's input record and ``path`` (or None) name the same content."""
     if path is None:
         return recorded is None
-    return recorded is not None and Path(path).is_file() and recorded["sha256"] == sha256_file(path)
+    return recorded is not None and recorded.same_content(path)

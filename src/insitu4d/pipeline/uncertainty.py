@@ -20,7 +20,6 @@ include shape errors the twin does not model.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,6 +33,7 @@ from ..measure import Measurements
 from ..simulate import SinteringPair, Sphere, simulate_scene
 from ..simulate.compare import PAIR_QUANTITIES, score_pairs
 from ..simulate.haadf import LAMBDA_CU_NM
+from .result import TimePointResult
 from .run import RunParameters, finished_measurements, run_tilt_series
 
 __all__ = ["UncertaintyParameters", "scene_from_measurements", "twin_uncertainty", "error_bars", "error_column",
@@ -140,15 +140,15 @@ def scene_from_measurements(measurements: dict, shape_px, voxel_size_nm: float, 
     return spheres, pairs, pair_labels
 
 
-def _misalignment(run: dict) -> dict:
+def _misalignment(run: TimePointResult) -> dict:
     """Drift amplitude, axis offset and rotation the alignment of a time point found."""
-    al = run.get("alignment") or {}
-    if al.get("skipped") or "shifts_px" not in al:
+    al = run.alignment
+    if al is None:
         return {"drift_max_px": 0.0, "tilt_axis_offset_px": 0.0, "tilt_axis_rotation_deg": 0.0}
-    shifts = np.asarray(al["shifts_px"], float)
+    shifts = np.asarray(al.shifts_px, float)
     return {"drift_max_px": float(np.max(np.abs(shifts - np.median(shifts, axis=0)))),
-            "tilt_axis_offset_px": float(al.get("tilt_axis_offset_px", 0.0)),
-            "tilt_axis_rotation_deg": float(al.get("tilt_axis_rotation_deg", 0.0))}
+            "tilt_axis_offset_px": float(al.tilt_axis_offset_px),
+            "tilt_axis_rotation_deg": float(al.tilt_axis_rotation_deg)}
 
 
 def _write_stack(path: Path, ts) -> tuple[Path, Path]:
@@ -217,7 +217,7 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
     for index in chosen:
         tp = time_points[index]
         tp_dir = outdir / tp["name"]
-        run = json.loads((tp_dir / "run.json").read_text())
+        run = TimePointResult.load(tp_dir / "run.json")
         measurements = Measurements.load(tp_dir / "measurements.json")
         labels, attrs = read_array(tp_dir / "labels.h5")
         h = float(attrs["voxel_size_nm"])
@@ -228,7 +228,7 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
         for r in range(settings.repeats):
             report("uncertainty", done, total)
             ts, truth, true_labels, _ = simulate_scene(
-                labels.shape, h, run["tilt_series"]["tilts_deg"], dose_e_per_nm2, spheres=spheres, pairs=pairs,
+                labels.shape, h, run.tilt_series.tilts_deg, dose_e_per_nm2, spheres=spheres, pairs=pairs,
                 rng=np.random.default_rng([settings.seed, index, r, 104729]), lambda_cu_nm=settings.lambda_cu_nm,
                 **_misalignment(run))
             rdir = outdir / "uncertainty" / f"{tp['name']}_R{r + 1}"

@@ -84,7 +84,7 @@ def _model_curves(ax) -> None:
     ax.plot(np.sqrt(1 - rho ** 2), rho, color="0.6", lw=1, label="interpenetration (no volume kept)")
 
 
-def save_fit_plot(path, rows: list[dict], fits: list[dict]) -> Path:
+def save_fit_plot(path, rows: list[dict], fits: list) -> Path:
     """Neck growth with the fitted laws (free n and the best mechanism), and r_n vs d over the models.
 
     Parameters
@@ -94,7 +94,7 @@ def save_fit_plot(path, rows: list[dict], fits: list[dict]) -> Path:
     rows : list of dict
         Pair time-series rows (``pair_id``, ``time_s``, ``r_n_over_r_p``, ``d_over_2r_p``,
         optional ``r_n_over_r_p_err``).
-    fits : list of dict
+    fits : list of PairFit
         From :func:`insitu4d.pipeline.kinetics.fit_pairs`.
     """
     import matplotlib
@@ -106,24 +106,24 @@ def save_fit_plot(path, rows: list[dict], fits: list[dict]) -> Path:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     _model_curves(axes[1])
-    colours = {pid: f"C{i}" for i, pid in enumerate(dict.fromkeys(f["pair_id"] for f in fits))}
-    for fit in fits:
-        colour = colours[fit["pair_id"]]
-        lo, hi = fit.get("time_range_s", (-np.inf, np.inf))
-        rs = sorted((r for r in rows if r["pair_id"] == fit["pair_id"] and lo <= r["time_s"] <= hi),
+    colours = {pid: f"C{i}" for i, pid in enumerate(dict.fromkeys(f.pair_id for f in fits))}
+    for pair_fit in fits:
+        colour, fit = colours[pair_fit.pair_id], pair_fit.fit
+        lo, hi = pair_fit.time_range_s
+        rs = sorted((r for r in rows if r["pair_id"] == pair_fit.pair_id and lo <= r["time_s"] <= hi),
                     key=lambda r: r["time_s"])
         t = np.array([r["time_s"] for r in rs])
-        at = f" at {fit['temperature_C']:.0f} °C" if fit.get("temperature_C") is not None else ""
+        at = f" at {pair_fit.temperature_C:.0f} °C" if pair_fit.temperature_C is not None else ""
         axes[0].errorbar(t, [r["r_n_over_r_p"] for r in rs], yerr=_errors(rs, "r_n_over_r_p_err"), fmt="o",
-                         ms=3, capsize=2, color=colour, label=f"pair {fit['pair_id']}{at}")
+                         ms=3, capsize=2, color=colour, label=f"pair {pair_fit.pair_id}{at}")
         tt = np.linspace(t.min(), t.max(), 200)
-        axes[0].plot(tt, neck_ratio_law(tt, fit["n"], fit["B_per_s"], fit["t0_s"]), "-", color=colour, lw=1,
-                     label=f"n = {fit['n']:.2f} [{fit['n_ci'][0]:.2f}, {fit['n_ci'][1]:.2f}]")
-        best = fit["mechanisms"][0]
-        axes[0].plot(tt, neck_ratio_law(tt, best["time_exponent"], best["B_per_s"], best["t0_s"]), ":",
-                     color=colour, lw=1, label=f"{best['name']} (n = {best['time_exponent']})")
+        axes[0].plot(tt, neck_ratio_law(tt, fit.n, fit.B_per_s, fit.t0_s), "-", color=colour, lw=1,
+                     label=f"n = {fit.n:.2f} [{fit.n_ci[0]:.2f}, {fit.n_ci[1]:.2f}]")
+        best = pair_fit.ranking.mechanisms[0]
+        axes[0].plot(tt, neck_ratio_law(tt, best.time_exponent, best.B_per_s, best.t0_s), ":",
+                     color=colour, lw=1, label=f"{best.name} (n = {best.time_exponent})")
         axes[1].plot([r["d_over_2r_p"] for r in rs], [r["r_n_over_r_p"] for r in rs], "o", ms=3, color=colour,
-                     label=f"pair {fit['pair_id']}")
+                     label=f"pair {pair_fit.pair_id}")
     axes[0].set(xlabel="time (s)", ylabel="r_n / r_p", title="(r_n/r_p)^n = B (t − t0), t0 free")
     axes[1].set(xlabel="d / 2r_p", ylabel="r_n / r_p", xlim=(0.4, 1.1), ylim=(0, 1.05))
     for ax in axes:
