@@ -98,10 +98,10 @@ def run_scene(kind: str, half_range: float, dose: float, seed: int, workdir: Pat
     pair = scene.pairs[0]
     row = {"seed": seed, "kind": kind, "half_range_deg": half_range, "dose": dose, "voxel_nm": h,
            "radii_vox": [r / h for r in pair.radii_nm], "neck_ratio": pair.r_n_nm / min(pair.radii_nm),
-           "axis_z": abs(pair.axis[0]), "n_true": len(scene.spheres) + 2, "n_particles": run["n_particles"],
-           "n_pairs": run["n_pairs"], "method": run["reconstruction"]["method"],
-           "tv_weight": run["reconstruction"].get("tv_weight"), "noise": run["noise"]["relative"],
-           "flags": [f["code"] for f in run["quality_flags"]], "time_s": elapsed}
+           "axis_z": abs(pair.axis[0]), "n_true": len(scene.spheres) + 2, "n_particles": run.n_particles,
+           "n_pairs": run.n_pairs, "method": run.reconstruction["method"],
+           "tv_weight": run.reconstruction.get("tv_weight"), "noise": run.noise.relative,
+           "flags": [f.code for f in run.quality_flags], "time_s": elapsed}
     sc = score_pairs(truth, labels, meas, h)[0]
     row["found"] = bool(sc["found"])
     if sc["found"]:

@@ -1,5 +1,7 @@
 """Neck growth through a heating programme: per-segment fits and the activation energy (Arrhenius)."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -55,6 +57,11 @@ def test_free_fits_per_hold_and_segments_from_the_holder_log():
     fits = fit_pairs(rows, n_bootstrap=4)
     assert [f.segment for f in fits] == [0, 1, 2]
     assert [f.temperature_C for f in fits] == pytest.approx(HOLDS_C, abs=0.3)
+    # the record's JSON is one flat entry per pair and hold: the free fit's fields beside the verdict
+    entry = json.loads(json.dumps(fits[0].to_dict()))
+    assert entry["n"] == fits[0].fit.n and entry["n_ci"] == list(fits[0].fit.n_ci)
+    assert entry["mechanism"] == fits[0].ranking.named and entry["verdict"] == fits[0].ranking.verdict
+    assert [m["name"] for m in entry["mechanisms"]] == [m.name for m in fits[0].ranking.mechanisms]
     # the same split from a holder log; a row in a ramp is left out of every segment
     t = np.array([0.0, 700.0, 750.0, 1400.0, 1450.0, 2100.0])
     log = HolderLog(t, np.array([300.0, 300.0, 350.0, 350.0, 400.0, 400.0]))
