@@ -198,8 +198,16 @@ def run_error_bars(half_range: float, dose: float, seed: int, workdir: Path) -> 
             err = float(r[f"{quantity}_err_nm"])
             z.append({"quantity": quantity, "evaluated": r["err_evaluated"] == "True",
                       "z": abs(float(r[f"{quantity}_nm"]) - true_value) / err if err > 0 else float("inf")})
+    with open(folder / "out" / "uncertainty.csv", newline="") as f:
+        twin_rows = list(csv.DictReader(f))  # the twin's raw figures, to study other error-bar rules offline
+    values = []
+    for r in rows:
+        true = truth[int(r["time_point"][1:]) - 1][0]
+        values.append({"time_point": r["time_point"], "time_s": r["time_s"], "pair_id": r["pair_id"],
+                       "r_n_true_nm": true["r_n_nm"], "d_true_nm": true["d_com_nm"],
+                       **{k: r[k] for k in ("r_n_nm", "d_nm", "r_n_err_nm", "d_err_nm")}})
     return {"seed": seed, "kind": "errbars", "half_range_deg": half_range, "dose": dose, "z": z,
-            "n_time_points_with_pair": len(rows), "time_s": elapsed}
+            "n_time_points_with_pair": len(rows), "time_s": elapsed, "twin_rows": twin_rows, "values": values}
 
 
 def summarise(name: str, rows: list[dict]) -> str:

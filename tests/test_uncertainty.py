@@ -7,8 +7,8 @@ from insitu4d.errors import InvalidParameter
 from insitu4d.measure import measure
 from insitu4d.physics import model_c_com_distance
 from insitu4d.pipeline import read_experiment
-from insitu4d.pipeline.uncertainty import (UncertaintyParameters, error_bars, error_column,
-                                           scene_from_measurements, twin_uncertainty)
+from insitu4d.pipeline.uncertainty import (MIN_RESPONSE, UncertaintyParameters, bias_response, error_bars,
+                                           error_column, scene_from_measurements, twin_uncertainty)
 from insitu4d.pipeline.run import RunParameters
 from insitu4d.simulate.compare import score_pairs
 from insitu4d.simulate.phantom import SinteringPair, Sphere, voxelise
@@ -51,13 +51,51 @@ def test_scoring_a_perfect_measurement_gives_zero_error():
 
 
 def test_error_bars_interpolate_in_time():
-    rows = [{"pair_id": 1, "quantity": "r_n_nm", "time_s": 0.0, "rms": 2.0},
-            {"pair_id": 1, "quantity": "r_n_nm", "time_s": 10.0, "rms": 1.0},
-            {"pair_id": 1, "quantity": "d_nm", "time_s": 0.0, "rms": 9.0},
-            {"pair_id": 2, "quantity": "r_n_nm", "time_s": 5.0, "rms": float("nan")}]
+    rows = [{"pair_id": 1, "quantity": "r_n_nm", "time_s": 0.0, "error_bar": 2.0},
+            {"pair_id": 1, "quantity": "r_n_nm", "time_s": 10.0, "error_bar": 1.0},
+            {"pair_id": 1, "quantity": "d_nm", "time_s": 0.0, "error_bar": 9.0},
+            {"pair_id": 2, "quantity": "r_n_nm", "time_s": 5.0, "error_bar": float("nan")}]
     np.testing.assert_allclose(error_bars(rows, 1, "r_n_nm", [-5, 0, 2.5, 10, 20]), [2.0, 2.0, 1.75, 1.0, 1.0])
     assert np.isnan(error_bars(rows, 2, "r_n_nm", [5.0])).all()
     assert error_column("r_n_nm") == "r_n_err_nm" and error_column("d_over_2r_p") == "d_over_2r_p_err"
+
+
+def _twin_rows(bias, true_values, sd=0.5, pair_id=1):
+    """uncertainty.csv rows of a twin built at ``true_values`` whose measurement has bias ``bias(x)``."""
+    rows = []
+    for x in true_values:
+        b = bias(x)
+        rows.append({"pair_id": pair_id, "quantity": "r_n_nm", "twin_true": x, "bias": b, "sd": sd,
+                     "rms": float(np.hypot(b, sd))})
+    return rows
+
+
+def test_bias_carried_to_the_true_state():
+    # Oracle: a bias linear in the true value, b(x) = 6 − 0.25 x (a small neck reads wider).
+    # A true neck x0 reads m = x0 + b(x0); the twin, built at m, sees b(m), and the error of
+    # the reading is m − x0 = b(m) / (1 + b') exactly for a linear b.
+    bias = lambda x: 6.0 - 0.25 * x  # noqa: E731
+    rows = _twin_rows(bias, [10.0, 16.0, 22.0])
+    bias_response(rows)
+    for r in rows:
+        assert r["response"] == pytest.approx(0.75)
+        carried = bias(r["twin_true"]) / 0.75
+        assert r["error_bar"] == pytest.approx(np.hypot(carried, 0.5))
+        x0 = r["twin_true"] - carried  # the true value that reads as twin_true
+        assert x0 + bias(x0) == pytest.approx(r["twin_true"])
+    # a bias that shrinks with size is not extrapolated below the twin's own RMS error
+    rows = _twin_rows(lambda x: 0.5 * x - 5.0, [10.0, 16.0, 22.0])
+    bias_response(rows)
+    assert all(r["response"] == pytest.approx(1.5) and r["error_bar"] == pytest.approx(r["rms"]) for r in rows)
+    # a measurement that hardly follows the truth: the bias is amplified at most 1 / MIN_RESPONSE times
+    rows = _twin_rows(lambda x: 20.0 - 0.95 * x, [10.0, 16.0, 22.0])
+    bias_response(rows)
+    for r in rows:
+        assert r["error_bar"] == pytest.approx(np.hypot(r["bias"] / MIN_RESPONSE, 0.5))
+    # one evaluated time point (or no spread of the truth): no slope, the RMS error as it is
+    rows = _twin_rows(bias, [12.0], pair_id=2) + _twin_rows(bias, [np.nan], pair_id=3)
+    bias_response(rows)
+    assert rows[0]["response"] == 1.0 and rows[0]["error_bar"] == pytest.approx(rows[0]["rms"])
 
 
 def test_uncertainty_settings_refuse_bad_values(tmp_path):

@@ -452,9 +452,9 @@ def demo(output: Path = typer.Option(Path("demo_output"), "-o", "--output", help
         if acc:
             out.print(f"against the twin's truth: mean |error| r_n {acc['mae_r_n_vox']:.2f} voxel, d "
                       f"{acc['mae_d_vox']:.2f} voxel, pairs found {100 * acc['found_fraction']:.0f} %")
-        unc = (summary.get("uncertainty") or {}).get("mean_rms") or {}
+        unc = (summary.get("uncertainty") or {}).get("mean_error_bar") or {}
         if unc.get("r_n_nm") is not None:
-            out.print(f"error bars from the twin (mean RMS error): r_n ± {unc['r_n_nm']:.1f} nm, d ± "
+            out.print(f"error bars from the twin (mean): r_n ± {unc['r_n_nm']:.1f} nm, d ± "
                       f"{unc['d_nm']:.1f} nm, r_p ± {unc['r_p_nm']:.1f} nm")
         for fit in summary.get("neck_growth_fits", []):
             out.print(f"pair {fit['pair_id']}: (r_n/r_p)^n = B (t − t0), n = {fit['n']:.2f} "

@@ -255,8 +255,10 @@ def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pa
     """Error bars from the twin (:mod:`insitu4d.pipeline.uncertainty`) into ``pair_rows`` and ``uncertainty.csv``."""
     settings = experiment.uncertainty
     info = {"method": "twin of the measured state, re-imaged with new noise (insitu4d.pipeline.uncertainty); "
-                      "error bar = RMS error over the repeats (bias and scatter), interpolated in time between the "
-                      "evaluated time points (err_evaluated = False in pairs_timeseries.csv)",
+                      "error bar = RMS error over the repeats (bias and scatter), the bias carried to the true "
+                      "state by the response of the measurement to the truth (uncertainty.csv: response, "
+                      "error_bar), interpolated in time between the evaluated time points (err_evaluated = False "
+                      "in pairs_timeseries.csv)",
             **dataclasses.asdict(settings)}
     if settings.repeats == 0:
         return dict(info, skipped="[uncertainty] repeats = 0" if experiment.dose_e_per_nm2 else
@@ -279,11 +281,14 @@ def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pa
     evaluated = sorted({r["time_point"] for r in rows})
     for r in pair_rows:  # the other time points' bars are interpolated in time, and marked so
         r["err_evaluated"] = r["time_point"] in evaluated
-    mean_rms = {}
-    for q in PAIR_QUANTITIES:
-        rms = [r["rms"] for r in rows if r["quantity"] == q and np.isfinite(r["rms"])]
-        mean_rms[q] = float(np.mean(rms)) if rms else None
-    return dict(info, file="uncertainty.csv", evaluated_time_points=evaluated, mean_rms=mean_rms)
+    means = {}
+    for column in ("rms", "error_bar"):
+        means[column] = {}
+        for q in PAIR_QUANTITIES:
+            values = [r[column] for r in rows if r["quantity"] == q and np.isfinite(r[column])]
+            means[column][q] = float(np.mean(values)) if values else None
+    return dict(info, file="uncertainty.csv", evaluated_time_points=evaluated, mean_rms=means["rms"],
+                mean_error_bar=means["error_bar"])
 
 
 def _kinetics(experiment: Experiment, pair_rows: list[dict]) -> dict:

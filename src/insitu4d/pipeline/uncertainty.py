@@ -7,9 +7,21 @@ equivalent radius), images it as the experiment did (same voxel size, tilt angle
 per tilt series, and the drift, axis offset and rotation the alignment found there), and
 runs the same align → reconstruct → segment → measure on ``repeats`` noise realisations.
 Each measured quantity's error against the scene's truth gives its bias, its standard
-deviation, and the error bar reported: the root-mean-square error, which holds both.
-Between the evaluated time points the error bar of a pair is interpolated linearly in
-time (held constant outside them).
+deviation and its root-mean-square error, which holds both.
+
+The twin is built at the *measured* state, which is itself off by the bias. Where the bias
+changes with the size of the quantity (a small neck reads wider, and the smaller the wider),
+the bias at the measured state understates the bias at the true one. To first order,
+with b(x) the bias at true value x and measured value m = x + b(x), the true value solves
+x* + b(x*) = m, so m − x* = b(m) / (1 + b'(x)): the bias at the measured state divided by
+the response of the measurement to the truth. b' is the slope of the twin's bias against
+its true value over the pair's evaluated time points (a least-squares line; 0 with fewer
+than two). The error bar reported is √(rms² + (a² − 1) bias²) with the amplification
+a = 1 / (1 + b') limited to [1, 1/:data:`MIN_RESPONSE`]: never below the twin's own RMS
+error (a bias that shrinks with size is not extrapolated away), and at most 5 times the bias
+where the measurement hardly follows the truth (the first-order step is then unreliable).
+Between the evaluated time points the error bar of a pair is interpolated linearly in time
+(held constant outside them).
 
 The twin's image formation (HAADF scattering length, Z) is the twin's assumption
 (:mod:`insitu4d.simulate.haadf`); so are the spherical shapes. The error bar is what the
@@ -37,10 +49,14 @@ from .result import TimePointResult
 from .run import RunParameters, finished_measurements, run_tilt_series
 
 __all__ = ["UncertaintyParameters", "scene_from_measurements", "twin_uncertainty", "error_bars", "error_column",
-           "UNCERTAINTY_COLUMNS"]
+           "bias_response", "UNCERTAINTY_COLUMNS", "MIN_RESPONSE"]
 
 UNCERTAINTY_COLUMNS = ["time_s", "time_point", "pair_id", "quantity", "value", "twin_true", "n_repeats", "n_found",
-                       "bias", "sd", "rms"]
+                       "bias", "sd", "rms", "response", "error_bar"]
+
+#: Smallest response 1 + b' of a measured quantity to its true value that the bias correction
+#: follows (module notes): the bias is amplified at most 1 / MIN_RESPONSE = 5 times.
+MIN_RESPONSE = 0.2
 
 #: Largest r_n/r_p the twin's scene is built with (model C ends at a full neck).
 MAX_NECK_RATIO = 0.95
@@ -198,8 +214,9 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
     list of dict
         One row per evaluated time point, pair and quantity, columns
         :data:`UNCERTAINTY_COLUMNS`: the measured ``value``, the scene's ``twin_true``,
-        ``n_found`` of ``n_repeats`` repeats that found the pair, and the error's ``bias``,
-        ``sd`` (ddof 1) and ``rms`` in the quantity's unit.
+        ``n_found`` of ``n_repeats`` repeats that found the pair, the error's ``bias``,
+        ``sd`` (ddof 1) and ``rms``, and the ``response`` and ``error_bar`` of
+        :func:`bias_response`, in the quantity's unit.
 
     Raises
     ------
@@ -261,18 +278,51 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
                              "sd": float(e.std(ddof=1)) if len(e) > 1 else float("nan"),
                              "rms": float(np.sqrt(np.mean(e ** 2))) if len(e) else float("nan")})
     report("uncertainty", total, total)
+    bias_response(rows)
     return rows
 
 
+def bias_response(rows: list[dict]) -> None:
+    """Set each row's ``response`` (1 + b') and ``error_bar`` (the bias carried to the true state; module notes).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`twin_uncertainty` (``pair_id``, ``quantity``, ``twin_true``, ``bias``,
+        ``rms``); changed in place.
+
+    Notes
+    -----
+    First-order propagation of a value-dependent bias through m = x + b(x): the true value
+    lies b(m) / (1 + b') below the measured one (the Taylor step of the fixed point; e.g.
+    Carroll et al., *Measurement Error in Nonlinear Models*, 2nd ed., Chapman & Hall/CRC
+    2006, doi:10.1201/9781420010138, on correcting for a systematic measurement error).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["pair_id"], r["quantity"]), []).append(r)
+    for group in groups.values():
+        x = np.array([r["twin_true"] if r["twin_true"] is not None else np.nan for r in group], float)
+        b = np.array([r["bias"] for r in group], float)
+        ok = np.isfinite(x) & np.isfinite(b)
+        slope = float(np.polyfit(x[ok], b[ok], 1)[0]) if ok.sum() >= 2 and np.ptp(x[ok]) > 0 else 0.0
+        response = 1.0 + slope
+        gain = float(np.clip(1.0 / response, 1.0, 1.0 / MIN_RESPONSE)) if response > 0 else 1.0 / MIN_RESPONSE
+        for r in group:
+            r["response"] = response
+            r["error_bar"] = float(np.sqrt(r["rms"] ** 2 + (gain ** 2 - 1.0) * r["bias"] ** 2)) \
+                if np.isfinite(r["rms"]) and np.isfinite(r["bias"]) else r["rms"]
+
+
 def error_bars(rows: list[dict], pair_id: int, quantity: str, times_s) -> np.ndarray:
-    """A pair's error bar (RMS error) at ``times_s``, interpolated linearly between evaluated time points.
+    """A pair's error bar at ``times_s``, interpolated linearly between evaluated time points.
 
     NaN where the twin evaluated no time point of this pair.
 
     Parameters
     ----------
     rows : list of dict
-        Rows of ``uncertainty.csv`` (``pair_id``, ``quantity``, ``time_s``, ``rms``).
+        Rows of ``uncertainty.csv`` (``pair_id``, ``quantity``, ``time_s``, ``error_bar``).
     pair_id : int
     quantity : str
         A column of the pair table (``r_n_nm`` …).
@@ -283,8 +333,8 @@ def error_bars(rows: list[dict], pair_id: int, quantity: str, times_s) -> np.nda
     (n_times,) ndarray of float
         In the quantity's unit; held constant beyond the first and last evaluated time.
     """
-    pts = sorted((r["time_s"], r["rms"]) for r in rows
-                 if r["pair_id"] == pair_id and r["quantity"] == quantity and np.isfinite(r["rms"]))
+    pts = sorted((r["time_s"], r["error_bar"]) for r in rows
+                 if r["pair_id"] == pair_id and r["quantity"] == quantity and np.isfinite(r["error_bar"]))
     if not pts:
         return np.full(len(times_s), np.nan)
     t, v = np.array(pts).T
