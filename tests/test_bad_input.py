@@ -227,6 +227,9 @@ CASES = [
     ("denoise-output-suffix", lambda d: ["denoise", f"{d}/movie.tif", "-o", f"{d}/dn.mrc"], 2, "ending in .h5"),
     ("simulate-output-is-file", lambda d: ["simulate", _toml(d, "sim.toml", SIM_TOML), "-o", f"{d}/a_file"], 2,
      "is a file"),
+    ("simulate-without-simulation-table",
+     lambda d: ["simulate", _toml(d, "nosim.toml", f"[acquisition]\npixel_size_nm = 1.0\n{TIMEPOINT}"), "-o",
+                f"{d}/o_nosim"], 2, "nosim.toml has no [simulation] table: nothing to simulate"),
     # experiment files
     ("toml-table-typo", lambda d: ["run", _toml(d, "t1.toml", f"[reconstuct]\nmethod = 'tv'\n{TIMEPOINT}"),
                                    "-o", f"{d}/o_t"], 2, "unknown key 'reconstuct'; did you mean 'reconstruct'?"),
