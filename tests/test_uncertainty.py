@@ -65,9 +65,13 @@ def _twin_rows(bias, true_values, sd=0.5, pair_id=1):
     rows = []
     for x in true_values:
         b = bias(x)
-        rows.append({"pair_id": pair_id, "quantity": "r_n_nm", "twin_true": x, "bias": b, "sd": sd,
-                     "rms": float(np.hypot(b, sd))})
+        rows.append({"pair_id": pair_id, "quantity": "r_n_nm", "twin_true": x, "bias": b, "sd": sd, "n_found": 3,
+                     "rms": float(np.hypot(b, sd * np.sqrt(2 / 3)))})
     return rows
+
+
+#: The predictive SD of one more measurement from 3 repeats of SD 0.5: 0.5 √(1 + 1/3).
+SPREAD = 0.5 * np.sqrt(4 / 3)
 
 
 def test_bias_carried_to_the_true_state():
@@ -80,22 +84,24 @@ def test_bias_carried_to_the_true_state():
     for r in rows:
         assert r["response"] == pytest.approx(0.75)
         carried = bias(r["twin_true"]) / 0.75
-        assert r["error_bar"] == pytest.approx(np.hypot(carried, 0.5))
+        assert r["error_bar"] == pytest.approx(np.hypot(carried, SPREAD))
         x0 = r["twin_true"] - carried  # the true value that reads as twin_true
         assert x0 + bias(x0) == pytest.approx(r["twin_true"])
-    # a bias that shrinks with size is not extrapolated below the twin's own RMS error
+    # a bias that shrinks with size is not extrapolated below the twin's own bias
     rows = _twin_rows(lambda x: 0.5 * x - 5.0, [10.0, 16.0, 22.0])
     bias_response(rows)
-    assert all(r["response"] == pytest.approx(1.5) and r["error_bar"] == pytest.approx(r["rms"]) for r in rows)
+    for r in rows:
+        assert r["response"] == pytest.approx(1.5) and r["error_bar"] == pytest.approx(np.hypot(r["bias"], SPREAD))
+        assert r["error_bar"] >= r["rms"]
     # a measurement that hardly follows the truth: the bias is amplified at most 1 / MIN_RESPONSE times
     rows = _twin_rows(lambda x: 20.0 - 0.95 * x, [10.0, 16.0, 22.0])
     bias_response(rows)
     for r in rows:
-        assert r["error_bar"] == pytest.approx(np.hypot(r["bias"] / MIN_RESPONSE, 0.5))
+        assert r["error_bar"] == pytest.approx(np.hypot(r["bias"] / MIN_RESPONSE, SPREAD))
     # one evaluated time point (or no spread of the truth): no slope, the RMS error as it is
     rows = _twin_rows(bias, [12.0], pair_id=2) + _twin_rows(bias, [np.nan], pair_id=3)
     bias_response(rows)
-    assert rows[0]["response"] == 1.0 and rows[0]["error_bar"] == pytest.approx(rows[0]["rms"])
+    assert rows[0]["response"] == 1.0 and rows[0]["error_bar"] == pytest.approx(np.hypot(rows[0]["bias"], SPREAD))
 
 
 def test_uncertainty_settings_refuse_bad_values(tmp_path):

@@ -16,10 +16,13 @@ with b(x) the bias at true value x and measured value m = x + b(x), the true val
 x* + b(x*) = m, so m − x* = b(m) / (1 + b'(x)): the bias at the measured state divided by
 the response of the measurement to the truth. b' is the slope of the twin's bias against
 its true value over the pair's evaluated time points (a least-squares line; 0 with fewer
-than two). The error bar reported is √(rms² + (a² − 1) bias²) with the amplification
-a = 1 / (1 + b') limited to [1, 1/:data:`MIN_RESPONSE`]: never below the twin's own RMS
-error (a bias that shrinks with size is not extrapolated away), and at most 5 times the bias
-where the measurement hardly follows the truth (the first-order step is then unreliable).
+than two). The error bar reported is √((a · bias)² + sd² (1 + 1/n)) with the amplification
+a = 1 / (1 + b') limited to [1, 1/:data:`MIN_RESPONSE`]: never below the twin's own bias (a
+bias that shrinks with size is not extrapolated away), and at most 5 times the bias where
+the measurement hardly follows the truth (the first-order step is then unreliable). The
+scatter enters as the predictive SD of one more measurement given n repeats, sd √(1 + 1/n)
+(Hahn & Meeker, *Statistical Intervals*, Wiley 1991, doi:10.1002/9780470316771): with 3
+repeats the mean and the SD are themselves uncertain.
 Between the evaluated time points the error bar of a pair is interpolated linearly in time
 (held constant outside them).
 
@@ -289,12 +292,14 @@ def bias_response(rows: list[dict]) -> None:
     ----------
     rows : list of dict
         Rows of :func:`twin_uncertainty` (``pair_id``, ``quantity``, ``twin_true``, ``bias``,
-        ``rms``); changed in place.
+        ``sd``, ``n_found``, ``rms``); changed in place.
 
     Notes
     -----
     First-order propagation of a value-dependent bias through m = x + b(x): the true value
-    lies b(m) / (1 + b') below the measured one (the Taylor step of the fixed point; e.g.
+    lies b(m) / (1 + b') below the measured one; the scatter is the predictive SD
+    sd √(1 + 1/n) of one more measurement (Hahn & Meeker 1991, module notes). The Taylor
+    step of the fixed point follows e.g.
     Carroll et al., *Measurement Error in Nonlinear Models*, 2nd ed., Chapman & Hall/CRC
     2006, doi:10.1201/9781420010138, on correcting for a systematic measurement error).
     """
@@ -310,8 +315,8 @@ def bias_response(rows: list[dict]) -> None:
         gain = float(np.clip(1.0 / response, 1.0, 1.0 / MIN_RESPONSE)) if response > 0 else 1.0 / MIN_RESPONSE
         for r in group:
             r["response"] = response
-            r["error_bar"] = float(np.sqrt(r["rms"] ** 2 + (gain ** 2 - 1.0) * r["bias"] ** 2)) \
-                if np.isfinite(r["rms"]) and np.isfinite(r["bias"]) else r["rms"]
+            spread = r["sd"] ** 2 * (1.0 + 1.0 / r["n_found"]) if np.isfinite(r["sd"]) else 0.0
+            r["error_bar"] = float(np.sqrt((gain * r["bias"]) ** 2 + spread)) if np.isfinite(r["bias"]) else r["rms"]
 
 
 def error_bars(rows: list[dict], pair_id: int, quantity: str, times_s) -> np.ndarray:
