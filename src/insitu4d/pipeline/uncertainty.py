@@ -294,6 +294,11 @@ def bias_response(rows: list[dict]) -> None:
         Rows of :func:`twin_uncertainty` (``pair_id``, ``quantity``, ``twin_true``, ``bias``,
         ``sd``, ``n_found``, ``rms``); changed in place.
 
+    Returns
+    -------
+    None
+        The rows gain ``response`` (dimensionless) and ``error_bar`` (the quantity's unit).
+
     Notes
     -----
     First-order propagation of a value-dependent bias through m = x + b(x): the true value
