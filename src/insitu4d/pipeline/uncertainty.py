@@ -303,10 +303,10 @@ def bias_response(rows: list[dict]) -> None:
     -----
     First-order propagation of a value-dependent bias through m = x + b(x): the true value
     lies b(m) / (1 + b') below the measured one; the scatter is the predictive SD
-    sd √(1 + 1/n) of one more measurement (Hahn & Meeker 1991, module notes). The Taylor
-    step of the fixed point follows e.g.
+    sd √(1 + 1/n) of one more measurement (Hahn & Meeker 1991, module notes). The step is
+    the first-order correction of a value-dependent systematic measurement error (e.g.
     Carroll et al., *Measurement Error in Nonlinear Models*, 2nd ed., Chapman & Hall/CRC
-    2006, doi:10.1201/9781420010138, on correcting for a systematic measurement error).
+    2006, doi:10.1201/9781420010138).
     """
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
