@@ -99,6 +99,13 @@ def test_error_bars_from_the_twin_cover_the_true_errors(finished):
             assert np.isfinite(float(r[key])) and float(r[key]) > 0
     unc = _rows(out / "uncertainty.csv")
     assert {u["time_point"] for u in unc} == {"T01", "T02", "T03"} and all(u["n_found"] == "3" for u in unc)
+    # the neck's response comes from the probe scene (necks halved), read at every evaluated time point
+    for u in unc:
+        probed = u["quantity"] in ("r_n_nm", "r_n_over_r_p")
+        assert np.isfinite(float(u["probe_measured"])) == probed
+        if probed:
+            assert float(u["probe_true"]) == pytest.approx(0.5 * float(u["twin_true"]), rel=0.02)
+    assert (out / "uncertainty" / "T02_P1" / "run.json").is_file()
     assert summary["uncertainty"]["evaluated_time_points"] == ["T01", "T02", "T03"]
     report = (out / "report.html").read_text()
     assert "tiny twin" in report and "± " in report and report.count("data:image/png;base64") >= 3
@@ -214,6 +221,8 @@ def test_identities_survive_deep_necks_and_a_coalescence_is_one_merge(tmp_path):
     # model C at r_n = r_s), then relaxes to one sphere; every time point moved by up to 3
     # voxels. Run with defaults only: the pair keeps its identity (one pair id) through 0.95,
     # and the coalescence is one merge event at the first time point without a neck (± 1).
+    # The join waits for a second reading without a neck (T05), so the pair's last row is the
+    # first reading (T04) and the event is dated there, confirmed one time point later.
     from insitu4d.simulate.scenes import coalescence_sequence, write_scene_experiment
 
     for seed in (0, 1):
@@ -223,9 +232,11 @@ def test_identities_survive_deep_necks_and_a_coalescence_is_one_merge(tmp_path):
         toml, _ = write_scene_experiment(scenes, tmp_path / f"s{seed}", np.arange(-60, 61, 3.0), 2000.0, rng)
         summary = run_experiment(read_experiment(toml), tmp_path / f"s{seed}" / "out")
         rows = _rows(tmp_path / f"s{seed}" / "out" / "pairs_timeseries.csv")
-        assert [r["time_point"] for r in rows] == ["T01", "T02", "T03"]
+        assert [r["time_point"] for r in rows] in (["T01", "T02", "T03"], ["T01", "T02", "T03", "T04"])
         assert {r["pair_id"] for r in rows} == {"1"}
         merges = [e for e in summary["events"] if e["kind"] == "merge"]
         assert len(merges) == 1 and abs(merges[0]["time_index"] - merge_index) <= 1
+        assert merges[0]["confirmed_time_index"] == merges[0]["time_index"] + 1
+        assert len(rows) == merges[0]["time_index"] + 1  # the pair's rows end where the neck closed
         assert merges[0]["time_s"] == 10.0 * merges[0]["time_index"]
         assert summary["automatic_choices"]["from_time_point"] == "T01"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from insitu4d.data import Volume
+from insitu4d.errors import InvalidParameter
 from insitu4d.measure import measure
 from insitu4d.segment import SegmentationParameters, segment
 from insitu4d.shape_fit import moment_ellipsoid_mismatch, one_or_two, power_split, surface_points
@@ -104,16 +105,27 @@ def test_shape_test_can_be_turned_off():
 
 def test_seeds_keep_identities_until_the_neck_is_gone():
     # time point t − 1: the pair split as two particles; at t its neck is 0.95 of r_p and the
-    # frame has moved by (2, −1, 3) voxels. Seeded by the previous labels the pair stays two;
-    # when the neck is full (model C at r_n = r_p) the seeded pair is joined and reported.
+    # frame has moved by (2, −1, 3) voxels. Seeded by the previous labels the pair stays two.
+    # When the neck is full (model C at r_n = r_p) the first reading keeps the pair apart and
+    # says so (coalescing); given that reading, the next time point joins the pair.
     rng = np.random.default_rng(8)
     axis = tuple(random_axis(rng))
     prev_pair = SinteringPair((0.0, 0.0, 0.0), axis, 13.0, 0.6 * 13.0)
     _, prev, _ = voxelise((64, 64, 64), 1.0, pairs=[prev_pair])
-    for ratio, expect, joined in ((0.95, 2, []), (1.0, 1, [[1, 2]])):
+    cases = ((0.95, (), 2, [], []), (1.0, (), 2, [], [[1, 2]]), (1.0, [[1, 2]], 1, [[1, 2]], []),
+             (0.95, [[1, 2]], 2, [], []))
+    for ratio, pending, expect, joined, first in cases:
         pair = SinteringPair((2.0, -1.0, 3.0), axis, 13.0, ratio * 13.0)
         _, now, _ = voxelise((64, 64, 64), 1.0, pairs=[pair])
-        labels, info = segment(Volume((now > 0).astype(np.float32), 1.0), previous=prev)
-        assert info["n_particles"] == expect, ratio
+        labels, info = segment(Volume((now > 0).astype(np.float32), 1.0), previous=prev, coalescing=pending)
+        assert info["n_particles"] == expect, (ratio, pending)
         assert info["coalesced"] == joined
+        assert info["coalescing"] == first
         np.testing.assert_allclose(info["seed_shift_vox"], [2, -1, 3], atol=1)
+
+
+def test_coalescing_pairs_must_be_label_pairs():
+    prev = np.zeros((16, 16, 16), np.int32)
+    prev[4:8, 4:12, 4:12], prev[8:12, 4:12, 4:12] = 1, 2
+    with pytest.raises(InvalidParameter, match="pairs of labels of the previous time point"):
+        segment(Volume((prev > 0).astype(np.float32), 1.0), previous=prev, coalescing=[[1, 2, 3]])

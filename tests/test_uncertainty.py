@@ -104,6 +104,33 @@ def test_bias_carried_to_the_true_state():
     assert rows[0]["response"] == 1.0 and rows[0]["error_bar"] == pytest.approx(np.hypot(rows[0]["bias"], SPREAD))
 
 
+def test_probe_secant_sees_a_bias_the_measured_state_hides():
+    # Oracle: a reading that fills a small neck, f(x) = √(x² + 96) (the missing wedge fills the
+    # gap beside the neck up to a fixed width). A true neck x0 = 2 reads m = f(2) = 10: the
+    # error is 8. The twin built at m sees only b(m) = f(10) − 10 = 3.86; its slope over time
+    # points (twin_true 10, 14, 18) carries that to 5.0. The probe at m/2 gives the secant of
+    # f on [5, 10], 0.57, which carries it to 6.7 (the secant of a convex f is steeper than f
+    # below m/2, so the carried bias still falls a little short of 8).
+    f = lambda x: np.sqrt(x ** 2 + 96.0)  # noqa: E731
+    rows = _twin_rows(lambda x: f(x) - x, [10.0, 14.0, 18.0])
+    for r in rows:
+        r["probe_true"], r["probe_measured"] = r["twin_true"] / 2, f(r["twin_true"] / 2)
+    bias_response(rows)
+    r = rows[0]
+    secant = (f(10.0) - f(5.0)) / 5.0
+    assert r["response"] == pytest.approx(secant)
+    assert r["error_bar"] == pytest.approx(np.hypot((f(10.0) - 10.0) / secant, SPREAD))
+    assert 0.8 * 8.0 < r["error_bar"] < 8.0
+    # without the probe the slope over time points hides most of it
+    plain = _twin_rows(lambda x: f(x) - x, [10.0, 14.0, 18.0])
+    bias_response(plain)
+    assert plain[0]["error_bar"] < 0.65 * 8.0 < r["error_bar"] - 1.0
+    # a probe that read nothing (NaN) leaves the slope
+    rows[0]["probe_measured"] = float("nan")
+    bias_response(rows)
+    assert rows[0]["error_bar"] == pytest.approx(plain[0]["error_bar"])
+
+
 def test_uncertainty_settings_refuse_bad_values(tmp_path):
     with pytest.raises(InvalidParameter, match="repeats must be a whole number"):
         UncertaintyParameters(repeats=-1)

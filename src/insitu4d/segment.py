@@ -128,16 +128,19 @@ def binarise(volume: np.ndarray, params: SegmentationParameters) -> tuple[np.nda
 
 
 def split_particles(mask: np.ndarray, params: SegmentationParameters, *, seeds: np.ndarray | None = None,
-                    merges: list | None = None) -> np.ndarray:
+                    merges: list | None = None, coalescing=(), new_coalescing: list | None = None) -> np.ndarray:
     """Label particles, splitting touching ones at their necks (EDT watershed, then the shape test).
 
     Each connected component is processed inside its bounding box padded by one voxel:
     background separates components, so its distance transform there is exact. A
     component that holds the cores of two or more ``seeds`` (the particles of the previous
     time point, moved onto this frame) is divided among them by a watershed of its
-    distance transform from those cores, and two seeded particles are joined only when the
-    shape test finds no neck left between them (:attr:`insitu4d.shape_fit.ShapeTest.coalesced`):
-    so identities survive deep necks, and a coalescence shows as a merge.
+    distance transform from those cores. Two seeded particles are joined only when the
+    shape test finds no neck left between them (:attr:`insitu4d.shape_fit.ShapeTest.coalesced`)
+    at two time points in a row: a first reading keeps them apart and is returned in
+    ``new_coalescing``; when the next time point (given it as ``coalescing``) reads the same,
+    they are joined. So identities survive deep necks and one noisy reading, and a
+    coalescence shows as one merge.
 
     Parameters
     ----------
@@ -147,7 +150,12 @@ def split_particles(mask: np.ndarray, params: SegmentationParameters, *, seeds: 
         Labels of the previous time point in this frame (0 background).
     merges : list, optional
         Receives one ``(seed_a, seed_b)`` per pair of seeded particles joined because they
-        have coalesced.
+        have coalesced (read so at the previous time point too).
+    coalescing : iterable of (int, int)
+        Pairs of seed labels that the previous time point read as coalesced but kept apart.
+    new_coalescing : list, optional
+        Receives one ``(label_a, label_b)`` of the returned labels per pair of seeded
+        particles read as coalesced for the first time (kept apart).
 
     Returns
     -------
@@ -158,6 +166,7 @@ def split_particles(mask: np.ndarray, params: SegmentationParameters, *, seeds: 
     if n == 0 or not params.split:
         return components.astype(np.int32)
     cores = None if seeds is None else _seed_cores(np.asarray(seeds))
+    pending = {frozenset((int(a), int(b))) for a, b in coalescing}
     labels = np.zeros(mask.shape, np.int32)
     next_label = 1
     for k, box in enumerate(ndimage.find_objects(components), start=1):
@@ -166,7 +175,9 @@ def split_particles(mask: np.ndarray, params: SegmentationParameters, *, seeds: 
         edt = ndimage.distance_transform_edt(np.pad(comp, 1))[1:-1, 1:-1, 1:-1]
         seeded = np.where(comp, cores[padded], 0) if cores is not None else None
         if seeded is not None and np.unique(seeded[seeded > 0]).size >= 2:
-            part = _split_seeded(comp, edt, seeded, params, merges)
+            part, first_readings = _split_seeded(comp, edt, seeded, params, merges, pending)
+            if new_coalescing is not None:
+                new_coalescing += [(a + next_label - 1, b + next_label - 1) for a, b in first_readings]
         else:
             h = max(params.split_h * float(edt.max()), params.min_split_h_vox)
             markers, n_markers = ndimage.label(h_maxima(edt, h).astype(bool) & comp, structure=np.ones((3, 3, 3)))
@@ -197,23 +208,34 @@ def _seed_cores(seeds: np.ndarray) -> np.ndarray:
 
 
 def _split_seeded(comp: np.ndarray, edt: np.ndarray, seeded: np.ndarray, params: SegmentationParameters,
-                  merges: list | None) -> np.ndarray:
-    """Divide a component among its seed cores; join seeded neighbours that have coalesced."""
+                  merges: list | None, pending: set) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Divide a component among its seed cores; join seeded neighbours read as coalesced now and
+    at the previous time point (``pending``); return the labels (1..k) and the first readings."""
     from .measure.necks import interface_vectors
     from .shape_fit import one_or_two
 
     part = watershed(-edt, seeded, mask=comp).astype(np.int32)
+    first: set[frozenset] = set()
     joined = True
     while joined:
         joined = False
         for (i, j) in interface_vectors(part):
-            if one_or_two((part == i) | (part == j), margin=params.shape_margin).coalesced:
-                part[part == j] = i
-                if merges is not None:
-                    merges.append((int(i), int(j)))
-                joined = True
-                break
-    return _relabel(part)
+            key = frozenset((int(i), int(j)))
+            if key in first or not one_or_two((part == i) | (part == j), margin=params.shape_margin).coalesced:
+                continue
+            if key not in pending:
+                first.add(key)
+                continue
+            part[part == j] = i
+            if merges is not None:
+                merges.append((int(i), int(j)))
+            first = {k for k in first if not k & {int(i), int(j)}}  # a changed region is read again
+            joined = True
+            break
+    values = np.unique(part[part > 0])
+    new_label = {int(v): k + 1 for k, v in enumerate(values)}
+    readings = sorted(tuple(sorted(new_label[v] for v in key)) for key in first)
+    return _relabel(part), readings
 
 
 def refine_by_shape(regions: np.ndarray, *, margin: float = 0.8, max_splits: int = 8) -> np.ndarray:
@@ -274,7 +296,7 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def segment(volume: Volume, params: SegmentationParameters | None = None, *,
-            previous: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+            previous: np.ndarray | None = None, coalescing=()) -> tuple[np.ndarray, dict]:
     """Segment a volume into labelled particles.
 
     Parameters
@@ -287,6 +309,9 @@ def segment(volume: Volume, params: SegmentationParameters | None = None, *,
         translation between the two foregrounds (phase correlation,
         ``skimage.registration.phase_cross_correlation``), they seed the split
         (:func:`split_particles`).
+    coalescing : iterable of (int, int)
+        Pairs of ``previous`` labels that the previous time point read as coalesced and kept
+        apart (its ``info["coalescing"]``): read so again, they are joined.
 
     Returns
     -------
@@ -294,13 +319,16 @@ def segment(volume: Volume, params: SegmentationParameters | None = None, *,
         0 background, 1..n particles.
     info : dict
         ``threshold`` (the grey level used), ``n_particles``, ``parameters``, and with
-        ``previous``: ``seed_shift_vox`` (z, y, x) and ``coalesced`` (pairs of previous
-        labels joined because no neck is left between them).
+        ``previous``: ``seed_shift_vox`` (z, y, x), ``coalesced`` (pairs of previous
+        labels joined because no neck is left between them, read so at the previous time
+        point too) and ``coalescing`` (pairs of the returned labels read as coalesced for the
+        first time, kept apart until the next time point confirms it).
 
     Raises
     ------
     InvalidParameter
-        For a constant volume, bad parameters, or ``previous`` of another shape.
+        For a constant volume, bad parameters, ``previous`` of another shape, or
+        ``coalescing`` that is not pairs of labels.
     """
     params = params or SegmentationParameters()
     mask, threshold = binarise(volume.data, params)
@@ -311,11 +339,19 @@ def segment(volume: Volume, params: SegmentationParameters | None = None, *,
         if previous.shape != mask.shape:
             raise InvalidParameter(f"the previous labels have shape {previous.shape}; the volume {mask.shape}.")
         seeds, shift = propagate_labels(previous, mask)
+        try:
+            coalescing = [(int(a), int(b)) for a, b in coalescing]
+        except (TypeError, ValueError) as err:
+            raise InvalidParameter(f"coalescing must hold pairs of labels of the previous time point; "
+                                   f"got {coalescing!r}.") from err
         info["seed_shift_vox"] = [float(v) for v in shift]
     merges: list = []
-    labels = split_particles(mask, params, seeds=seeds, merges=merges)
+    first_readings: list = []
+    labels = split_particles(mask, params, seeds=seeds, merges=merges, coalescing=coalescing,
+                             new_coalescing=first_readings)
     if previous is not None:
         info["coalesced"] = [list(m) for m in merges]
+        info["coalescing"] = [list(m) for m in first_readings]
     info["n_particles"] = int(labels.max())
     return labels, info
 

@@ -37,6 +37,7 @@ key that is not in it is an error that names the nearest valid one::
     [uncertainty]                 # error bars from the twin (insitu4d.pipeline.uncertainty)
     repeats = 3                   # noise realisations per evaluated time point; 0: no error bars
     time_points = 3               # evaluated time points (first, last, evenly between); 0: all
+    probe_repeats = 1             # realisations of the probe scene (necks halved); 0: no probe
     seed = 0
     Z = 29                        # atomic number of the twin's particles
 

@@ -108,6 +108,32 @@ def run_experiment_file(path, outdir, *, progress: Callable[[str, int, int], Non
     return run_experiment(read_experiment(path), outdir, progress=progress)
 
 
+def _date_confirmed_merges(tracks: dict, segmentations: list[dict]) -> None:
+    """Date each merge that the seeded segmentation confirmed at the time point that first read it.
+
+    Two seeded particles are joined when two time points in a row read no neck between them
+    (:func:`insitu4d.segment.split_particles`); the tracker sees the merge at the second.
+    The coalescence happened by the first: such an event gets ``time_index`` t − 1 and
+    ``confirmed_time_index`` t.
+
+    Parameters
+    ----------
+    tracks : dict
+        Of :func:`insitu4d.measure.track_particles`; its ``events`` are changed in place.
+    segmentations : list of dict
+        Per time point, the segmentation record of its ``run.json`` (``coalesced``: pairs of
+        the previous time point's labels joined).
+    """
+    for event in tracks["events"]:
+        t = event["time_index"]
+        if event["kind"] != "merge" or t == 0:
+            continue
+        label_of = {track: label for label, track in tracks["track_of"][t - 1].items()}
+        joined = {label for pair in segmentations[t].get("coalesced", []) for label in pair}
+        if label_of.get(event["tracks"][0]) in joined:
+            event["time_index"], event["confirmed_time_index"] = t - 1, t
+
+
 def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     """:func:`run_experiment` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
@@ -124,7 +150,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         twin_info = {"folder": "twin", "truth": "twin/truth.csv"}
         for tp in simulated:
             stacks[tp.index] = (twin_dir / f"{tp.name}.mrc", twin_dir / f"{tp.name}.rawtlt")
-    frames, pair_frames, runs = [], [], []
+    frames, pair_frames, runs, segmentations = [], [], [], []
     params = experiment.params
     resolved, choices, previous, previous_volume = None, None, None, None
     for tp in experiment.timepoints:
@@ -142,6 +168,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         run = TimePointResult.load(tp_dir / "run.json")
         if resolved is None:
             resolved, choices = resolve_automatic(params, run, tp.name)
+        segmentations.append(run.segmentation)
         frames.append(list(measurements.particles))
         pair_frames.append(list(measurements.pairs))
         runs.append({"time_point": tp.name, "time_s": tp.time_s, "temperature_C": tp.temperature_C,
@@ -150,6 +177,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         previous, previous_volume = tp_dir / "labels.h5", tp_dir / "volume.h5"
     report("track", 0, 1)
     tracks = track_particles(frames)
+    _date_confirmed_merges(tracks, segmentations)
     pair_rows, particle_rows = _timeseries(experiment, frames, pair_frames, tracks)
     uncertainty = _uncertainty(experiment, resolved, outdir, pair_frames, tracks, pair_rows, report)
     kinetics = _kinetics(experiment, pair_rows)
@@ -256,7 +284,8 @@ def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pa
     settings = experiment.uncertainty
     info = {"method": "twin of the measured state, re-imaged with new noise (insitu4d.pipeline.uncertainty); "
                       "error bar = RMS error over the repeats (bias and scatter), the bias carried to the true "
-                      "state by the response of the measurement to the truth (uncertainty.csv: response, "
+                      "state by the response of the measurement to the truth (for the neck: the secant to a probe "
+                      "scene with every neck halved; uncertainty.csv: probe_true, probe_measured, response, "
                       "error_bar), interpolated in time between the evaluated time points (err_evaluated = False "
                       "in pairs_timeseries.csv)",
             **dataclasses.asdict(settings)}

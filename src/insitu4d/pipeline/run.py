@@ -253,10 +253,12 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
                     previous_labels=None, previous_volume=None) -> TimePointResult:
     """Run the main job on one tilt series and write every output to ``outdir``.
 
-    Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attribute
-    ``voxel_size_nm``), ``particles.csv``, ``pairs.csv``, ``measurements.json``,
-    ``orthoslices.png`` and ``run.json`` (software version, every parameter, input SHA-256,
-    alignment, reprojection residual, stage timings, output list).
+    Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attributes
+    ``voxel_size_nm`` and, in 4D, ``coalescing``: pairs of labels read as coalesced for
+    the first time, which the next time point joins if it reads the same), ``particles.csv``,
+    ``pairs.csv``, ``measurements.json``, ``orthoslices.png`` and ``run.json`` (software
+    version, every parameter, input SHA-256, alignment, reprojection residual, stage timings,
+    output list).
 
     Parameters
     ----------
@@ -365,15 +367,16 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                 "provenance": volume.provenance, "run_key": key})
         residual = reprojection_residual(volume, ts, backend=params.backend)
     with stage("segment"):
-        previous = None
+        previous, coalescing = None, ()
         if previous_labels is not None:
-            previous = read_array(previous_labels)[0]
+            previous, previous_attrs = read_array(previous_labels)
+            coalescing = previous_attrs.get("coalescing", ())
             inputs["previous_labels"] = InputFile.of(previous_labels)
             if previous.shape != volume.shape:  # another field or binning: no seeds, said in run.json
                 inputs["previous_labels"] = dataclasses.replace(
                     inputs["previous_labels"], unused=f"shape {list(previous.shape)} differs from the volume's")
                 previous = None
-        labels, seg_info = segment(volume, params.segmentation, previous=previous)
+        labels, seg_info = segment(volume, params.segmentation, previous=previous, coalescing=coalescing)
     with stage("measure"):
         measurements = measure(labels, volume.voxel_size_nm)
         signed = signed_distance_vox(labels > 0)
@@ -386,7 +389,8 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                  *check_particles(labels),
                  *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution)]
     with stage("write"):
-        write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x"})
+        write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x",
+                                                         "coalescing": seg_info.get("coalescing", [])})
         write_csv(outdir / "particles.csv", [p.to_row() for p in measurements.particles], PARTICLE_COLUMNS)
         write_csv(outdir / "pairs.csv", [p.to_row() for p in measurements.pairs], PAIR_COLUMNS)
         write_json(outdir / "measurements.json", measurements.to_dict())

@@ -14,9 +14,15 @@ changes with the size of the quantity (a small neck reads wider, and the smaller
 the bias at the measured state understates the bias at the true one. To first order,
 with b(x) the bias at true value x and measured value m = x + b(x), the true value solves
 x* + b(x*) = m, so m − x* = b(m) / (1 + b'(x)): the bias at the measured state divided by
-the response of the measurement to the truth. b' is the slope of the twin's bias against
-its true value over the pair's evaluated time points (a least-squares line; 0 with fewer
-than two). The error bar reported is √((a · bias)² + sd² (1 + 1/n)) with the amplification
+the response of the measurement to the truth. For the neck (r_n and r_n/r_p) the response
+is read from a probe: the same scene with every neck at :data:`PROBE_NECK_SCALE` of its
+measured radius, imaged and measured ``probe_repeats`` times; the response is the secant
+(f(m) − f(x_probe)) / (m − x_probe) of the twin's mean reading f between the two scenes.
+The twin built at the measured state alone cannot see this: a small neck that reads wide
+is rebuilt wide, where the missing wedge no longer widens it. For the other quantities (and
+where the probe found no pair) b' is the slope of the twin's bias against its true value
+over the pair's evaluated time points (a least-squares line; 0 with fewer than two). The
+error bar reported is √((a · bias)² + sd² (1 + 1/n)) with the amplification
 a = 1 / (1 + b') limited to [1, 1/:data:`MIN_RESPONSE`]: never below the twin's own bias (a
 bias that shrinks with size is not extrapolated away), and at most 5 times the bias where
 the measurement hardly follows the truth (the first-order step is then unreliable). The
@@ -55,7 +61,12 @@ __all__ = ["UncertaintyParameters", "scene_from_measurements", "twin_uncertainty
            "bias_response", "UNCERTAINTY_COLUMNS", "MIN_RESPONSE"]
 
 UNCERTAINTY_COLUMNS = ["time_s", "time_point", "pair_id", "quantity", "value", "twin_true", "n_repeats", "n_found",
-                       "bias", "sd", "rms", "response", "error_bar"]
+                       "bias", "sd", "rms", "probe_true", "probe_measured", "response", "error_bar"]
+
+#: The probe scene's neck radii as a fraction of the measured ones (module notes).
+PROBE_NECK_SCALE = 0.5
+#: The quantities whose response is read from the probe.
+PROBED_QUANTITIES = ("r_n_nm", "r_n_over_r_p")
 
 #: Smallest response 1 + b' of a measured quantity to its true value that the bias correction
 #: follows (module notes): the bias is amplified at most 1 / MIN_RESPONSE = 5 times.
@@ -76,6 +87,10 @@ class UncertaintyParameters:
     time_points : int
         Time points evaluated, spread evenly over the series with the first and the last;
         0 evaluates every time point.
+    probe_repeats : int
+        Noise realisations of the probe scene (necks at :data:`PROBE_NECK_SCALE` of the
+        measured ones) per evaluated time point; 0 leaves the neck's response to the slope
+        over time points.
     seed : int
         Seed of the twin's noise and drift.
     Z : int
@@ -86,12 +101,13 @@ class UncertaintyParameters:
 
     repeats: int = 3
     time_points: int = 3
+    probe_repeats: int = 1
     seed: int = 0
     Z: int = 29
     lambda_cu_nm: float = LAMBDA_CU_NM
 
     def __post_init__(self) -> None:
-        for name in ("repeats", "time_points", "seed"):
+        for name in ("repeats", "time_points", "probe_repeats", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidParameter(f"[uncertainty] {name} must be a whole number ≥ 0; got {value!r}.")
@@ -116,7 +132,8 @@ def error_column(quantity: str) -> str:
     return quantity[:-3] + "_err_nm" if quantity.endswith("_nm") else quantity + "_err"
 
 
-def scene_from_measurements(measurements: dict, shape_px, voxel_size_nm: float, *, Z: int = 29):
+def scene_from_measurements(measurements: dict, shape_px, voxel_size_nm: float, *, Z: int = 29,
+                            neck_scale: float = 1.0):
     """The twin's scene of a measured tilt series: pairs as model-C pairs, other particles as spheres.
 
     Parameters
@@ -127,6 +144,8 @@ def scene_from_measurements(measurements: dict, shape_px, voxel_size_nm: float, 
         The reconstructed volume's shape.
     voxel_size_nm : float
     Z : int
+    neck_scale : float
+        Every neck radius is the measured one times this (the probe scene).
 
     Returns
     -------
@@ -150,7 +169,7 @@ def scene_from_measurements(measurements: dict, shape_px, voxel_size_nm: float, 
         if not np.linalg.norm(cb - ca) > 0:
             continue
         r_p = float(pair.r_p_nm)
-        r_n = float(np.clip(pair.r_n_nm, 0.0, MAX_NECK_RATIO * r_p))
+        r_n = float(np.clip(neck_scale * pair.r_n_nm, 0.0, MAX_NECK_RATIO * r_p))
         pairs.append(SinteringPair(tuple((ca + cb) / 2), tuple(cb - ca), r_p, r_n, int(Z)))
         pair_labels.append((la, lb))
         used.update((la, lb))
@@ -187,6 +206,52 @@ def _evaluated(n: int, k: int) -> list[int]:
     if k == 0 or k >= n:
         return list(range(n))
     return sorted({int(i) for i in np.round(np.linspace(0, n - 1, k))})
+
+
+@dataclass(frozen=True)
+class _MeasuredState:
+    """One evaluated time point of a finished run: what the twin rebuilds and how it runs."""
+
+    name: str
+    index: int
+    run: TimePointResult
+    measurements: Measurements
+    shape_px: tuple
+    voxel_size_nm: float
+    params: RunParameters
+
+
+def _twin_readings(outdir: Path, state: _MeasuredState, settings: UncertaintyParameters, dose_e_per_nm2: float,
+                   neck_scale: float, count: int, tag: str, step: Callable[[], None]) -> tuple[dict, dict]:
+    """Image the twin's scene of ``state`` (necks × ``neck_scale``) ``count`` times and measure it.
+
+    Returns, per scene pair index, its true quantities and the list of readings that found it;
+    the repeats go to ``outdir/uncertainty/<time point>_<tag><r>/`` and are reused when unchanged.
+    """
+    h = state.voxel_size_nm
+    spheres, pairs, _ = scene_from_measurements(state.measurements, state.shape_px, h, Z=settings.Z,
+                                                neck_scale=neck_scale)
+    found: dict[int, list[dict]] = {k: [] for k in range(len(pairs))}
+    true_of: dict[int, dict] = {}
+    stream = {"R": 104729, "P": 7919}[tag]
+    for r in range(count):
+        step()
+        ts, truth, true_labels, _ = simulate_scene(
+            state.shape_px, h, state.run.tilt_series.tilts_deg, dose_e_per_nm2, spheres=spheres, pairs=pairs,
+            rng=np.random.default_rng([settings.seed, state.index, r, stream]), lambda_cu_nm=settings.lambda_cu_nm,
+            **_misalignment(state.run))
+        rdir = outdir / "uncertainty" / f"{state.name}_{tag}{r + 1}"
+        rdir.mkdir(parents=True, exist_ok=True)
+        stack, tilts = _write_stack(rdir / "tiltseries.mrc", ts)
+        meas = finished_measurements(rdir, stack, state.params.to_dict(), tilts=tilts)
+        if meas is None:
+            run_tilt_series(stack, rdir, tilts=tilts, params=state.params, figures=False)
+            meas = Measurements.load(rdir / "measurements.json")
+        for k, sc in enumerate(score_pairs(truth, true_labels, meas, h)):
+            true_of[k] = sc["true"]
+            if sc["found"]:
+                found[k].append(sc["measured"])
+    return true_of, found
 
 
 def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dose_e_per_nm2: float,
@@ -232,8 +297,14 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
     outdir = Path(outdir)
     report = progress or (lambda stage, done, total: None)
     chosen = _evaluated(len(time_points), settings.time_points)
-    total, done = len(chosen) * settings.repeats, 0
+    total, done = len(chosen) * (settings.repeats + (settings.probe_repeats if settings.repeats else 0)), 0
     rows = []
+
+    def step() -> None:
+        nonlocal done
+        report("uncertainty", done, total)
+        done += 1
+
     for index in chosen:
         tp = time_points[index]
         tp_dir = outdir / tp["name"]
@@ -241,28 +312,13 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
         measurements = Measurements.load(tp_dir / "measurements.json")
         labels, attrs = read_array(tp_dir / "labels.h5")
         h = float(attrs["voxel_size_nm"])
-        spheres, pairs, pair_labels = scene_from_measurements(measurements, labels.shape, h, Z=settings.Z)
-        repeat_params = dataclasses.replace(params, pixel_size_nm=h, bin_factor=1, tilt_axis_deg=0.0)
-        errors: dict[int, list[dict]] = {k: [] for k in range(len(pairs))}
-        true_of: dict[int, dict] = {}
-        for r in range(settings.repeats):
-            report("uncertainty", done, total)
-            ts, truth, true_labels, _ = simulate_scene(
-                labels.shape, h, run.tilt_series.tilts_deg, dose_e_per_nm2, spheres=spheres, pairs=pairs,
-                rng=np.random.default_rng([settings.seed, index, r, 104729]), lambda_cu_nm=settings.lambda_cu_nm,
-                **_misalignment(run))
-            rdir = outdir / "uncertainty" / f"{tp['name']}_R{r + 1}"
-            rdir.mkdir(parents=True, exist_ok=True)
-            stack, tilts = _write_stack(rdir / "tiltseries.mrc", ts)
-            meas = finished_measurements(rdir, stack, repeat_params.to_dict(), tilts=tilts)
-            if meas is None:
-                run_tilt_series(stack, rdir, tilts=tilts, params=repeat_params, figures=False)
-                meas = Measurements.load(rdir / "measurements.json")
-            for k, sc in enumerate(score_pairs(truth, true_labels, meas, h)):
-                true_of[k] = sc["true"]
-                if sc["found"]:
-                    errors[k].append({q: sc["measured"][q] - sc["true"][q] for q in PAIR_QUANTITIES})
-            done += 1
+        state = _MeasuredState(tp["name"], index, run, measurements, labels.shape, h,
+                               dataclasses.replace(params, pixel_size_nm=h, bin_factor=1, tilt_axis_deg=0.0))
+
+        _, _, pair_labels = scene_from_measurements(measurements, labels.shape, h, Z=settings.Z)
+        true_of, found = _twin_readings(outdir, state, settings, dose_e_per_nm2, 1.0, settings.repeats, "R", step)
+        probe_true, probe_found = _twin_readings(outdir, state, settings, dose_e_per_nm2, PROBE_NECK_SCALE,
+                                                 settings.probe_repeats if settings.repeats else 0, "P", step)
         by_labels = {frozenset(p.labels): p for p in measurements.pairs}
         for k, (la, lb) in enumerate(pair_labels):
             pair_id = tp["pair_ids"].get((la, lb), tp["pair_ids"].get((lb, la)))
@@ -273,13 +329,18 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
                         "hw_b": measurements.particle(lb).aspect_ratio_hw}
             true = true_of.get(k, {})
             for q in PAIR_QUANTITIES:
-                e = np.array([err[q] for err in errors[k]], float)
+                e = np.array([m[q] - true[q] for m in found[k]], float)
                 e = e[np.isfinite(e)]
+                probe = np.array([m[q] for m in probe_found.get(k, [])], float)
+                probe = probe[np.isfinite(probe)]
+                probed = q in PROBED_QUANTITIES and len(probe) > 0
                 rows.append({"time_s": tp["time_s"], "time_point": tp["name"], "pair_id": pair_id, "quantity": q,
                              "value": measured.get(q), "twin_true": true.get(q), "n_repeats": settings.repeats,
                              "n_found": len(e), "bias": float(e.mean()) if len(e) else float("nan"),
                              "sd": float(e.std(ddof=1)) if len(e) > 1 else float("nan"),
-                             "rms": float(np.sqrt(np.mean(e ** 2))) if len(e) else float("nan")})
+                             "rms": float(np.sqrt(np.mean(e ** 2))) if len(e) else float("nan"),
+                             "probe_true": float(probe_true[k][q]) if probed else float("nan"),
+                             "probe_measured": float(probe.mean()) if probed else float("nan")})
     report("uncertainty", total, total)
     bias_response(rows)
     return rows
@@ -292,7 +353,8 @@ def bias_response(rows: list[dict]) -> None:
     ----------
     rows : list of dict
         Rows of :func:`twin_uncertainty` (``pair_id``, ``quantity``, ``twin_true``, ``bias``,
-        ``sd``, ``n_found``, ``rms``); changed in place.
+        ``sd``, ``n_found``, ``rms``, and optionally ``probe_true`` and ``probe_measured``);
+        changed in place.
 
     Returns
     -------
@@ -316,12 +378,24 @@ def bias_response(rows: list[dict]) -> None:
         b = np.array([r["bias"] for r in group], float)
         ok = np.isfinite(x) & np.isfinite(b)
         slope = float(np.polyfit(x[ok], b[ok], 1)[0]) if ok.sum() >= 2 and np.ptp(x[ok]) > 0 else 0.0
-        response = 1.0 + slope
-        gain = float(np.clip(1.0 / response, 1.0, 1.0 / MIN_RESPONSE)) if response > 0 else 1.0 / MIN_RESPONSE
         for r in group:
+            response = _probe_response(r)
+            response = 1.0 + slope if response is None else response
+            gain = float(np.clip(1.0 / response, 1.0, 1.0 / MIN_RESPONSE)) if response > 0 else 1.0 / MIN_RESPONSE
             r["response"] = response
             spread = r["sd"] ** 2 * (1.0 + 1.0 / r["n_found"]) if np.isfinite(r["sd"]) else 0.0
             r["error_bar"] = float(np.sqrt((gain * r["bias"]) ** 2 + spread)) if np.isfinite(r["bias"]) else r["rms"]
+
+
+def _probe_response(row: dict) -> float | None:
+    """The secant response (f(m) − f(x_probe)) / (m − x_probe) of a row with a probe, else None."""
+    values = [row.get(k) for k in ("twin_true", "bias", "probe_true", "probe_measured")]
+    if any(v is None or not np.isfinite(v) for v in values):
+        return None
+    m, bias, x_probe, f_probe = (float(v) for v in values)
+    if not m - x_probe > 0:
+        return None
+    return (m + bias - f_probe) / (m - x_probe)
 
 
 def error_bars(rows: list[dict], pair_id: int, quantity: str, times_s) -> np.ndarray:
