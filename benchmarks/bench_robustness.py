@@ -246,6 +246,13 @@ def summarise(name: str, rows: list[dict]) -> str:
             f"|error| median / 95th pct (voxels): r_n {stats('r_n_error_vox')}, d (centroids) "
             f"{stats('d_error_vox')}, d (sphere centres) {stats('d_centre_error_vox')}; "
             f"{np.mean([r['time_s'] for r in rows]):.0f} s per scene")
+    if kind == "pair" and found:  # the necks the missing wedge hides, as the run flags them
+        facing = np.array(["neck_in_missing_wedge" in r["flags"] for r in found])
+        error = np.abs([r["r_n_error_vox"] for r in found])
+        text += (f"; neck_in_missing_wedge on {facing.sum()} of {len(found)} pairs and on {facing[error > 1.5].sum()} "
+                 f"of the {(error > 1.5).sum()} necks off by > 1.5 voxels; |r_n error| of the others median / 95th pct "
+                 + (f"{np.median(error[~facing]):.2f} / {np.percentile(error[~facing], 95):.2f}" if (~facing).any()
+                    else "n/a"))
     if kind == "lone":
         kept = [r for r in rows if r.get("lone_kept")]
         within = np.mean([abs(r.get("lone_radius_error_vox", np.inf)) <= 1.0 for r in rows])

@@ -131,3 +131,23 @@ def test_pair_checks():
     assert _codes(flags) == ["neck_at_resolution", "impossible_value"]
     assert "1–2" in flags[0].message and "2–3" in flags[1].message and "3–4" in flags[1].message
     assert check_pairs(pairs[:1], 1.0, float("nan")) == []
+
+
+def test_neck_in_missing_wedge():
+    # Oracle: the geometry of the cone. Tilts to ±40° see no surface whose normal is within
+    # 50° of the beam (z); an asymmetric range −20…+60° is held to its smaller end (70°).
+    import dataclasses
+
+    base = _pair((1, 2), 20.0, 0.5, 0.9)
+
+    def at(angle_deg):  # neck normal at this angle from the beam, in the z–y plane
+        a = np.radians(angle_deg)
+        return dataclasses.replace(base, neck_normal=(float(np.cos(a)), float(np.sin(a)), 0.0))
+
+    pm40 = np.arange(-40, 41, 2.0)
+    flags = check_pairs([at(0.0), at(45.0), at(55.0), at(90.0)], 1.0, float("nan"), tilts_deg=pm40)
+    assert _codes(flags) == ["neck_in_missing_wedge"]
+    assert "1–2 (0°)" in flags[0].message and "1–2 (45°)" in flags[0].message and "55°" not in flags[0].message
+    assert flags[0].value == pytest.approx(0.0, abs=1e-6) and flags[0].limit == pytest.approx(50.0)
+    assert check_pairs([at(55.0)], 1.0, float("nan"), tilts_deg=np.arange(-20, 61, 2.0))[0].limit == pytest.approx(70.0)
+    assert check_pairs([at(0.0)], 1.0, float("nan")) == []  # no tilts given: no check

@@ -28,6 +28,12 @@ report. The limits, and why:
 * ``neck_at_resolution``: a neck radius less than one voxel above the resolution of the
   volume along the neck's normal (:func:`edge_width_vox`, the 10–90 % width of the edge
   of the particles whose surface faces that way).
+* ``neck_in_missing_wedge``: a neck whose normal (the pair axis) lies within 90° − α of the
+  beam, α the smaller end of the tilt range. A tilt series to ±α measures no surface whose
+  normal is that close to the beam (the missing wedge, taken over the azimuth as a cone);
+  the surfaces beside such a neck face the beam, the gap between them is not seen, and a
+  small neck reads wide. On the robustness benchmark (±40°, 250 e⁻/nm², 50 fresh random
+  pairs) 12 of the 14 necks read more than 1.5 voxels wide were such necks.
 * ``impossible_value``: r_n/r_p > 1 or d/(2r_p) < 0.5, which no pair of touching
   particles has.
 """
@@ -350,8 +356,8 @@ def edge_width_vox(volume, mask, *, direction=None, signed=None, max_distance_vo
     return float(np.interp(0.9, rise, centres) - np.interp(0.1, rise, centres))
 
 
-def check_pairs(pairs, voxel_size_nm: float, resolution_vox) -> list[QualityFlag]:
-    """``neck_at_resolution`` and ``impossible_value`` for the measured pairs.
+def check_pairs(pairs, voxel_size_nm: float, resolution_vox, *, tilts_deg=None) -> list[QualityFlag]:
+    """``neck_at_resolution``, ``neck_in_missing_wedge`` and ``impossible_value`` for the measured pairs.
 
     Parameters
     ----------
@@ -361,6 +367,8 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox) -> list[QualityFlag
     resolution_vox : float or sequence of float
         :func:`edge_width_vox` of the volume, one for all pairs or one per pair (along its
         neck normal); NaN: no resolution check.
+    tilts_deg : (n_tilts,) array_like of float, degrees, optional
+        The tilt angles; None: no missing-wedge check.
 
     Returns
     -------
@@ -380,6 +388,19 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox) -> list[QualityFlag
                                "them as upper bounds, or image at a finer pixel.",
                                float(min(p.r_n_nm for p, _ in low)),
                                float(min((w + 1.0) * voxel_size_nm for _, w in low))))
+    if tilts_deg is not None and len(tilts_deg):
+        alpha = min(abs(float(np.min(tilts_deg))), abs(float(np.max(tilts_deg))))
+        cone = 90.0 - alpha
+        angles = [(p, float(np.degrees(np.arccos(min(abs(p.neck_normal[0]), 1.0))))) for p in pairs]
+        facing = [(p, a) for p, a in angles if a < cone]
+        if facing:
+            names = ", ".join(f"{p.labels[0]}–{p.labels[1]} ({a:.0f}°)" for p, a in facing)
+            out.append(QualityFlag("neck_in_missing_wedge",
+                                   f"the neck normal of pair(s) {names} lies within {cone:.0f}° of the beam: tilts "
+                                   f"to ±{alpha:.0f}° do not see the surfaces beside these necks.",
+                                   "A small neck there reads too wide (the unseen gap beside it is filled): treat "
+                                   "its r_n as an upper bound. A wider tilt range narrows the cone.",
+                                   float(min(a for _, a in facing)), cone))
     bad = [p for p in pairs if p.r_n_over_r_p > 1 or p.d_over_2r_p < 0.5]
     if bad:
         names = ", ".join(f"{p.labels[0]}–{p.labels[1]} (r_n/r_p {p.r_n_over_r_p:.2f}, d/2r_p "

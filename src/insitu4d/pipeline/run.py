@@ -387,7 +387,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                  *(check_alignment(alignment.direction_residuals) if alignment is not None else []),
                  *check_residual(residual, noise.relative), *check_field_of_view(ts.data, margin_px=_shift_margin(ts)),
                  *check_particles(labels),
-                 *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution)]
+                 *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution, tilts_deg=ts.tilts_deg)]
     with stage("write"):
         write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x",
                                                          "coalescing": seg_info.get("coalescing", [])})
