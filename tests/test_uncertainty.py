@@ -134,6 +134,8 @@ def test_probe_secant_sees_a_bias_the_measured_state_hides():
 def test_uncertainty_settings_refuse_bad_values(tmp_path):
     with pytest.raises(InvalidParameter, match="repeats must be a whole number"):
         UncertaintyParameters(repeats=-1)
+    with pytest.raises(InvalidParameter, match=r"probe_repeats must be a whole number ≥ 0; got 1.5"):
+        UncertaintyParameters(probe_repeats=1.5)
     for bad in (0, "Cu", 29.0):
         with pytest.raises(InvalidParameter, match="Z must be an atomic number"):
             UncertaintyParameters(Z=bad)
