@@ -108,6 +108,13 @@ def run_scene(kind: str, half_range: float, dose: float, seed: int, workdir: Pat
         m, t = sc["measured"], sc["true"]
         row.update(r_n_error_vox=(m["r_n_nm"] - t["r_n_nm"]) / h, d_error_vox=(m["d_nm"] - t["d_nm"]) / h,
                    d_centre_error_vox=(m["d_centre_nm"] - t["d_centre_nm"]) / h)
+        measured = next(p for p in meas.pairs if set(p.labels) == set(sc["labels"]))
+        fit = next(f for f in run.neck_fits if set(f["labels"]) == set(sc["labels"]))
+        row.update(r_n_volume_error_vox=(measured.r_n_volume_nm - t["r_n_nm"]) / h, neck_fit_accepted=fit["accepted"],
+                   neck_fit_residual_ratio=fit["residual_model"] / fit["residual_volume"],
+                   neck_fit_evaluations=fit["evaluations"],
+                   neck_fit_noise_ratio=fit["residual_model"] / fit["residual_noise"],
+                   volume_noise_ratio=fit["residual_volume"] / fit["residual_noise"])
     if kind == "lone":  # the lone sphere is label 1 of the truth; matched as the tracker matches frames
         true_particles = measure_particles(labels, h)
         matched, _ = match_particles(true_particles, list(meas.particles), gate=1.0)
@@ -243,7 +250,9 @@ def summarise(name: str, rows: list[dict]) -> str:
         return f"{np.median(v):.2f} / {np.percentile(v, 95):.2f}" if len(v) else "n/a"
 
     text = (f"{name:>14}: {len(rows)} scenes; split into exactly the true particles {100 * split:.0f} %; "
-            f"|error| median / 95th pct (voxels): r_n {stats('r_n_error_vox')}, d (centroids) "
+            f"|error| median / 95th pct (voxels): r_n {stats('r_n_error_vox')} (the volume's reading "
+            f"{stats('r_n_volume_error_vox')}; fitted to the tilt series in "
+            f"{sum(r['neck_fit_accepted'] for r in found)} of {len(found)}), d (centroids) "
             f"{stats('d_error_vox')}, d (sphere centres) {stats('d_centre_error_vox')}; "
             f"{np.mean([r['time_s'] for r in rows]):.0f} s per scene")
     if kind == "pair" and found:  # the necks the missing wedge hides, as the run flags them

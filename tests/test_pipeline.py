@@ -59,6 +59,11 @@ def test_run_measures_the_phantom(synthetic_stack, tmp_path):
     # neck of the touching pair: spheres 14 voxels apart with R = 8 -> r_n = √(64 − 49) = 3.9
     assert float(pairs[0]["r_n_nm"]) / PIXEL_NM == pytest.approx(np.sqrt(15.0), abs=1.5)
     assert float(pairs[0]["d_nm"]) / PIXEL_NM == pytest.approx(14.0, abs=1.5)
+    # the neck fitted to the tilt series finds the same neck; pairs.csv takes it where the fit is kept
+    (fit,) = run.neck_fits
+    assert fit["r_n_vox"] == pytest.approx(np.sqrt(15.0), abs=1.0)
+    kept = float(fit["r_n_vox"]) * PIXEL_NM if fit["accepted"] else float(pairs[0]["r_n_volume_nm"])
+    assert float(pairs[0]["r_n_nm"]) == pytest.approx(kept, rel=1e-6)
     assert run.reprojection_residual < 0.2
     assert run.tilt_series.pixel_size_source == "given"
     assert run.tilt_series.background_offsets[0] == pytest.approx(1000.0, abs=1.0)
@@ -127,6 +132,8 @@ def test_bad_parameters():
     assert params.reconstruction.kwargs()["tv_weight"] == 2.0 and params.preprocessing.bin_factor == 2
     assert params.alignment.method == "mi" and params.denoising.method == "nlm"
     assert RunParameters(temporal_prior=True).reconstruction.method == "tv"  # auto means TV with the prior
+    with pytest.raises(InvalidParameter, match="neck_fit must be true or false"):
+        RunParameters(neck_fit="yes")
 
 
 @pytest.mark.parametrize("seed", [3, 4, 5])

@@ -151,3 +151,7 @@ def test_neck_in_missing_wedge():
     assert flags[0].value == pytest.approx(0.0, abs=1e-6) and flags[0].limit == pytest.approx(50.0)
     assert check_pairs([at(55.0)], 1.0, float("nan"), tilts_deg=np.arange(-20, 61, 2.0))[0].limit == pytest.approx(70.0)
     assert check_pairs([at(0.0)], 1.0, float("nan")) == []  # no tilts given: no check
+    # a neck fitted to the tilt series is not the volume's reading: neither neck flag applies to it
+    small = dataclasses.replace(at(0.0), r_n_nm=1.0)
+    assert _codes(check_pairs([small], 1.0, 2.0, tilts_deg=pm40)) == ["neck_at_resolution", "neck_in_missing_wedge"]
+    assert check_pairs([small], 1.0, 2.0, tilts_deg=pm40, fitted=[(2, 1)]) == []

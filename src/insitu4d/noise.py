@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import InvalidParameter
 
-__all__ = ["NoiseLevel", "thinned_difference", "noise_level", "poisson_gaussian_fit", "looks_like_counts"]
+__all__ = ["NoiseLevel", "thinned_difference", "noise_level", "noise_variance", "poisson_gaussian_fit", "looks_like_counts"]
 
 #: Range of the fitted gain (variance per unit signal) of whole numbers that are taken as detected counts.
 COUNT_GAIN_RANGE = (0.5, 2.0)
@@ -137,15 +137,43 @@ def noise_level(data, *, difference=None) -> NoiseLevel:
     norm_sq = float(np.sum(data.astype(np.float64) ** 2))
     if not norm_sq > 0:
         raise InvalidParameter("the tilt series is all zero: there is no signal to measure the noise against.")
+    sum_sq = float(np.sum(noise_variance(data, difference=difference), dtype=np.float64))
+    strategy = "poisson_thinning" if difference is not None else "poisson_gaussian_fit"
+    return NoiseLevel(sum_sq, float(np.sqrt(sum_sq / norm_sq)), strategy)
+
+
+def noise_variance(data, *, difference=None) -> np.ndarray:
+    """The noise variance of every pixel of a tilt series: E n² per pixel, whose sum is :func:`noise_level`'s.
+
+    With a thinned difference d of the counts, d² (an unbiased one-sample estimate: E d² is
+    the counts' variance, module notes); else the Poisson–Gaussian model a·μ + b
+    (:func:`poisson_gaussian_fit`) at the data.
+
+    Parameters
+    ----------
+    data : (n_tilts, ny, nx) array_like
+        The processed tilt series.
+    difference : (n_tilts, ny, nx) array_like, optional
+        As in :func:`noise_level`.
+
+    Returns
+    -------
+    (n_tilts, ny, nx) ndarray of float32
+        In the data's units squared.
+
+    Raises
+    ------
+    InvalidParameter
+        ``difference`` of another shape than ``data``.
+    """
+    data = np.asarray(data, np.float32)
     if difference is not None:
         difference = np.asarray(difference, np.float32)
         if difference.shape != data.shape:
             raise InvalidParameter(f"the thinned difference has shape {difference.shape}; the data {data.shape}.")
-        sum_sq, strategy = float(np.sum(difference.astype(np.float64) ** 2)), "poisson_thinning"
-    else:
-        a, b = poisson_gaussian_fit(data)
-        sum_sq, strategy = float(a * np.sum(data, dtype=np.float64) + b * data.size), "poisson_gaussian_fit"
-    return NoiseLevel(sum_sq, float(np.sqrt(sum_sq / norm_sq)), strategy)
+        return difference ** 2
+    a, b = poisson_gaussian_fit(data)
+    return (a * data + b).astype(np.float32)
 
 
 def poisson_gaussian_fit(data, *, bins: int = 16) -> tuple[float, float]:

@@ -358,7 +358,7 @@ def edge_width_vox(volume, mask, *, direction=None, signed=None, max_distance_vo
     return float(np.interp(0.9, rise, centres) - np.interp(0.1, rise, centres))
 
 
-def check_pairs(pairs, voxel_size_nm: float, resolution_vox, *, tilts_deg=None) -> list[QualityFlag]:
+def check_pairs(pairs, voxel_size_nm: float, resolution_vox, *, tilts_deg=None, fitted=()) -> list[QualityFlag]:
     """``neck_at_resolution``, ``neck_in_missing_wedge`` and ``impossible_value`` for the measured pairs.
 
     Parameters
@@ -371,6 +371,10 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox, *, tilts_deg=None) 
         neck normal); NaN: no resolution check.
     tilts_deg : (n_tilts,) array_like of float, degrees, optional
         The tilt angles; None: no missing-wedge check.
+    fitted : collection of (int, int)
+        Labels of the pairs whose r_n was fitted to the tilt series
+        (:func:`insitu4d.neck_fit.refine_necks`): their neck is not read from the volume, so
+        the two neck flags, which say the volume reads it wide, do not apply to them.
 
     Returns
     -------
@@ -379,7 +383,10 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox, *, tilts_deg=None) 
     """
     out = []
     widths = np.broadcast_to(np.asarray(resolution_vox, float), (len(pairs),))
-    low = [(p, w) for p, w in zip(pairs, widths) if np.isfinite(w) and p.r_n_nm < (w + 1.0) * voxel_size_nm]
+    fitted = {frozenset(labels) for labels in fitted}
+    from_volume = [frozenset(p.labels) not in fitted for p in pairs]
+    low = [(p, w) for p, w, v in zip(pairs, widths, from_volume)
+           if v and np.isfinite(w) and p.r_n_nm < (w + 1.0) * voxel_size_nm]
     if low:
         names = ", ".join(f"{p.labels[0]}–{p.labels[1]} ({p.r_n_nm:.1f} nm, resolution {w:.1f} voxels)"
                           for p, w in low)
@@ -393,7 +400,8 @@ def check_pairs(pairs, voxel_size_nm: float, resolution_vox, *, tilts_deg=None) 
     if tilts_deg is not None and len(tilts_deg):
         alpha = min(abs(float(np.min(tilts_deg))), abs(float(np.max(tilts_deg))))
         cone = 90.0 - alpha
-        angles = [(p, float(np.degrees(np.arccos(min(abs(p.neck_normal[0]), 1.0))))) for p in pairs]
+        angles = [(p, float(np.degrees(np.arccos(min(abs(p.neck_normal[0]), 1.0))))) for p, v in zip(pairs, from_volume)
+                  if v]
         facing = [(p, a) for p, a in angles if a < cone]
         if facing:
             names = ", ".join(f"{p.labels[0]}–{p.labels[1]} ({a:.0f}°)" for p, a in facing)

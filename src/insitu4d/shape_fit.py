@@ -42,7 +42,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import least_squares
 
-__all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "moment_ellipsoid_mismatch", "fit_two_spheres",
+__all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "union_sdf_zyx", "moment_ellipsoid_mismatch", "fit_two_spheres",
            "one_or_two", "power_split"]
 
 #: Largest fitted neck radius over the smaller sphere radius that still counts as a neck.
@@ -176,16 +176,40 @@ def _pack(fit: TwoSphereFit) -> np.ndarray:
     return np.concatenate([fit.centre_a, fit.centre_b, [fit.radius_a, fit.radius_b, fit.neck_radius]])
 
 
+def _unpack(p: np.ndarray) -> TwoSphereFit:
+    return TwoSphereFit(p[0:3].copy(), p[3:6].copy(), float(p[6]), float(p[7]), float(p[8]))
+
+
 def _union_sdf(p: np.ndarray, points: np.ndarray) -> np.ndarray:
+    return union_sdf_zyx(p, points[:, 0], points[:, 1], points[:, 2])
+
+
+def union_sdf_zyx(p: np.ndarray, z, y, x) -> np.ndarray:
+    """Signed distance (voxels, negative inside) to two spheres and their collar, at broadcastable coordinates.
+
+    Parameters
+    ----------
+    p : (9,) ndarray of float
+        Centre a (z, y, x), centre b, radius a, radius b, collar radius; voxels.
+    z, y, x : ndarray of float
+        Coordinates that broadcast together (e.g. the three axes of a box as (n, 1, 1),
+        (1, m, 1), (1, 1, k)), voxels.
+
+    Returns
+    -------
+    ndarray of float
+        The exact signed distance to the spheres and the capped cylinder from centre a to
+        centre b, minimised (the union), broadcast shape.
+    """
     ca, cb, ra, rb, rn = p[0:3], p[3:6], p[6], p[7], p[8]
-    da = np.linalg.norm(points - ca, axis=1) - ra
-    db = np.linalg.norm(points - cb, axis=1) - rb
+    za, ya, xa = z - ca[0], y - ca[1], x - ca[2]
+    da = np.sqrt(za * za + ya * ya + xa * xa) - ra
+    db = np.sqrt((z - cb[0]) ** 2 + (y - cb[1]) ** 2 + (x - cb[2]) ** 2) - rb
     axis = cb - ca
-    length = max(np.linalg.norm(axis), 1e-9)
+    length = max(float(np.linalg.norm(axis)), 1e-9)
     u = axis / length
-    rel = points - ca
-    t = rel @ u
-    radial = np.linalg.norm(rel - t[:, None] * u, axis=1)
+    t = za * u[0] + ya * u[1] + xa * u[2]
+    radial = np.sqrt(np.maximum(za * za + ya * ya + xa * xa - t * t, 0.0))
     # capped cylinder from ca to cb, radius rn (exact signed distance)
     dr = radial - rn
     dt = np.abs(t - length / 2) - length / 2
@@ -264,8 +288,9 @@ def fit_two_spheres(mask: np.ndarray) -> TwoSphereFit | None:
             best = sol
     if best is None:
         return None
-    p = best.x
-    return TwoSphereFit(p[0:3].copy(), p[3:6].copy(), float(p[6]), float(p[7]), float(min(p[8], p[6], p[7])))
+    p = best.x.copy()
+    p[8] = min(p[8], p[6], p[7])
+    return _unpack(p)
 
 
 def one_or_two(mask: np.ndarray, *, margin: float = 0.8) -> ShapeTest:

@@ -40,6 +40,7 @@ class Pair(Record):
     neck_normal: tuple[float, float, float] = quantity(kind="vector", timeseries=False)
     interface_faces: int = quantity(timeseries=False)
     neck_beam_angle_deg: float = quantity("deg", default=float("nan"))
+    r_n_volume_nm: float = quantity("nm", default=float("nan"))
     protocol_2d: dict | None = field(default=None, metadata={"unit": "", "kind": "protocol", "timeseries": True})
 
 
@@ -183,7 +184,8 @@ def measure_pairs(labels, voxel_size_nm: float, particles: list[Particle] | None
     * ``contact_area_nm2``: |S| × voxel area, the vector interface area
       (:func:`interface_vectors`).
     * ``r_n_nm``: √(A/π), the radius of the circle of that area; exact for a flat
-      circular neck at any orientation.
+      circular neck at any orientation. ``r_n_volume_nm`` keeps it when the pipeline
+      replaces ``r_n_nm`` by the neck fitted to the tilt series (:mod:`insitu4d.neck_fit`).
     * ``r_n_inscribed_nm``: maximum of the foreground distance transform over the interface
       voxels: the inscribed neck radius (porespy's throat inscribed
       diameter / 2), the minor semi-axis for an elliptical neck.
@@ -236,6 +238,7 @@ def measure_pairs(labels, voxel_size_nm: float, particles: list[Particle] | None
             labels=(int(i), int(j)),
             contact_area_nm2=area,
             r_n_nm=r_n,
+            r_n_volume_nm=r_n,
             r_n_inscribed_nm=r_n_ins,
             interface_faces=int(iv["faces"]),
             neck_normal=tuple((S / area_faces).tolist()) if area_faces > 0 else (0.0, 0.0, 0.0),

@@ -195,6 +195,9 @@ class TimePointResult:
     counts_per_pixel : float or None
         Detected counts in the bright part of the images (None: not counts).
     quality_flags : tuple of QualityFlag
+    neck_fits : tuple of dict
+        Each pair's neck fitted to the tilt series (:meth:`insitu4d.neck_fit.NeckFit.to_dict`),
+        empty when ``neck_fit`` is off.
     n_particles, n_pairs : int
     timings_s : dict of str to float, s
         Wall time of each stage (:data:`~insitu4d.pipeline.run.STAGES`).
@@ -219,6 +222,7 @@ class TimePointResult:
     quality_flags: tuple[QualityFlag, ...]
     n_particles: int
     n_pairs: int
+    neck_fits: tuple[dict, ...] = ()
     timings_s: dict = field(default_factory=dict)
     outputs: tuple[str, ...] = ()
 
@@ -259,6 +263,7 @@ class TimePointResult:
             "resolution_vox": self.resolution_vox,
             "counts_per_pixel": self.counts_per_pixel,
             "quality_flags": [f.to_dict() for f in self.quality_flags],
+            "neck_fits": list(self.neck_fits),
             "n_particles": self.n_particles,
             "n_pairs": self.n_pairs,
             "timings_s": self.timings_s,
@@ -314,7 +319,8 @@ class TimePointResult:
                 reprojection_residual=data["reprojection_residual"], segmentation=data["segmentation"],
                 resolution_vox=data["resolution_vox"], counts_per_pixel=data["counts_per_pixel"],
                 quality_flags=tuple(QualityFlag(**f) for f in data["quality_flags"]),
-                n_particles=int(data["n_particles"]), n_pairs=int(data["n_pairs"]), timings_s=data["timings_s"],
+                n_particles=int(data["n_particles"]), n_pairs=int(data["n_pairs"]),
+                neck_fits=tuple(data["neck_fits"]), timings_s=data["timings_s"],
                 outputs=tuple(data["outputs"]))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise UnreadableFile(f"{path.name} is not a run.json of insitu4d {__version__}: {part} "

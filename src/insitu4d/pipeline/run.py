@@ -28,7 +28,8 @@ from ..io.output_folder import output_folder
 from ..io.writers import read_array, write_array, write_csv, write_json
 from ..measure import measure
 from ..measure import Measurements, Pair, Particle
-from ..noise import looks_like_counts, noise_level, thinned_difference
+from ..neck_fit import refine_necks
+from ..noise import looks_like_counts, noise_level, noise_variance, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
                        check_residual, check_tilts, edge_width_vox, signal_counts, signed_distance_vox)
 from ..preprocess import (PreprocessParameters, bin_tilt_series, normalise, remove_background, rotate_images,
@@ -45,7 +46,7 @@ __all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICL
 STAGES = ("read", "preprocess", "align", "reconstruct", "segment", "measure", "write")
 #: The stages whose parameters an experiment file sets, one table each ([preprocess], [denoise] …); the
 #: reading parameters (pixel size, tilt unit) are in [acquisition].
-STAGE_TABLES = ("preprocess", "denoise", "align", "reconstruct", "segment")
+STAGE_TABLES = ("preprocess", "denoise", "align", "reconstruct", "segment", "measure")
 
 #: Columns of particles.csv and pairs.csv: the records' own (:mod:`insitu4d.measure.records`).
 PARTICLE_COLUMNS = Particle.columns()
@@ -62,7 +63,7 @@ class RunParameters:
     max_rotation_deg, tilt_axis_deg; ``[reconstruct]`` method, iterations, filter_name,
     tv_weight, thickness_px, backend, temporal_prior, temporal_prior_share; ``[segment]``
     seed_from_previous and the fields of :class:`~insitu4d.segment.SegmentationParameters`;
-    ``[acquisition]`` pixel_size_nm, tilts_unit. Each stage checks its own settings, as
+    ``[measure]`` neck_fit; ``[acquisition]`` pixel_size_nm, tilts_unit. Each stage checks its own settings, as
     its own record: :attr:`preprocessing` (:class:`~insitu4d.preprocess.PreprocessParameters`),
     :attr:`denoising` (:class:`~insitu4d.denoise.DenoiseParameters`), :attr:`alignment`
     (:class:`~insitu4d.align.AlignmentParameters`), :attr:`reconstruction`
@@ -117,6 +118,11 @@ class RunParameters:
         for every time point, the first included.
     temporal_prior_share : float
         α in [0, 1]: the share of the TV weight on the change since the prior.
+    neck_fit : bool
+        Fit each pair's neck to the tilt series (:func:`insitu4d.neck_fit.refine_necks`):
+        the fitted waist replaces the volume's reading where the two-sphere model explains
+        the images as well as the reconstruction; each fit is recorded in ``run.json``
+        (``neck_fits``).
     """
 
     pixel_size_nm: float | None = field(default=None, metadata={"stage": "acquisition"})
@@ -143,13 +149,14 @@ class RunParameters:
     seed_from_previous: bool = field(default=True, metadata={"stage": "segment"})
     temporal_prior: bool = field(default=False, metadata={"stage": "reconstruct"})
     temporal_prior_share: float = field(default=PRIOR_SHARE, metadata={"stage": "reconstruct"})
+    neck_fit: bool = field(default=True, metadata={"stage": "measure"})
 
     def __post_init__(self) -> None:
         # each stage checks its own settings (its parameter class); the run checks what joins them
         require_positive(self.pixel_size_nm, "pixel_size_nm", "nm", optional=True)
         if self.tilts_unit not in TILT_UNITS:
             raise InvalidParameter(f"tilts_unit must be one of {', '.join(TILT_UNITS)}; got {self.tilts_unit!r}.")
-        for name in ("align", "seed_from_previous", "temporal_prior"):
+        for name in ("align", "seed_from_previous", "temporal_prior", "neck_fit"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidParameter(f"{name} must be true or false; got {getattr(self, name)!r}.")
         if self.denoise_strength != "auto" and (isinstance(self.denoise_strength, (bool, str))
@@ -379,6 +386,11 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         labels, seg_info = segment(volume, params.segmentation, previous=previous, coalescing=coalescing)
     with stage("measure"):
         measurements = measure(labels, volume.voxel_size_nm)
+        neck_fits = ()
+        if params.neck_fit:
+            measurements, neck_fits = refine_necks(measurements, labels, volume.data, ts.data, ts.tilts_deg,
+                                                   noise_variance(ts.data, difference=difference),
+                                                   backend=params.backend)
         signed = signed_distance_vox(labels > 0)
         resolution_vox = edge_width_vox(volume.data, labels > 0, signed=signed)
         neck_resolution = [edge_width_vox(volume.data, labels > 0, direction=p.neck_normal, signed=signed)
@@ -387,7 +399,8 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                  *(check_alignment(alignment.direction_residuals) if alignment is not None else []),
                  *check_residual(residual, noise.relative), *check_field_of_view(ts.data, margin_px=_shift_margin(ts)),
                  *check_particles(labels),
-                 *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution, tilts_deg=ts.tilts_deg)]
+                 *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution, tilts_deg=ts.tilts_deg,
+                              fitted=[f.labels for f in neck_fits if f.accepted])]
     with stage("write"):
         write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x",
                                                          "coalescing": seg_info.get("coalescing", [])})
@@ -411,6 +424,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         dose=dose, noise=noise, denoise=denoise_info, alignment=alignment, reconstruction=dict(volume.provenance),
         resumed_from_volume_h5=resumed, reprojection_residual=residual, segmentation=dict(seg_info),
         resolution_vox=resolution_vox, counts_per_pixel=counts_per_pixel, quality_flags=tuple(flags),
+        neck_fits=tuple(f.to_dict() for f in neck_fits),
         n_particles=len(measurements.particles), n_pairs=len(measurements.pairs), timings_s=timings,
         outputs=tuple(sorted(["volume.h5", "labels.h5", "particles.csv", "pairs.csv", "measurements.json",
                               "run.json", *(["orthoslices.png"] if figures else [])])))

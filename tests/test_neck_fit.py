@@ -1,0 +1,106 @@
+"""The neck fitted to the tilt series, against voxelised phantoms with known necks."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from insitu4d.errors import InvalidParameter
+from insitu4d.measure import measure
+from insitu4d.neck_fit import fit_neck_to_tilt_series, refine_necks, waist_radius
+from insitu4d.recon import get_projector
+from insitu4d.shape_fit import TwoSphereFit
+from insitu4d.simulate.phantom import SinteringPair, voxelise
+
+TILTS = np.arange(-40.0, 41.0, 2.0)
+
+
+def _two_spheres(d, ra, rb, rn):
+    return TwoSphereFit(np.zeros(3), np.array([0.0, 0.0, d]), ra, rb, rn)
+
+
+def test_waist_radius_is_the_larger_of_collar_and_crossing_circle():
+    # oracle: spheres of radius 10 at d = 16 cross in a circle of radius √(100 − 8²) = 6
+    assert waist_radius(_two_spheres(16, 10, 10, 4)) == pytest.approx(6.0)
+    assert waist_radius(_two_spheres(16, 10, 10, 7)) == pytest.approx(7.0)
+    # unequal: x = (d² + ra² − rb²) / 2d = (144 + 100 − 64) / 24 = 7.5, circle √(100 − 56.25)
+    assert waist_radius(_two_spheres(12, 10, 8, 0)) == pytest.approx(np.sqrt(43.75))
+    assert waist_radius(_two_spheres(25, 10, 10, 3)) == 3.0  # apart: the collar alone
+    assert waist_radius(_two_spheres(1, 10, 5, 3)) == 5.0  # one inside the other
+
+
+def _scene(r_n, axis=(1.0, 0.0, 0.0)):
+    # a pair along the beam (z), the missing wedge's worst case; sphere radii 12 and 10 voxels
+    pair = SinteringPair((0.4, -0.3, 0.2), axis, 12.0, r_n, r_p_b_nm=10.0)
+    return voxelise((72, 48, 48), 1.0, pairs=[pair])
+
+
+def _noisy(clean, seed, sd):
+    return clean + np.random.default_rng(seed).normal(0.0, sd, clean.shape).astype(np.float32)
+
+
+def test_fit_recovers_a_neck_that_the_volume_reads_wide():
+    # the "reconstruction" has its gap filled (the same pair with a neck of 8.5 voxels); the
+    # images are the projections of the true pair (neck 4 voxels) plus Gaussian noise of known SD
+    true_r_n = 4.0
+    fill, labels, _ = _scene(true_r_n)
+    wide, wide_labels, _ = _scene(8.5)
+    clean = get_projector(TILTS, *fill.shape[::2]).forward(fill)
+    measured = measure(wide_labels, 1.0, protocol_2d=False)
+    assert measured.pairs[0].r_n_nm > 7.0  # the volume's reading: the filled gap
+    sd = 0.02 * clean.max()
+    for seed in range(2):
+        fit = fit_neck_to_tilt_series(wide, wide_labels, measured.pairs[0].labels, _noisy(clean, seed, sd), TILTS,
+                                      sd ** 2, backend="cpu")
+        # tolerance: the model's partial-volume edge (linear in the signed distance) against the
+        # phantom's 3×-supersampled fill, and the noise; about 0.3 voxel on a collar of 4
+        assert fit.accepted, fit.reason
+        assert abs(fit.r_n_vox - true_r_n) < 0.6
+        # a correct model leaves the noise: its residual is the noise's energy to a few per cent
+        assert fit.residual_model == pytest.approx(fit.residual_noise, rel=0.05)
+
+
+def test_refine_necks_keeps_the_volume_reading_beside_the_fit():
+    fill, labels, _ = _scene(4.0)
+    wide, wide_labels, _ = _scene(8.5)
+    clean = get_projector(TILTS, *fill.shape[::2]).forward(fill)
+    sd = 0.02 * clean.max()
+    measured = measure(wide_labels, 2.0, protocol_2d=False)  # 2 nm voxels
+    refined, fits = refine_necks(measured, wide_labels, wide, _noisy(clean, 0, sd), TILTS, sd ** 2, backend="cpu")
+    before, after = measured.pairs[0], refined.pairs[0]
+    assert fits[0].accepted
+    assert after.r_n_volume_nm == before.r_n_nm
+    assert after.r_n_nm == pytest.approx(2.0 * fits[0].r_n_vox)
+    assert after.r_n_over_r_p == pytest.approx(after.r_n_nm / after.r_p_nm)
+    assert after.d_nm == before.d_nm
+
+
+def test_fit_refused_where_the_particles_are_not_spheres():
+    # two touching cubes, reconstructed exactly; noisy images: two spheres and a collar leave far more
+    # than the noise, whatever the noise draw
+    fill = np.zeros((48, 48, 64), np.float32)
+    labels = np.zeros(fill.shape, np.uint16)
+    labels[14:34, 14:34, 12:32] = 1
+    labels[16:32, 16:32, 32:50] = 2
+    fill[labels > 0] = 1.0
+    clean = get_projector(TILTS, 48, 64).forward(fill)
+    sd = 0.02 * clean.max()
+    for seed in range(2):
+        fit = fit_neck_to_tilt_series(fill, labels, (1, 2), _noisy(clean, seed, sd), TILTS, sd ** 2, backend="cpu")
+        assert not fit.accepted
+        assert "the particles are not near-spherical" in fit.reason or "left the segmented pair" in fit.reason
+
+
+def test_bad_input_is_refused_by_message():
+    fill, labels, _ = _scene(4.0)
+    images = get_projector(TILTS, *fill.shape[::2]).forward(fill)
+    with pytest.raises(InvalidParameter, match="must be the same 3D shape"):
+        fit_neck_to_tilt_series(fill, labels[:-1], (1, 2), images, TILTS, 1.0)
+    with pytest.raises(InvalidParameter, match="n_tilts=40"):
+        fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS[:-1], 1.0)
+    with pytest.raises(InvalidParameter, match="noise_variance must be one non-negative number"):
+        fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS, -1.0)
+    with pytest.raises(InvalidParameter, match="noise_variance must be one non-negative number"):
+        fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS, np.ones(3))
+    with pytest.raises(InvalidParameter, match="label 7 of pair"):
+        fit_neck_to_tilt_series(fill, labels, (1, 7), images, TILTS, 1.0)
+    assert ndimage.label(labels > 0)[1] == 1  # the phantom is one body: the pair touches
