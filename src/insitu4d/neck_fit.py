@@ -64,6 +64,10 @@ MAX_RADIUS_CHANGE = 1.33
 MAX_NOISE_RATIO = 1.2
 #: Finite-difference step of the shape parameters, voxels.
 STEP_VOX = 0.1
+#: Stop when a step moves the shape by less than this share of its offset from the start (0.01 voxel per voxel).
+XTOL = 1e-2
+#: Stop when a step lowers the residual by less than this share: 10⁻⁶ of χ² over ~10⁵ rays is Δχ² ≈ 0.1.
+FTOL = 1e-6
 #: Residual evaluations of the fit at most.
 MAX_EVALUATIONS = 60
 
@@ -260,7 +264,7 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
 
     lower = np.concatenate([np.full(6, -np.inf), [0.5, 0.5, 0.0]]) - p0
     solution = least_squares(residuals, np.zeros(9), bounds=(lower, np.inf), diff_step=STEP_VOX,
-                             max_nfev=MAX_EVALUATIONS, tr_solver="lsmr")
+                             max_nfev=MAX_EVALUATIONS, tr_solver="lsmr", xtol=XTOL, ftol=FTOL)
     p = p0 + solution.x
     fit = _unpack(p)
     residual_model = float(2.0 * solution.cost)

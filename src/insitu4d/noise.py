@@ -31,7 +31,8 @@ import numpy as np
 
 from .errors import InvalidParameter
 
-__all__ = ["NoiseLevel", "thinned_difference", "noise_level", "noise_variance", "poisson_gaussian_fit", "looks_like_counts"]
+__all__ = ["NoiseLevel", "thinned_difference", "noise_level", "noise_variance", "poisson_gaussian_fit",
+           "looks_like_counts"]
 
 #: Range of the fitted gain (variance per unit signal) of whole numbers that are taken as detected counts.
 COUNT_GAIN_RANGE = (0.5, 2.0)

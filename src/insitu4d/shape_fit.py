@@ -42,7 +42,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import least_squares
 
-__all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "union_sdf_zyx", "moment_ellipsoid_mismatch", "fit_two_spheres",
+__all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "union_sdf_zyx", "moment_ellipsoid_mismatch",
+           "fit_two_spheres",
            "one_or_two", "power_split"]
 
 #: Largest fitted neck radius over the smaller sphere radius that still counts as a neck.
