@@ -43,8 +43,7 @@ from scipy import ndimage
 from scipy.optimize import least_squares
 
 __all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "union_sdf_zyx", "moment_ellipsoid_mismatch",
-           "fit_two_spheres",
-           "one_or_two", "power_split"]
+           "fit_two_spheres", "one_or_two", "power_split"]
 
 #: Largest fitted neck radius over the smaller sphere radius that still counts as a neck.
 MAX_NECK_RATIO = 0.97

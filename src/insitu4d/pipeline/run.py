@@ -120,9 +120,8 @@ class RunParameters:
         α in [0, 1]: the share of the TV weight on the change since the prior.
     neck_fit : bool
         Fit each pair's neck to the tilt series (:func:`insitu4d.neck_fit.refine_necks`):
-        the fitted waist replaces the volume's reading where the two-sphere model explains
-        the images as well as the reconstruction; each fit is recorded in ``run.json``
-        (``neck_fits``).
+        the fitted waist replaces the volume's reading where two spheres and a collar leave no
+        more than the noise in the images; each fit is recorded in ``run.json`` (``neck_fits``).
     """
 
     pixel_size_nm: float | None = field(default=None, metadata={"stage": "acquisition"})
