@@ -88,6 +88,7 @@ def test_fit_refused_where_the_particles_are_not_spheres():
         fit = fit_neck_to_tilt_series(fill, labels, (1, 2), _noisy(clean, seed, sd), TILTS, sd ** 2, backend="cpu")
         assert not fit.accepted
         assert "the particles are not near-spherical" in fit.reason or "left the segmented pair" in fit.reason
+        assert fit.residual_model > 2 * fit.residual_volume  # the reconstruction is exact here
 
 
 def test_bad_input_is_refused_by_message():
@@ -104,3 +105,6 @@ def test_bad_input_is_refused_by_message():
     with pytest.raises(InvalidParameter, match="label 7 of pair"):
         fit_neck_to_tilt_series(fill, labels, (1, 7), images, TILTS, 1.0)
     assert ndimage.label(labels > 0)[1] == 1  # the phantom is one body: the pair touches
+    # a pair wholly inside the images' filled edges has no data to be fitted to: said, not fitted
+    fit = fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS, 1.0, edge_px=(24, 0))
+    assert not fit.accepted and "hold data" in fit.reason and np.isnan(fit.r_n_vox)

@@ -389,14 +389,15 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         if params.neck_fit:
             measurements, neck_fits = refine_necks(measurements, labels, volume.data, ts.data, ts.tilts_deg,
                                                    noise_variance(ts.data, difference=difference),
-                                                   backend=params.backend)
+                                                   edge_px=_shift_margins(ts), backend=params.backend)
         signed = signed_distance_vox(labels > 0)
         resolution_vox = edge_width_vox(volume.data, labels > 0, signed=signed)
         neck_resolution = [edge_width_vox(volume.data, labels > 0, direction=p.neck_normal, signed=signed)
                            for p in measurements.pairs]
         flags = [*check_tilts(ts.tilts_deg), *check_counts(counts_per_pixel, volume.provenance["method"]),
                  *(check_alignment(alignment.direction_residuals) if alignment is not None else []),
-                 *check_residual(residual, noise.relative), *check_field_of_view(ts.data, margin_px=_shift_margin(ts)),
+                 *check_residual(residual, noise.relative),
+                 *check_field_of_view(ts.data, margin_px=_shift_margins(ts)[1]),
                  *check_particles(labels),
                  *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution, tilts_deg=ts.tilts_deg,
                               fitted=[f.labels for f in neck_fits if f.accepted])]
@@ -454,11 +455,12 @@ def _prior_volume(path, ts: TiltSeries, params: RunParameters, inputs: dict) -> 
     return Volume(data, float(attrs.get("voxel_size_nm", ts.pixel_size_nm)), attrs.get("provenance") or {})
 
 
-def _shift_margin(ts: TiltSeries) -> int:
-    """Columns at the image edges that alignment may have filled with zeros (the largest x shift)."""
+def _shift_margins(ts: TiltSeries) -> tuple[int, int]:
+    """Rows and columns at the image edges that alignment may have filled with zeros (the largest shifts)."""
     if ts.shifts_px is None:
-        return 0
-    return int(np.ceil(np.max(np.abs(np.asarray(ts.shifts_px, float)[:, 1])))) + 1
+        return 0, 0
+    largest = np.max(np.abs(np.asarray(ts.shifts_px, float)), axis=0)
+    return int(np.ceil(largest[0])) + 1, int(np.ceil(largest[1])) + 1
 
 
 def _denoise(ts: TiltSeries, params: RunParameters, applied_to: str) -> tuple[TiltSeries, dict]:
