@@ -19,7 +19,8 @@ TV weight, tilt-axis direction). Scenes (:mod:`insitu4d.simulate.scenes`):
   truth lies within 1 and 2 error bars.
 
 Per condition it prints the split rate (exactly the true number of particles, the pair
-found), the neck error |r_n − true| and the centre-distance errors (centroids against the
+found), the neck error |r_n − true| (and that of the volume's own reading, ``r_n_volume_nm``,
+beside the neck fitted to the tilt series) and the centre-distance errors (centroids against the
 halves' centroids; inscribed-sphere centres against the sphere centres) in voxels, median
 and 95th percentile, and the time per scene; for the lone scenes whether the small particle
 is kept with its equal-volume radius within 1 voxel; for 4D whether identities survive to
