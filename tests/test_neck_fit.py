@@ -102,6 +102,12 @@ def test_bad_input_is_refused_by_message():
         fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS, -1.0)
     with pytest.raises(InvalidParameter, match="noise_variance must be one non-negative number"):
         fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS, np.ones(3))
+    with pytest.raises(InvalidParameter, match="noise_variance must be one non-negative number"):
+        fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS, np.full(images.shape, np.nan))
+    # a per-pixel model estimate may dip below zero at single pixels (a·μ + b below the vacuum level)
+    variance = np.full(images.shape, 1.0)
+    variance[0, 0, 0] = -0.5
+    assert fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS, variance).residual_noise > 0
     with pytest.raises(InvalidParameter, match="label 7 of pair"):
         fit_neck_to_tilt_series(fill, labels, (1, 7), images, TILTS, 1.0)
     assert ndimage.label(labels > 0)[1] == 1  # the phantom is one body: the pair touches

@@ -196,9 +196,10 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
         The aligned images the volume was reconstructed from (tilt axis along y).
     tilts_deg : (n_tilts,) array_like of float, degrees
     noise_variance : float or (n_tilts, ny, nx) ndarray of float
-        The variance of the images' noise, one for all pixels or per pixel (the square of a
-        Poisson thinning's difference, :func:`~insitu4d.noise.thinned_difference`, is an
-        unbiased sample), in the images' units squared.
+        The variance of the images' noise, one for all pixels or per pixel
+        (:func:`~insitu4d.noise.noise_variance`), in the images' units squared. Per-pixel
+        estimates enter only through their sum over the pair's rays, so single ones may be
+        negative (the Poisson–Gaussian model a·μ + b at a pixel below the vacuum level).
     neck_start_vox : float, optional
         The volume's reading of the neck, voxels. The collar starts at the larger of it and
         the surface fit's collar: a collar inside the circle where the spheres cross has no
@@ -213,8 +214,8 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
     Raises
     ------
     InvalidParameter
-        The arrays' shapes do not match, ``noise_variance`` is negative or not finite, or a
-        label of ``pair`` is absent from ``labels``.
+        The arrays' shapes do not match, ``noise_variance`` is a negative number or not
+        finite, or a label of ``pair`` is absent from ``labels``.
     """
     volume = np.asarray(volume, np.float32)
     labels = np.asarray(labels)
@@ -226,9 +227,10 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
         raise InvalidParameter(f"tilt series {images.shape} must be (n_tilts={len(tilts)}, ny={volume.shape[1]}, "
                                f"nx={volume.shape[2]}) for a volume of shape {volume.shape}.")
     variance = np.asarray(noise_variance, np.float64)
-    if variance.shape not in ((), images.shape) or not np.all(np.isfinite(variance)) or np.any(variance < 0):
-        raise InvalidParameter(f"noise_variance must be one non-negative number or an array of the tilt series' "
-                               f"shape {images.shape}; got shape {variance.shape}.")
+    if variance.shape not in ((), images.shape) or not np.all(np.isfinite(variance)) or \
+            (variance.ndim == 0 and variance < 0):
+        raise InvalidParameter(f"noise_variance must be one non-negative number or a finite array of the tilt "
+                               f"series' shape {images.shape}; got shape {variance.shape}.")
     mask = np.isin(labels, pair)
     for lab in pair:
         if not (labels == lab).any():
