@@ -71,7 +71,7 @@ MAX_NOISE_RATIO = 1.2
 #: Or, where the reconstruction itself leaves more than the noise (signal the linear image model does not
 #: hold), the largest residual of an accepted model over the reconstruction's on the same rays. TV fits
 #: 5–10 % of the noise, so a model as good as the volume leaves 1.04–1.14 times its residual on random sphere
-#: pairs; two touching cubes leave about 4.
+#: pairs; two touching cubes leave 21 (noise at 2 % of the peak).
 MAX_VOLUME_RATIO = 1.25
 #: Finite-difference step of the shape parameters, voxels.
 STEP_VOX = 0.1
