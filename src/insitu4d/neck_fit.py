@@ -204,6 +204,9 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
         The volume's reading of the neck, voxels. The collar starts at the larger of it and
         the surface fit's collar: a collar inside the circle where the spheres cross has no
         effect on the model, so started there it could not grow.
+    edge_px : (int, int)
+        Rows and columns at each edge of the images that alignment filled in (the largest
+        shift along y and x, plus one): their rays are left out.
     backend : str
         Projector backend, as in :func:`~insitu4d.recon.reconstruct`.
 
