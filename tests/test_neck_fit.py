@@ -114,3 +114,14 @@ def test_bad_input_is_refused_by_message():
     # a pair wholly inside the images' filled edges has no data to be fitted to: said, not fitted
     fit = fit_neck_to_tilt_series(fill, labels, (1, 2), images, TILTS, 1.0, edge_px=(24, 0))
     assert not fit.accepted and "hold data" in fit.reason and np.isnan(fit.r_n_vox)
+
+
+def test_broadcast_signed_distance_matches_the_point_form_and_the_spheres():
+    from insitu4d.shape_fit import _union_sdf, union_sdf_zyx
+    p = np.array([10.0, 12.0, 11.0, 10.0, 12.0, 29.0, 8.0, 6.0, 2.0])
+    axes = np.ix_(*[np.arange(n, dtype=np.float64) for n in (24, 24, 40)])
+    grid = np.stack(np.meshgrid(*[a.ravel() for a in axes], indexing="ij"), -1).reshape(-1, 3)
+    np.testing.assert_allclose(union_sdf_zyx(p, *axes).ravel(), _union_sdf(p, grid), atol=1e-9)
+    # oracle: at a sphere's centre the distance is minus its radius; 3 voxels past sphere b along the axis, +3
+    assert union_sdf_zyx(p, np.array(10.0), np.array(12.0), np.array(11.0)) == pytest.approx(-8.0)
+    assert union_sdf_zyx(p, np.array(10.0), np.array(12.0), np.array(38.0)) == pytest.approx(3.0)
