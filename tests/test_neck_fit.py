@@ -6,7 +6,7 @@ from scipy import ndimage
 
 from insitu4d.errors import InvalidParameter
 from insitu4d.measure import measure
-from insitu4d.neck_fit import fit_neck_to_tilt_series, refine_necks, waist_radius
+from insitu4d.neck_fit import fit_neck_to_tilt_series, refine_necks
 from insitu4d.recon import get_projector
 from insitu4d.shape_fit import TwoSphereFit
 from insitu4d.simulate.phantom import SinteringPair, voxelise
@@ -18,14 +18,14 @@ def _two_spheres(d, ra, rb, rn):
     return TwoSphereFit(np.zeros(3), np.array([0.0, 0.0, d]), ra, rb, rn)
 
 
-def test_waist_radius_is_the_larger_of_collar_and_crossing_circle():
+def test_waist_is_the_larger_of_collar_and_crossing_circle():
     # oracle: spheres of radius 10 at d = 16 cross in a circle of radius √(100 − 8²) = 6
-    assert waist_radius(_two_spheres(16, 10, 10, 4)) == pytest.approx(6.0)
-    assert waist_radius(_two_spheres(16, 10, 10, 7)) == pytest.approx(7.0)
+    assert _two_spheres(16, 10, 10, 4).waist == pytest.approx(6.0)
+    assert _two_spheres(16, 10, 10, 7).waist == pytest.approx(7.0)
     # unequal: x = (d² + ra² − rb²) / 2d = (144 + 100 − 64) / 24 = 7.5, circle √(100 − 56.25)
-    assert waist_radius(_two_spheres(12, 10, 8, 0)) == pytest.approx(np.sqrt(43.75))
-    assert waist_radius(_two_spheres(25, 10, 10, 3)) == 3.0  # apart: the collar alone
-    assert waist_radius(_two_spheres(1, 10, 5, 3)) == 5.0  # one inside the other
+    assert _two_spheres(12, 10, 8, 0).waist == pytest.approx(np.sqrt(43.75))
+    assert _two_spheres(25, 10, 10, 3).waist == 3.0  # apart: the collar alone
+    assert _two_spheres(1, 10, 5, 3).waist == 5.0  # one inside the other
 
 
 def _scene(r_n, axis=(1.0, 0.0, 0.0)):

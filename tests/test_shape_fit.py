@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from insitu4d.data import Volume
 from insitu4d.errors import InvalidParameter
@@ -92,6 +93,84 @@ def test_segment_splits_deep_necks_of_random_pairs():
         m = measure(found, 1.0, protocol_2d=False)
         assert len(m.particles) == 2 and len(m.pairs) == 1, (r1, r2, d)
         assert m.pairs[0].r_n_nm == pytest.approx(r_n, abs=1.0)
+
+
+def _spheres_and_rod(shape, centres, radii, rod=None):
+    """Voxels (centres on the grid) inside any sphere, or inside the rod (end, end, radius)."""
+    grid = np.indices(shape).reshape(3, -1).T.astype(float)
+    inside = np.zeros(len(grid), bool)
+    for c, r in zip(centres, radii):
+        inside |= ((grid - c) ** 2).sum(axis=1) <= r * r
+    if rod is not None:
+        a, b, radius = rod
+        u = (b - a) / np.linalg.norm(b - a)
+        t = (grid - a) @ u
+        off_axis = np.linalg.norm(grid - a - np.outer(t, u), axis=1)
+        inside |= (t >= 0) & (t <= np.linalg.norm(b - a)) & (off_axis <= radius)
+    return inside.reshape(shape)
+
+
+def test_mismatch_does_not_depend_on_the_crop():
+    # oracle: the same body cropped to its box (padded by one voxel, as split_particles crops
+    # it) or padded by 12 voxels scores the same; models reaching past the crop used to be
+    # clipped, so the tight crop flattered the ellipsoid of a body with a small neighbour
+    rng = np.random.default_rng(21)
+    for _ in range(3):
+        big, small = rng.uniform(10, 14), rng.uniform(5, 7)
+        u = random_axis(rng)
+        a = np.full(3, 30.0) + rng.uniform(-0.5, 0.5, 3)
+        b = a + u * (big + small + 3)
+        body = _spheres_and_rod((60, 60, 60), [a, b], [big, small], (a, b, 1.5))
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in ndimage.find_objects(body.astype(int))[0])
+        tight, wide = body[box], np.pad(body[box], 12)
+        assert moment_ellipsoid_mismatch(tight) == pytest.approx(moment_ellipsoid_mismatch(wide), abs=1e-12)
+        t_tight, t_wide = one_or_two(tight), one_or_two(wide)
+        assert t_tight.two == t_wide.two
+        assert t_tight.mismatch_two == pytest.approx(t_wide.mismatch_two, abs=0.01)  # the fit's start moves
+
+
+def test_a_runaway_fit_is_scored_within_the_margin():
+    # a flat slab drives the sphere radii to thousands of voxels; the model's voxels are
+    # counted within MODEL_MARGIN_VOX of the array (unbounded, this asked for petabytes)
+    slab = np.zeros((50, 50, 20), bool)
+    slab[2:48, 2:48, 8:12] = True
+    test = one_or_two(slab)
+    assert max(test.fit.radius_a, test.fit.radius_b) > 1000  # the case this guards
+    assert not test.two and np.isfinite(test.mismatch_two)
+
+
+def test_a_small_particle_bridged_to_a_large_one_is_kept():
+    # the lone-particle case: a sphere of 6–10 voxels 3–6 voxels from one of 14–20, joined by
+    # a rod of radius 1.5–3 (the streak the missing wedge draws between them along the beam),
+    # random directions, ten draws: two particles, each with its sphere's equivalent radius
+    # within 0.5 voxel (the voxel staircase and the rod's voxels)
+    rng = np.random.default_rng(33)
+    for _ in range(10):
+        big, small, gap, rod = rng.uniform(14, 20), rng.uniform(6, 10), rng.uniform(3, 6), rng.uniform(1.5, 3)
+        u = random_axis(rng)
+        n = int(2 * (big + small + gap) + 12)
+        a = np.full(3, n / 2) - u * (small + gap / 2) + rng.uniform(-0.5, 0.5, 3)
+        b = a + u * (big + small + gap)
+        body = _spheres_and_rod((n, n, n), [a, b], [big, small], (a, b, rod))
+        labels, info = segment(Volume(body.astype(np.float32), 1.0))
+        assert info["n_particles"] == 2, (big, small, gap, rod)
+        radii = sorted(p.r_p_nm for p in measure(labels, 1.0, protocol_2d=False).particles)
+        np.testing.assert_allclose(radii, [small, big], atol=0.5)
+
+
+def test_a_small_particle_half_sunk_into_a_large_one_is_one():
+    # a sphere of 5–9 voxels whose centre lies 0–0.4 of its radius inside a sphere of 14–20:
+    # the crossing circle is at least 0.92 of its radius, and the collar fitted between the
+    # centres can be far thinner than that circle. No neck is left: one particle
+    rng = np.random.default_rng(34)
+    for _ in range(5):
+        big, small, sunk = rng.uniform(14, 20), rng.uniform(5, 9), rng.uniform(0.0, 0.4)
+        u = random_axis(rng)
+        n = int(2 * (big + small) + 12)
+        a = np.full(3, n / 2) + rng.uniform(-0.5, 0.5, 3)
+        body = _spheres_and_rod((n, n, n), [a, a + u * (big - sunk * small)], [big, small])
+        test = one_or_two(body)
+        assert not test.two, (big, small, sunk, test.reason)
 
 
 def test_shape_test_can_be_turned_off():

@@ -25,9 +25,9 @@ The shape starts from :func:`~insitu4d.shape_fit.fit_two_spheres` on the pair's 
 with the collar at the larger of that fit's collar and the volume's reading of the neck: a
 collar inside the circle where the spheres cross changes nothing, so started there it could
 not grow; started wide, it shrinks to what the images hold. The neck of the fitted model is
-its waist, the collar or the crossing circle, whichever is wider (:func:`waist_radius`); its
-SD is propagated from the fit's Jacobian with the noise's variance per ray (the sandwich
-covariance of least squares).
+its waist, the collar or the crossing circle, whichever is wider
+(:attr:`insitu4d.shape_fit.TwoSphereFit.waist`); its SD is propagated from the fit's
+Jacobian with the noise's variance per ray (the sandwich covariance of least squares).
 
 Rays from pixels that alignment filled in at the images' edges are left out.
 
@@ -57,7 +57,7 @@ from .measure import Measurements
 from .recon import get_projector
 from .shape_fit import TwoSphereFit, _pack, _unpack, fit_two_spheres, union_sdf_zyx
 
-__all__ = ["NeckFit", "waist_radius", "fit_neck_to_tilt_series", "refine_necks", "MARGIN_VOX", "MAX_RADIUS_CHANGE",
+__all__ = ["NeckFit", "fit_neck_to_tilt_series", "refine_necks", "MARGIN_VOX", "MAX_RADIUS_CHANGE",
            "MAX_NOISE_RATIO",
            "MAX_VOLUME_RATIO"]
 
@@ -131,32 +131,6 @@ class NeckFit:
         return out
 
 
-def waist_radius(fit: TwoSphereFit) -> float:
-    """The narrowest cross-section radius between two spheres joined by a collar.
-
-    Two spheres whose centres are d apart cross in a circle of radius
-    √(R_a² − x²), x = (d² + R_a² − R_b²) / (2 d) (the radical plane). The collar of radius
-    r_n spans the centres, so the waist is the larger of r_n and that circle; spheres that
-    do not meet have only the collar; one sphere inside the other has no waist (the smaller
-    radius is returned).
-
-    Parameters
-    ----------
-    fit : TwoSphereFit
-
-    Returns
-    -------
-    float, voxels
-    """
-    ra, rb, d = fit.radius_a, fit.radius_b, fit.distance
-    if d >= ra + rb:
-        return float(fit.neck_radius)
-    if d <= abs(ra - rb):
-        return float(min(ra, rb))
-    x = (d * d + ra * ra - rb * rb) / (2 * d)
-    return float(max(fit.neck_radius, np.sqrt(max(ra * ra - x * x, 0.0))))
-
-
 def _occupancy(p: np.ndarray, axes) -> np.ndarray:
     return np.clip(0.5 - union_sdf_zyx(p, *axes), 0.0, 1.0).astype(np.float32)
 
@@ -170,7 +144,7 @@ def _waist_sd(p: np.ndarray, jac: np.ndarray, ray_variance: np.ndarray) -> float
     inverse = np.linalg.pinv(jac.T @ jac)
     covariance = inverse @ (jac.T * ray_variance) @ jac @ inverse
     step = 1e-3
-    gradient = np.array([(waist_radius(_unpack(p + step * e)) - waist_radius(_unpack(p - step * e))) / (2 * step)
+    gradient = np.array([(_unpack(p + step * e).waist - _unpack(p - step * e).waist) / (2 * step)
                          for e in np.eye(len(p))])
     return float(np.sqrt(max(gradient @ covariance @ gradient, 0.0)))
 
@@ -293,7 +267,7 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
     p = p0 + solution.x
     fit = _unpack(p)
     residual_model = float(2.0 * solution.cost)
-    r_n = waist_radius(fit)
+    r_n = fit.waist
     r_n_sd = _waist_sd(p, np.asarray(solution.jac), ray_variance)
     moved = max(np.linalg.norm(fit.centre_a - start.centre_a) / start.radius_a,
                 np.linalg.norm(fit.centre_b - start.centre_b) / start.radius_b)

@@ -20,13 +20,24 @@ models of the same number of parameters (nine each), fitted to the body:
   from a two-means split of the body along its major axis.
 
 Each model is scored by the fraction of voxels it gets wrong (symmetric difference with
-the body, over the body's volume). Two particles are chosen when that model is clearly
-better and is a real pair: both spheres carry the body (each at least a quarter of its
-volume), their centres are apart (d ≥ 0.5 (R₁ + R₂)), and a neck is left (r_n ≤ 0.97 of
-the smaller radius: without a constriction the body is one particle; a coalescence has
-ended). The body is then divided by the power plane of the two spheres, the plane of
-points with equal power |x − cᵢ|² − Rᵢ² (the radical plane, which contains the circle
-where the spheres meet; the partition of polydisperse sphere packings known as the
+the body, over the body's volume; model voxels up to 8 voxels outside the array count as
+wrong, so the score does not depend on how tightly the body was cropped). Two particles
+are chosen when that model is clearly better and is a real pair:
+
+* both spheres carry the body: each side of the power plane (below) holds at least 15 % of
+  its volume. A smaller sphere passes as well when it is a particle of its own: a radius of
+  at least 4 voxels (twice the segmentation's debris limit) and a side that holds at least
+  half of that sphere's volume. So a small particle joined to a large one by a streak of
+  the missing wedge is kept, and a sphere fitted into a flat face or a collar is not;
+* their centres are apart (d ≥ 0.5 (R₁ + R₂));
+* a neck is left: the waist (the wider of the collar and the circle where the spheres
+  cross, :attr:`TwoSphereFit.waist`) is at most 0.97 of the smaller radius. Without a
+  constriction the body is one particle; a coalescence has ended, or a small particle is
+  half sunk into a large one.
+
+The body is then divided by the power plane of the two spheres, the plane of points with
+equal power |x − cᵢ|² − Rᵢ² (the radical plane, which contains the circle where the
+spheres meet; the partition of polydisperse sphere packings known as the
 Laguerre tessellation: Aurenhammer, SIAM J. Comput. 16, 78 (1987), doi:10.1137/0216006).
 
 The test assumes particles that are, before they sinter, roughly spheres or ellipsoids; a
@@ -45,19 +56,29 @@ from scipy.optimize import least_squares
 __all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "union_sdf_zyx", "moment_ellipsoid_mismatch",
            "fit_two_spheres", "one_or_two", "power_split"]
 
-#: Largest fitted neck radius over the smaller sphere radius that still counts as a neck.
+#: Largest fitted waist (:attr:`TwoSphereFit.waist`) over the smaller sphere radius that still counts as a neck.
 MAX_NECK_RATIO = 0.97
-#: Fitted neck over the smaller radius beyond which two particles known from the previous time
+#: Fitted waist over the smaller radius beyond which two particles known from the previous time
 #: point are joined: no constriction at all is left. Above :data:`MAX_NECK_RATIO`, because the fit
 #: scatters by a few per cent at r_n/r_s = 0.95 (2 of 10 sequences of the robustness benchmark
 #: were joined there with 0.97) and history says the two were apart.
 COALESCED_NECK_RATIO = 0.99
 #: Smallest sphere-centre distance over the sum of the radii of a pair (model C reaches 2/3 at a full neck).
 MIN_CENTRE_DISTANCE = 0.5
+#: Voxels past the array's sides over which a model's voxels are counted as wrong (a body is
+#: cropped to its box plus one voxel; a fitted model overhangs it by its misfit, a few voxels).
+MODEL_MARGIN_VOX = 8
 #: Surface points used in a fit at most (every k-th face).
 MAX_FIT_POINTS = 3000
 #: Smallest share of the body's volume that each sphere of a pair must hold.
 MIN_SHARE = 0.15
+#: A sphere that holds less than :data:`MIN_SHARE` of the body is still a particle of its own (a
+#: small particle bridged to a large one by the missing wedge) when its radius is at least this
+#: (voxels: twice the debris limit of the segmentation, ``min_inscribed_radius_vox`` = 2) ...
+MIN_SATELLITE_RADIUS = 4.0
+#: ... and its side of the power plane holds at least this fraction of the sphere's volume:
+#: the body has the particle, not a sphere fitted into a flat face or a collar.
+MIN_SATELLITE_FILL = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,24 @@ class TwoSphereFit:
         """Sphere-centre distance, voxels."""
         return float(np.linalg.norm(self.centre_b - self.centre_a))
 
+    @property
+    def waist(self) -> float:
+        """The narrowest cross-section radius between the two spheres, voxels.
+
+        Two spheres whose centres are d apart cross in a circle of radius √(R_a² − x²),
+        x = (d² + R_a² − R_b²) / (2 d) (the radical plane). The collar spans the centres, so
+        the waist is the larger of the collar and that circle; spheres that do not meet have
+        only the collar; one sphere inside the other has no waist (the smaller radius is
+        returned).
+        """
+        ra, rb, d = self.radius_a, self.radius_b, self.distance
+        if d >= ra + rb:
+            return float(self.neck_radius)
+        if d <= abs(ra - rb):
+            return float(min(ra, rb))
+        x = (d * d + ra * ra - rb * rb) / (2 * d)
+        return float(max(self.neck_radius, np.sqrt(max(ra * ra - x * x, 0.0))))
+
     def signed_distance(self, points: np.ndarray) -> np.ndarray:
         """Signed distance (voxels, negative inside) of ``points`` (n, 3) to the union's surface."""
         return _union_sdf(_pack(self), points)
@@ -103,7 +142,7 @@ class ShapeTest:
     reason : str
         Why the decision went the way it did.
     coalesced : bool
-        The fitted geometry itself says one body (a collar of at least
+        The fitted geometry itself says one body (a waist of at least
         :data:`COALESCED_NECK_RATIO` of the smaller radius, or spheres that coincide), whatever
         the comparison with the ellipsoid: a seeded pair that reads so has merged.
     """
@@ -158,18 +197,30 @@ def moment_ellipsoid_mismatch(mask: np.ndarray) -> float:
     cov = np.cov((pts - centre).T, bias=True) + np.eye(3) / 12.0
     evals, evecs = np.linalg.eigh(cov)
     axes = np.sqrt(5.0 * np.clip(evals, 1e-6, None))
-    box = _box(mask.shape, centre, axes.max() + 1)
-    grid = np.stack(np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij"), -1).reshape(-1, 3)
+    grid = _grid(centre, axes.max() + 1, mask.shape)
     q = ((grid - centre) @ evecs) / axes
-    inside = (q ** 2).sum(axis=1) <= 1.0
+    return _wrong_voxels(mask, grid[(q ** 2).sum(axis=1) <= 1.0])
+
+
+def _grid(centre, half, shape) -> np.ndarray:
+    """(k, 3) integer voxel coordinates of the cube of half-width ``half`` about ``centre``,
+    within the array of ``shape`` widened by :data:`MODEL_MARGIN_VOX` on every side: a model
+    may reach past the body's box, and a runaway one (a radius of thousands of voxels) is
+    wrong enough within that margin."""
+    axes = [np.arange(max(int(np.floor(c - half)), -MODEL_MARGIN_VOX), min(int(np.ceil(c + half)) + 1,
+                                                                          n + MODEL_MARGIN_VOX))
+            for c, n in zip(centre, shape)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+
+
+def _wrong_voxels(mask: np.ndarray, model_voxels: np.ndarray) -> float:
+    """|body Δ model| / |body| for a model given by its voxels (k, 3); model voxels outside the
+    array are wrong, so the answer does not depend on how tightly the body was cropped."""
+    inside = np.all((model_voxels >= 0) & (model_voxels < np.asarray(mask.shape)), axis=1)
     model = np.zeros(mask.shape, bool)
-    model[tuple(grid[inside].astype(int).T)] = True
-    return float(np.logical_xor(model, mask).sum()) / max(int(mask.sum()), 1)
-
-
-def _box(shape, centre, half) -> tuple[slice, ...]:
-    return tuple(slice(max(int(np.floor(c - half)), 0), min(int(np.ceil(c + half)) + 1, n))
-                 for c, n in zip(centre, shape))
+    model[tuple(model_voxels[inside].T)] = True
+    wrong = int(np.logical_xor(model, mask).sum()) + int((~inside).sum())
+    return wrong / max(int(mask.sum()), 1)
 
 
 def _pack(fit: TwoSphereFit) -> np.ndarray:
@@ -218,15 +269,10 @@ def union_sdf_zyx(p: np.ndarray, z, y, x) -> np.ndarray:
     return np.minimum(np.minimum(da, db), dc)
 
 
-def _render(fit: TwoSphereFit, shape) -> np.ndarray:
-    centre = (fit.centre_a + fit.centre_b) / 2
-    half = fit.distance / 2 + max(fit.radius_a, fit.radius_b) + 1
-    box = _box(shape, centre, half)
-    grid = np.stack(np.meshgrid(*[np.arange(s.start, s.stop) for s in box], indexing="ij"), -1).reshape(-1, 3)
-    inside = fit.signed_distance(grid.astype(np.float64)) <= 0
-    out = np.zeros(shape, bool)
-    out[tuple(grid[inside].T)] = True
-    return out
+def _model_voxels(fit: TwoSphereFit, shape) -> np.ndarray:
+    """(k, 3) voxel coordinates inside the fitted union, within the array of ``shape`` and its margin."""
+    grid = _grid((fit.centre_a + fit.centre_b) / 2, fit.distance / 2 + max(fit.radius_a, fit.radius_b) + 1, shape)
+    return grid[fit.signed_distance(grid.astype(np.float64)) <= 0]
 
 
 def _two_means(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -312,18 +358,19 @@ def one_or_two(mask: np.ndarray, *, margin: float = 0.8) -> ShapeTest:
     fit = fit_two_spheres(mask)
     if fit is None:
         return ShapeTest(False, one, float("nan"), None, "too small to hold two particles")
-    model = _render(fit, mask.shape)
-    two = float(np.logical_xor(model, mask).sum()) / max(int(mask.sum()), 1)
+    two = _wrong_voxels(mask, _model_voxels(fit, mask.shape))
     r_min = min(fit.radius_a, fit.radius_b)
     volume = mask.sum()
     parts = power_split(mask, fit)
     share = min((parts == 1).sum(), (parts == 2).sum()) / max(volume, 1)
     if fit.distance < MIN_CENTRE_DISTANCE * (fit.radius_a + fit.radius_b):
         return ShapeTest(False, one, two, fit, "the two spheres nearly coincide", coalesced=True)
-    if fit.neck_radius > MAX_NECK_RATIO * r_min:
+    if fit.waist > MAX_NECK_RATIO * r_min:
         return ShapeTest(False, one, two, fit, "no neck left: one body",
-                         coalesced=fit.neck_radius > COALESCED_NECK_RATIO * r_min)
-    if share < MIN_SHARE:
+                         coalesced=fit.waist > COALESCED_NECK_RATIO * r_min)
+    small_side = int((parts == (1 if fit.radius_a <= fit.radius_b else 2)).sum())
+    if share < MIN_SHARE and (r_min < MIN_SATELLITE_RADIUS
+                              or small_side < MIN_SATELLITE_FILL * 4 / 3 * np.pi * r_min ** 3):
         return ShapeTest(False, one, two, fit, "one sphere holds too little of the body")
     if two > margin * one:
         return ShapeTest(False, one, two, fit, "an ellipsoid explains the body as well")
