@@ -8,7 +8,9 @@ from insitu4d.data import Volume
 from insitu4d.errors import InvalidParameter
 from insitu4d.measure import measure
 from insitu4d.segment import SegmentationParameters, segment
-from insitu4d.shape_fit import moment_ellipsoid_mismatch, one_or_two, power_split, surface_points
+from insitu4d import shape_fit
+from insitu4d.shape_fit import (TwoSphereFit, fit_two_spheres, moment_ellipsoid_mismatch, one_or_two, power_split,
+                                surface_points)
 from insitu4d.simulate.phantom import SinteringPair, Sphere, Spheroid, voxelise
 from insitu4d.simulate.scenes import random_axis
 
@@ -129,14 +131,47 @@ def test_mismatch_does_not_depend_on_the_crop():
         assert t_tight.mismatch_two == pytest.approx(t_wide.mismatch_two, abs=0.01)  # the fit's start moves
 
 
-def test_a_runaway_fit_is_scored_within_the_margin():
-    # a flat slab drives the sphere radii to thousands of voxels; the model's voxels are
-    # counted within MODEL_MARGIN_VOX of the array (unbounded, this asked for petabytes)
+def test_runaway_fits_are_avoided_and_bounded():
+    # a flat slab: the unconstrained fit sends a sphere of thousands of voxels far outside
+    # (its collar a rod through the slab); fits with both centres inside the body's box
+    # come first, so the slab's fit stays there, and the test calls it one body
     slab = np.zeros((50, 50, 20), bool)
     slab[2:48, 2:48, 8:12] = True
     test = one_or_two(slab)
-    assert max(test.fit.radius_a, test.fit.radius_b) > 1000  # the case this guards
-    assert not test.two and np.isfinite(test.mismatch_two)
+    centres = np.stack([test.fit.centre_a, test.fit.centre_b])
+    assert np.all(centres >= [1, 1, 7]) and np.all(centres <= [48, 48, 12])
+    assert not test.two
+    # where only a runaway is left, its voxels are counted within MODEL_MARGIN_VOX of the
+    # array (unbounded, such a model asked for petabytes)
+    runaway = TwoSphereFit(np.array([25.0, 25.0, 3000.0]), np.array([25.0, 25.0, 10.0]), 2990.0, 20.0, 5.0)
+    voxels = shape_fit._model_voxels(runaway, slab.shape)
+    assert len(voxels) <= np.prod(np.asarray(slab.shape) + 2 * shape_fit.MODEL_MARGIN_VOX)
+    assert shape_fit._wrong_voxels(slab, voxels) > 1.0
+
+
+def test_fit_started_from_two_parts_finds_the_small_sphere():
+    # a sphere of 6–8 voxels bridged to one of 16–20 (three draws), started also from the two
+    # true parts: the fitted small sphere's centre and radius within 1 voxel of the truth
+    rng = np.random.default_rng(35)
+    for _ in range(3):
+        big, small = rng.uniform(16, 20), rng.uniform(6, 8)
+        u = random_axis(rng)
+        n = int(2 * (big + small + 4) + 12)
+        a = np.full(3, n / 2) - u * (small + 2) + rng.uniform(-0.5, 0.5, 3)
+        b = a + u * (big + small + 4)
+        body = _spheres_and_rod((n, n, n), [a, b], [big, small], (a, b, 2.0))
+        near_b = np.linalg.norm(np.indices(body.shape).reshape(3, -1).T - b, axis=1).reshape(body.shape) < small + 1
+        fit = fit_two_spheres(body, split=body & near_b)
+        radius, centre = min((fit.radius_a, fit.centre_a), (fit.radius_b, fit.centre_b), key=lambda rc: rc[0])
+        assert radius == pytest.approx(small, abs=1.0)
+        assert np.linalg.norm(centre - b) < 1.0
+
+
+def test_fit_refuses_a_split_of_another_shape():
+    body = np.zeros((20, 20, 20), bool)
+    body[5:15, 5:15, 5:15] = True
+    with pytest.raises(InvalidParameter, match="split has shape"):
+        fit_two_spheres(body, split=np.zeros((10, 10, 10), bool))
 
 
 def test_a_small_particle_bridged_to_a_large_one_is_kept():

@@ -221,7 +221,8 @@ def _split_seeded(comp: np.ndarray, edt: np.ndarray, seeded: np.ndarray, params:
         joined = False
         for (i, j) in interface_vectors(part):
             key = frozenset((int(i), int(j)))
-            if key in first or not one_or_two((part == i) | (part == j), margin=params.shape_margin).coalesced:
+            if key in first or not one_or_two((part == i) | (part == j), margin=params.shape_margin,
+                                              split=part == j).coalesced:
                 continue
             if key not in pending:
                 first.add(key)
@@ -269,7 +270,7 @@ def refine_by_shape(regions: np.ndarray, *, margin: float = 0.8, max_splits: int
         merged = False
         interfaces = interface_vectors(labels)
         for (i, j), _ in sorted(interfaces.items(), key=lambda kv: -float(np.linalg.norm(kv[1]["S"]))):
-            if not one_or_two((labels == i) | (labels == j), margin=margin).two:
+            if not one_or_two((labels == i) | (labels == j), margin=margin, split=labels == j).two:
                 labels[labels == j] = i
                 merged = True
                 break

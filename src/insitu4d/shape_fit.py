@@ -47,11 +47,14 @@ rod with a waist would be split. :class:`~insitu4d.segment.SegmentationParameter
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 from scipy.optimize import least_squares
+
+from .errors import InvalidParameter
 
 __all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "union_sdf_zyx", "moment_ellipsoid_mismatch",
            "fit_two_spheres", "one_or_two", "power_split"]
@@ -291,26 +294,44 @@ def _two_means(pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pts[~side], pts[side], side
 
 
-def fit_two_spheres(mask: np.ndarray) -> TwoSphereFit | None:
+def fit_two_spheres(mask: np.ndarray, *, split: np.ndarray | None = None) -> TwoSphereFit | None:
     """Two spheres joined by a collar, fitted to a body's surface (see the module notes).
 
     Parameters
     ----------
     mask : (nz, ny, nx) ndarray of bool
+    split : (nz, ny, nx) ndarray of bool, optional
+        One part of the body (for instance one of two watershed regions); the fit is then
+        started from these two parts as well as from the two-means split, and the better
+        fit is kept. A body of a large and a small particle has its major axis through the
+        large one, so the two-means start alone can miss the small one. Of the fits, those
+        with both centres inside the body's box come first (a runaway sphere far outside,
+        its collar a rod through the body, can fit a streak more cheaply); then the lowest
+        cost.
 
     Returns
     -------
     TwoSphereFit or None
         None when the body is too small (under 20 voxels) or does not divide in two.
+
+    Raises
+    ------
+    InvalidParameter
+        ``split`` of another shape than ``mask``.
     """
     pts = _coords(mask)
     if len(pts) < 20:
         return None
-    a, b, _ = _two_means(pts)
-    if len(a) == 0 or len(b) == 0:
+    parts = [_two_means(pts)[:2]]
+    if split is not None:
+        split = np.asarray(split, bool)
+        if split.shape != mask.shape:
+            raise InvalidParameter(f"split has shape {split.shape}; the body {mask.shape}.")
+        inside = split[mask]  # the order of np.argwhere
+        parts.append((pts[~inside], pts[inside]))
+    parts = [(a, b) for a, b in parts if len(a) and len(b)]
+    if not parts:
         return None
-    ra = (3 * len(a) / (4 * np.pi)) ** (1 / 3)
-    rb = (3 * len(b) / (4 * np.pi)) ** (1 / 3)
     surf = surface_points(mask)
     surf = surf[:: max(1, len(surf) // MAX_FIT_POINTS)]  # an even subset bounds the cost on large bodies
     lower = np.concatenate([np.full(6, -np.inf), [0.5, 0.5, 0.0]])
@@ -321,16 +342,24 @@ def fit_two_spheres(mask: np.ndarray) -> TwoSphereFit | None:
         penalty = max(p[8] - min(p[6], p[7]), 0.0)
         return np.append(_union_sdf(p, surf), 10.0 * penalty)
 
+    # a particle's sphere has its centre inside the body's box; a fit that sends one far away
+    # (a huge sphere whose collar is a rod through the body) is a runaway, kept only if all are
+    low_corner, high_corner = pts.min(axis=0) - 1, pts.max(axis=0) + 1
+
+    def in_box(p) -> bool:
+        return bool(np.all((p[:6].reshape(2, 3) >= low_corner) & (p[:6].reshape(2, 3) <= high_corner)))
+
     # the collar gets no gradient where a sphere's surface is nearer, so it is started at three widths
     best = None
-    for neck in (0.3, 0.65, 1.0):
+    for (a, b), neck in itertools.product(parts, (0.3, 0.65, 1.0)):
+        ra, rb = ((3 * len(a) / (4 * np.pi)) ** (1 / 3), (3 * len(b) / (4 * np.pi)) ** (1 / 3))
         start = np.concatenate([a.mean(axis=0), b.mean(axis=0), [ra, rb, neck * min(ra, rb)]])
         try:
             sol = least_squares(residuals, start, loss="soft_l1", f_scale=1.0, bounds=(lower, upper),
                                 max_nfev=200, x_scale=1.0)
         except ValueError:
             continue
-        if best is None or sol.cost < best.cost:
+        if best is None or (in_box(sol.x), -sol.cost) > (in_box(best.x), -best.cost):
             best = sol
     if best is None:
         return None
@@ -339,7 +368,7 @@ def fit_two_spheres(mask: np.ndarray) -> TwoSphereFit | None:
     return _unpack(p)
 
 
-def one_or_two(mask: np.ndarray, *, margin: float = 0.8) -> ShapeTest:
+def one_or_two(mask: np.ndarray, *, margin: float = 0.8, split: np.ndarray | None = None) -> ShapeTest:
     """Decide whether a segmented body is one particle or two joined by a neck (module notes).
 
     Parameters
@@ -348,14 +377,21 @@ def one_or_two(mask: np.ndarray, *, margin: float = 0.8) -> ShapeTest:
         One connected body (or one region of a body).
     margin : float
         The two-sphere model must get at most this fraction of the ellipsoid's wrong voxels.
+    split : (nz, ny, nx) ndarray of bool, optional
+        One part of the body, a second start of the fit (:func:`fit_two_spheres`).
 
     Returns
     -------
     ShapeTest
+
+    Raises
+    ------
+    InvalidParameter
+        ``split`` of another shape than ``mask``.
     """
     mask = np.asarray(mask, bool)
     one = moment_ellipsoid_mismatch(mask)
-    fit = fit_two_spheres(mask)
+    fit = fit_two_spheres(mask, split=split)
     if fit is None:
         return ShapeTest(False, one, float("nan"), None, "too small to hold two particles")
     two = _wrong_voxels(mask, _model_voxels(fit, mask.shape))
