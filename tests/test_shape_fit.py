@@ -170,8 +170,13 @@ def test_fit_started_from_two_parts_finds_the_small_sphere():
 def test_fit_refuses_a_split_of_another_shape():
     body = np.zeros((20, 20, 20), bool)
     body[5:15, 5:15, 5:15] = True
-    with pytest.raises(InvalidParameter, match="split has shape"):
+    with pytest.raises(InvalidParameter, match=r"split must be one part of the body, of its shape \(20, 20, 20\)"):
         fit_two_spheres(body, split=np.zeros((10, 10, 10), bool))
+    # an integer body is read as a mask (a boolean index), not as indices
+    lower_half = body & (np.indices(body.shape)[0] >= 10)
+    fit = fit_two_spheres(body.astype(np.uint8), split=lower_half)
+    z = [fit.centre_a[0], fit.centre_b[0]]
+    assert 4 <= min(z) and max(z) <= 15  # both centres in the cube's box (rows 5–14, one voxel of slack)
 
 
 def test_a_small_particle_bridged_to_a_large_one_is_kept():

@@ -319,6 +319,7 @@ def fit_two_spheres(mask: np.ndarray, *, split: np.ndarray | None = None) -> Two
     InvalidParameter
         ``split`` of another shape than ``mask``.
     """
+    mask = np.asarray(mask, bool)  # split[mask] below must be a boolean index
     pts = _coords(mask)
     if len(pts) < 20:
         return None
@@ -326,7 +327,8 @@ def fit_two_spheres(mask: np.ndarray, *, split: np.ndarray | None = None) -> Two
     if split is not None:
         split = np.asarray(split, bool)
         if split.shape != mask.shape:
-            raise InvalidParameter(f"split has shape {split.shape}; the body {mask.shape}.")
+            raise InvalidParameter(f"split must be one part of the body, of its shape {mask.shape}; "
+                                   f"got shape {split.shape}.")
         inside = split[mask]  # the order of np.argwhere
         parts.append((pts[~inside], pts[inside]))
     parts = [(a, b) for a, b in parts if len(a) and len(b)]
