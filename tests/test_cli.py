@@ -235,9 +235,26 @@ def test_drift_corrects_a_movie_and_records_the_shifts(tmp_path):
     good = np.setdiff1d(np.arange(30), GLITCHES)
     assert np.sqrt(np.mean((err[good] - err[good].mean(axis=0)) ** 2)) < 0.5
     assert read_array(tmp_path / "fixed.tif")[0].shape == counts.shape
-    assert "2 frame(s) rejected as outliers" in res.output
+    assert "2 frame(s) rejected as outliers" in res.output and "warning" not in res.output
+    assert (tmp_path / "fixed_drift.png").read_bytes()[:4] == b"\x89PNG" and info["warning"] is None
     res = runner.invoke(app, ["drift", str(tmp_path / "movie.tif"), "--method", "sift", "-o", str(tmp_path / "x.tif")])
     assert res.exit_code == 2
+
+
+def test_drift_warns_when_a_quarter_of_the_frames_are_rejected(tmp_path):
+    """A movie with 10 of 30 frames blank: exit 0 (the corrected movie is written) but a warning that says what to
+    try, and the plot beside the output."""
+    from test_movie_drift import low_dose_movie
+
+    counts, _ = low_dose_movie(n=30, peak_counts=4.0)
+    rng = np.random.default_rng(0)
+    counts[rng.choice(np.arange(5, 30), 10, replace=False)] = rng.poisson(0.05, counts.shape[1:])
+    write_array(tmp_path / "movie.tif", counts)
+    res = runner.invoke(app, ["drift", str(tmp_path / "movie.tif"), "-o", str(tmp_path / "fixed.h5")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "warning" in text and "more than a quarter" in text and "--method mi" in text
+    assert (tmp_path / "fixed_drift.png").is_file()
 
 
 def test_global_options_quiet_verbose_and_log_file(tmp_path):

@@ -362,7 +362,10 @@ def drift(movie: Path = typer.Argument(..., metavar="MOVIE", help="2D in situ mo
                             json_path=json_path)
     span = info.shifts_px.max(axis=0) - info.shifts_px.min(axis=0)
     out.print(f"{method.value}: drift spans {span[0]:.1f} px (y), {span[1]:.1f} px (x); "
-              f"{int(info.rejected.sum())} frame(s) rejected as outliers -> {output}")
+              f"{int(info.rejected.sum())} frame(s) rejected as outliers -> {output}, "
+              f"plot {output.with_name(output.stem + '_drift.png')}")
+    if info.warning:
+        _say(f"[bold yellow]warning[/] {escape(info.warning)}", f"warning {info.warning}", always=True)
     if json_path is not None:
         out.print(f"-> {json_path}")
 

@@ -19,6 +19,10 @@ __all__ = ["MovieDrift", "movie_drift", "MOVIE_METHODS"]
 
 #: Registration methods of :func:`movie_drift`.
 MOVIE_METHODS = DRIFT_METHODS
+#: consecutive rejected frames that agree with each other are taken as a jump of the stage, not as outliers
+JUMP_FRAMES = 3
+#: share of rejected frames above which the drift is reported as untrustworthy
+MAX_REJECTED_SHARE = 0.25
 
 
 @dataclass
@@ -52,11 +56,23 @@ class MovieDrift:
     reference_frames: int
     changing_fraction: float = 0.0
 
+    @property
+    def warning(self) -> str | None:
+        """What to tell the user when more than ``MAX_REJECTED_SHARE`` of the frames were rejected, else None."""
+        n, bad = len(self.rejected), int(np.sum(self.rejected))
+        if bad <= MAX_REJECTED_SHARE * n:
+            return None
+        return (f"{bad} of {n} frames were rejected as outliers, more than a quarter: their drift is predicted, not "
+                "measured, and the corrected movie is not to be trusted. Look at the drift plot; then try "
+                "--method mi, more --reference-frames, or summing frames in pairs before correcting (a low-dose "
+                "movie), or crop to a region with distinct, non-repeating features (a periodic scene such as a "
+                "superlattice aliases shifts of a whole period).")
+
     def to_dict(self) -> dict:
         return {"shifts_px": np.asarray(self.shifts_px).tolist(), "quality": np.asarray(self.quality).tolist(),
                 "rejected": np.flatnonzero(self.rejected).tolist(), "method": self.method,
                 "sigma_px": self.sigma_px, "reference_frames": self.reference_frames,
-                "changing_fraction": self.changing_fraction}
+                "changing_fraction": self.changing_fraction, "warning": self.warning}
 
 
 def _shifted(data: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -97,6 +113,11 @@ def _refine(data: np.ndarray, shifts: np.ndarray, rejected: np.ndarray, sigma: f
     return out - out[0], changing
 
 
+def _consistent(shifts: np.ndarray, limit: np.ndarray) -> bool:
+    """Whether consecutive measured shifts step by less than ``limit`` from one to the next."""
+    return bool(np.all(np.abs(np.diff(shifts, axis=0)) <= limit))
+
+
 def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(a * b) / np.sqrt(np.sum(a * a) * np.sum(b * b) + 1e-30))
 
@@ -115,11 +136,18 @@ def movie_drift(frames, *, method: str = "xcorr", sigma_px: float | str = "auto"
     doi:10.1364/OL.33.000156), or Mattes mutual information with the (1+1) evolutionary
     optimizer started from it (``"mi"``, :func:`~insitu4d.align.mi_shifts`).
 
-    A measured shift is rejected as an outlier when it departs from the prediction (the
-    previous shift plus the median of the recent frame-to-frame steps) by more than
-    ``outlier_threshold`` robust standard deviations of those steps (1.4826 × their
-    median absolute deviation) and by more than ``min_outlier_px``; the prediction is used
-    instead, and the frame is left out of the references.
+    Each frame is first moved by its predicted shift (the last accepted shift plus the median
+    of the recent per-frame steps, times the frames since), and only what is left is
+    measured: a periodic scene (a superlattice) then cannot lock onto a neighbouring period
+    once the drift passes half of one. A measured shift is rejected as an outlier when it
+    departs from the prediction by more than ``outlier_threshold`` robust standard
+    deviations of the steps (1.4826 × their median absolute deviation), times the frames
+    since the last accepted one, and by more than ``min_outlier_px``; the prediction is used
+    instead, and the frame is left out of the references. ``JUMP_FRAMES`` rejected frames in
+    a row that agree with each other and match the reference at their measured shifts (NCC
+    at least half the typical one) are a jump of the stage: they are accepted. When more
+    than ``MAX_REJECTED_SHARE`` of the frames end rejected, :attr:`MovieDrift.warning` says
+    so and what to try.
 
     A reference that follows the scene also follows, a little, whatever moves in it: the
     bias adds up frame by frame (on the tests' twin 0.9–1.2 px over 40 frames). So
@@ -173,25 +201,50 @@ def movie_drift(frames, *, method: str = "xcorr", sigma_px: float | str = "auto"
     rejected = np.zeros(n, bool)
     accepted = [0]
     shifted = {0: data[0]}
+    measured = np.zeros((n, 2))
+    fit = np.zeros(n)  # NCC with the reference at the measured shift, for rejected frames
     for k in range(1, n):
         recent = accepted[-reference_frames:]
         reference = np.mean([shifted[j] for j in recent], axis=0)
         prepared = prepare_for_registration(reference, sigma)
+        # steps per frame between accepted frames; the recent ones carried over the frames since the last accepted
+        steps = np.diff(shifts[accepted], axis=0) / np.diff(accepted)[:, None]
+        step = np.median(steps[-reference_frames:], axis=0) if len(steps) else 0.0
+        predicted = shifts[accepted[-1]] + step * (k - accepted[-1])
+        # register what is left after the predicted shift: a periodic scene (a superlattice) cannot then
+        # lock onto a neighbouring period once the drift exceeds half of one
+        ahead = ndimage.shift(data[k], predicted, order=1, mode="nearest")
         if method == "xcorr":
-            rel = phase_cross_correlation(prepared, prepare_for_registration(data[k], sigma), upsample_factor=upsample,
-                                          normalization=None)[0]
+            residual = phase_cross_correlation(prepared, prepare_for_registration(ahead, sigma),
+                                               upsample_factor=upsample, normalization=None)[0]
         else:
-            ref, mov = ndimage.gaussian_filter(reference, sigma), ndimage.gaussian_filter(data[k], sigma)
+            ref, mov = ndimage.gaussian_filter(reference, sigma), ndimage.gaussian_filter(ahead, sigma)
             start = phase_cross_correlation(ref, mov, normalization=None)[0]
-            rel = register_pair_mi(ref, mov, start, bins=32, iterations=200, seed=1)[0]
-        steps = np.diff(shifts[accepted], axis=0)
-        predicted = shifts[accepted[-1]] + (np.median(steps[-reference_frames:], axis=0) if len(steps) else 0.0)
+            residual = register_pair_mi(ref, mov, start, bins=32, iterations=200, seed=1)[0]
+        rel = measured[k] = predicted + residual
         if len(steps) >= 3:
             spread = 1.4826 * np.median(np.abs(steps - np.median(steps, axis=0)), axis=0)
-            limit = np.maximum(outlier_threshold * spread, min_outlier_px)
-            if np.any(np.abs(rel - predicted) > limit):
+            # the prediction's uncertainty grows with the frames it is carried over
+            limit = np.maximum(outlier_threshold * spread * (k - accepted[-1]), min_outlier_px)
+            if np.any(np.abs(residual) > limit):
                 rejected[k] = True
                 rel = predicted
+                fit[k] = _ncc(prepared, prepare_for_registration(
+                    ndimage.shift(data[k], measured[k], order=1, mode="constant", cval=0.0), sigma))
+                run = np.arange(k - JUMP_FRAMES + 1, k + 1)
+                typical = np.median(quality[accepted[1:]]) if len(accepted) > 1 else 1.0
+                if run[0] > accepted[-1] and _consistent(measured[run], limit) and np.all(fit[run] >= 0.5 * typical):
+                    # the stage jumped: the last frames agree with each other and match the scene where they
+                    # were measured (a blank or garbled frame does not), not where they were predicted
+                    rejected[run] = False
+                    shifts[run] = measured[run]
+                    for j in run:
+                        shifted[j] = ndimage.shift(data[j], measured[j], order=1, mode="constant", cval=0.0)
+                    accepted.extend(int(j) for j in run)
+                    for j in accepted[:-reference_frames]:
+                        shifted.pop(j, None)
+                    quality[run] = fit[run]
+                    continue
         shifts[k] = rel
         moved = ndimage.shift(data[k], rel, order=1, mode="constant", cval=0.0)
         quality[k] = _ncc(prepared, prepare_for_registration(moved, sigma))

@@ -21,6 +21,7 @@ from ..io.writers import read_array, write_array, write_json, write_tilt_series
 from ..measure import Measurements, measure
 from ..preprocess import normalise, remove_background, rotate_to_vertical_axis
 from ..recon import reconstruct
+from ..report.drift import save_drift_plot
 from ..segment import SegmentationParameters, segment
 from .experiment import read_experiment
 
@@ -129,7 +130,7 @@ def align_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: float | N
 
 
 def movie_drift_file(movie_path, output, *, method: str = "xcorr", reference_frames: int = 5,
-                     json_path=None) -> MovieDrift:
+                     json_path=None, plot_path=None) -> MovieDrift:
     """Correct the drift of a movie file (:func:`insitu4d.align.movie.movie_drift`) and write it.
 
     Parameters
@@ -143,10 +144,14 @@ def movie_drift_file(movie_path, output, *, method: str = "xcorr", reference_fra
         Accepted frames averaged into the reference (≥ 1).
     json_path : str or Path, optional
         Where to write the shifts and rejected frames as JSON.
+    plot_path : str or Path, optional
+        Where to write the drift plot (:func:`insitu4d.report.drift.save_drift_plot`);
+        ``<output stem>_drift.png`` beside the output by default.
 
     Returns
     -------
     MovieDrift
+        Its ``warning`` says when the drift is not to be trusted.
 
     Raises
     ------
@@ -155,9 +160,12 @@ def movie_drift_file(movie_path, output, *, method: str = "xcorr", reference_fra
     output = check_output_file(output, VOLUME_SUFFIXES, "drift-corrected movie")
     if json_path is not None:
         check_output_file(json_path, _JSON, "drift record")
+    plot_path = check_output_file(plot_path if plot_path is not None else
+                                  Path(output).with_name(Path(output).stem + "_drift.png"), (".png",), "drift plot")
     data, attrs = read_array(movie_path)
     corrected, drift = movie_drift(data, method=method, reference_frames=reference_frames)
     write_array(output, corrected, attrs={**attrs, "drift": drift.to_dict()})
+    save_drift_plot(plot_path, drift)
     if json_path is not None:
         write_json(json_path, {"input": str(movie_path), **drift.to_dict()})
     return drift
