@@ -183,6 +183,15 @@ def test_holder_log_gives_the_time_points_their_temperature(tmp_path):
     # 20 s lies between 340 °C at -10 s and 360 °C at 30 s: 355 °C; stated temperatures are kept
     assert [tp.temperature_C for tp in exp.timepoints] == pytest.approx([350.0, 355.0, 360.0])
     assert exp.kinetics.time_exponent == 5 and exp.holder_log.source == "holder.csv"
+    # the log's clock 10 s ahead of time_s: the time points sit at 10, 30, 70 s on it (345, 360, 360 °C); a vendor log
+    shifted = text.replace("holder_log = 'holder.csv'", "holder_log = 'holder.csv'\nholder_clock_offset_s = 10.0")
+    (tmp_path / "shifted.toml").write_text(shifted)
+    assert [tp.temperature_C for tp in read_experiment(tmp_path / "shifted.toml").timepoints] == \
+        pytest.approx([350.0, 360.0, 360.0])
+    (tmp_path / "zone.toml").write_text(text.replace("holder_log = 'holder.csv'",
+                                                     "holder_log = 'holder.csv'\nholder_timezone = 'Mars/Base'"))
+    with pytest.raises(InvalidParameter, match="unknown time zone 'Mars/Base'"):
+        read_experiment(tmp_path / "zone.toml")
     (tmp_path / "bad.toml").write_text(text.replace("time_exponent = 5", "time_exponent = -1"))
     with pytest.raises(InvalidParameter, match="time_exponent must be a positive number"):
         read_experiment(tmp_path / "bad.toml")

@@ -5,7 +5,7 @@ Each stage's module re-exports its own tuple (``insitu4d.recon.METHOD_CHOICES`` 
 """
 
 __all__ = ["RECON_METHODS", "RECON_METHOD_CHOICES", "BACKENDS", "FBP_FILTERS", "ALIGN_METHODS", "DRIFT_METHODS",
-           "DENOISE_METHODS", "VSTS", "TILT_UNITS"]
+           "DENOISE_METHODS", "VSTS", "TILT_UNITS", "CONTRASTS"]
 
 #: Reconstruction methods (:func:`insitu4d.recon.reconstruct`).
 RECON_METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "asd-pocs")
@@ -25,3 +25,6 @@ DENOISE_METHODS = ("tv", "nlm", "wavelet", "gaussian", "bm3d")
 VSTS = ("anscombe", "none")
 #: Units the tilt angles of a file may be given in (:func:`insitu4d.io.read_tilt_series`).
 TILT_UNITS = ("deg", "rad")
+#: Particle contrast in a 2D frame (:func:`insitu4d.segment_frame.segment_frame`): decided, dark (bright field), bright
+#: (HAADF).
+CONTRASTS = ("auto", "dark", "bright")

@@ -63,6 +63,7 @@ Filter = _choices("Filter", choices.FBP_FILTERS)
 AlignMethod = _choices("AlignMethod", choices.ALIGN_METHODS)
 DriftMethod = _choices("DriftMethod", choices.DRIFT_METHODS)
 DenoiseMethod = _choices("DenoiseMethod", choices.DENOISE_METHODS)
+Contrast = _choices("Contrast", choices.CONTRASTS)
 TiltsUnit = _choices("TiltsUnit", choices.TILT_UNITS)
 
 BACKEND_HELP = "Projector backend; 'auto' uses a GPU (CuPy) when one is usable."
@@ -368,6 +369,47 @@ def drift(movie: Path = typer.Argument(..., metavar="MOVIE", help="2D in situ mo
         _say(f"[bold yellow]warning[/] {escape(info.warning)}", f"warning {info.warning}", always=True)
     if json_path is not None:
         out.print(f"-> {json_path}")
+
+
+@app.command()
+@_command
+def movie(movie_path: Path = typer.Argument(..., metavar="MOVIE",
+                                            help="A stack (DM3/DM4, EMD, SER, TIFF, .h5) or a folder of frames."),
+          output: Path = typer.Option(Path("insitu4d_movie"), "-o", "--output", help="Output folder."),
+          pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm (else metadata)."),
+          frame_time: Optional[float] = typer.Option(None, "--frame-time",
+                                                     help="Seconds from frame to frame (else metadata)."),
+          holder_log: Optional[Path] = typer.Option(None, "--holder-log",
+                                                    help="Holder log (Protochips, DENSsolutions, or a CSV table)."),
+          timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of the acquisition PCs' clocks."),
+          clock_offset: float = typer.Option(0.0, "--clock-offset-s",
+                                             help="Holder-log clock minus microscope clock, s."),
+          dose_per_frame: Optional[float] = typer.Option(None, "--dose-per-frame",
+                                                         help="Electron dose per frame, e⁻/nm²."),
+          contrast: Contrast = typer.Option(Contrast("auto"), "--contrast",
+                                            help="Particles dark (bright field) or bright (HAADF), or auto."),
+          drift_method: DriftMethod = typer.Option(DriftMethod("xcorr"), "--drift-method",
+                                                   help="Image registration for the drift."),
+          no_drift: bool = typer.Option(False, "--no-drift", help="Skip drift correction (frames already aligned)."),
+          denoise_method: Optional[DenoiseMethod] = typer.Option(None, "--denoise",
+                                                                 help="Denoise the frames first (off by default).")
+          ) -> None:
+    """An in situ movie to particles, tracks and necks per frame: drift, segmentation, neck width and neck angle of
+    touching particles, merges and splits, the holder's temperature and the dose per frame, plots and a report."""
+    from .pipeline.movie import MovieParameters, run_movie_file
+
+    params = MovieParameters(correct_drift=not no_drift, drift_method=drift_method.value,
+                             denoise=denoise_method.value if denoise_method else "none", contrast=contrast.value,
+                             clock_offset_s=clock_offset, dose_per_frame_e_per_nm2=dose_per_frame)
+    with _StageProgress() as progress:
+        record = run_movie_file(movie_path, output, params, pixel_size_nm=pixel_size, frame_time_s=frame_time,
+                                holder_log=holder_log, timezone=timezone, progress=progress)
+    merges = sum(ev["kind"] == "merge" for ev in record["events"])
+    out.print(f"{record['input']['frames']} frames, {record['n_tracks']} particle track(s), {merges} merge(s); "
+              f"contrast {record['chosen']['contrast']}")
+    for text in record["warnings"]:
+        _say(f"[bold yellow]warning[/] {escape(text)}", f"warning {text}", always=True)
+    out.print(f"outputs in [bold]{output}[/]: {', '.join(record['outputs'])}")
 
 
 @app.command()

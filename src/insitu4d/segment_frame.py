@@ -43,12 +43,11 @@ from skimage.filters import threshold_otsu
 from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
+from .choices import CONTRASTS
 from .errors import InvalidParameter
 
 __all__ = ["FrameSegmentation", "segment_frame", "smoothing_scale", "CONTRASTS", "SIGMA_LADDER_PX"]
 
-#: particle contrast: dark on a bright support (bright-field TEM), bright on a dark one (HAADF), or decided
-CONTRASTS = ("auto", "dark", "bright")
 #: smoothing scales tried by :func:`smoothing_scale`, pixels
 SIGMA_LADDER_PX = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0)
 #: share of the best separability at which the smoothing stops growing
@@ -75,12 +74,16 @@ class FrameSegmentation:
         Smoothing scale used.
     threshold : float
         Grey level of the split, on the smoothed, flattened frame.
+    flattened : (ny, nx) ndarray of float64
+        The frame with its illumination trend removed (not smoothed), for measurements that
+        place edges themselves (:mod:`insitu4d.measure.frame_necks`).
     """
 
     labels: np.ndarray
     contrast: str
     sigma_px: float
     threshold: float
+    flattened: np.ndarray
 
     @property
     def mask(self) -> np.ndarray:
@@ -257,7 +260,7 @@ def segment_frame(image, *, contrast: str = "auto", sigma_px: float | str = "aut
     if not particles.any():
         raise InvalidParameter("no particle separates from the support in this frame (every object is smaller than "
                                f"a disc of radius 2σ = {2 * sigma:g} px); check the contrast and the pixel size.")
-    return FrameSegmentation(_split(particles, split_h), contrast, sigma, float(threshold_otsu(smooth)))
+    return FrameSegmentation(_split(particles, split_h), contrast, sigma, float(threshold_otsu(smooth)), image)
 
 
 def _require_contrast(image: np.ndarray, smooth: np.ndarray, particles: np.ndarray, sigma: float) -> None:

@@ -40,6 +40,9 @@ FORMATS = {
     ".tif": "rsciio.tiff",
     ".tiff": "rsciio.tiff",
     ".hspy": "rsciio.hspy",
+    ".png": "rsciio.image",
+    ".jpg": "rsciio.image",
+    ".jpeg": "rsciio.image",
 }
 
 #: HyperSpy metadata path -> (TiltSeries field, factor to our unit)

@@ -31,6 +31,11 @@ class Particle(Record):
     aspect_ratio_hw: float = quantity()
     touches_border: bool = quantity(timeseries=False)
 
+    @property
+    def size(self) -> float:
+        """The amount of the particle the tracker books (:mod:`insitu4d.measure.tracking`): its volume, nm³."""
+        return self.volume_nm3
+
 
 def foreground_edt(labels: np.ndarray) -> np.ndarray:
     """Euclidean distance (voxels) of each particle voxel to the nearest background voxel centre.

@@ -28,8 +28,9 @@ def quantity(unit: str = "", *, kind: str = "scalar", timeseries: bool = True, d
     ----------
     unit : str
         Its unit ("nm", "nm³", "" for a ratio or a count).
-    kind : {"scalar", "vector", "labels", "protocol"}
-        How it becomes columns: one, three (z, y, x), two (a, b), or the protocol's.
+    kind : {"scalar", "vector", "image_vector", "labels", "protocol"}
+        How it becomes columns: one, three (z, y, x), two (y, x: a position in a 2D frame),
+        two (a, b), or the protocol's.
     timeseries : bool
         Whether the 4D time series (``pairs_timeseries.csv``, ``particles_timeseries.csv``)
         carry it.
@@ -45,11 +46,15 @@ def quantity(unit: str = "", *, kind: str = "scalar", timeseries: bool = True, d
     return field(metadata=meta) if default is None else field(default=default, metadata=meta)
 
 
-def _vector_columns(name: str) -> list[str]:
+def _vector_columns(name: str, axes: str = _AXES) -> list[str]:
     for suffix in ("_nm",):
         if name.endswith(suffix):
-            return [f"{name[: -len(suffix)]}_{a}{suffix}" for a in _AXES]
-    return [f"{name}_{a}" for a in _AXES]
+            return [f"{name[: -len(suffix)]}_{a}{suffix}" for a in axes]
+    return [f"{name}_{a}" for a in axes]
+
+
+def _image_vector_columns(name: str) -> list[str]:
+    return _vector_columns(name, "yx")
 
 
 class Record:
@@ -73,7 +78,8 @@ class Record:
             if timeseries_only and not f.metadata["timeseries"]:
                 continue
             kind = f.metadata["kind"]
-            out += {"scalar": lambda n: [n], "vector": _vector_columns, "labels": lambda n: ["label_a", "label_b"],
+            out += {"scalar": lambda n: [n], "vector": _vector_columns, "image_vector": _image_vector_columns,
+                    "labels": lambda n: ["label_a", "label_b"],
                     "protocol": lambda n: list(PROTOCOL_2D_COLUMNS)}[kind](f.name)
         return out
 
@@ -101,6 +107,8 @@ class Record:
                 row[f.name] = value
             elif kind == "vector":
                 row.update(zip(_vector_columns(f.name), value))
+            elif kind == "image_vector":
+                row.update(zip(_image_vector_columns(f.name), value))
             elif kind == "labels":
                 row.update(label_a=value[0], label_b=value[1])
             else:
@@ -114,7 +122,7 @@ class Record:
         -------
         dict
         """
-        return {f.name: list(getattr(self, f.name)) if f.metadata["kind"] in ("vector", "labels")
+        return {f.name: list(getattr(self, f.name)) if f.metadata["kind"] in ("vector", "image_vector", "labels")
                 else getattr(self, f.name) for f in fields(self)}
 
     @classmethod
@@ -135,5 +143,5 @@ class Record:
         for f in fields(cls):
             if f.name in data:
                 v = data[f.name]
-                values[f.name] = tuple(v) if f.metadata["kind"] in ("vector", "labels") else v
+                values[f.name] = tuple(v) if f.metadata["kind"] in ("vector", "image_vector", "labels") else v
         return cls(**values)

@@ -10,6 +10,10 @@ refusing matches farther than ``gate`` × the particle radius. Unmatched particl
 explained by volume bookkeeping before they are called new or lost: a particle that
 vanishes next to one that gains at least half its volume merged into it; a new particle
 next to one that lost at least half the new one's volume split from it.
+
+The same code follows the projected particles of a 2D movie
+(:class:`~insitu4d.measure.frame_particles.FrameParticle`): positions (y, x), and the
+projected area in the place of the volume (each record's ``size``).
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ __all__ = ["track_particles", "match_particles"]
 
 
 def _arrays(particles: list[Particle]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pos = np.array([p.centroid_nm for p in particles], dtype=np.float64).reshape(-1, 3)
-    vol = np.array([p.volume_nm3 for p in particles], dtype=np.float64)
+    pos = np.array([p.centroid_nm for p in particles], dtype=np.float64).reshape(len(particles), -1)
+    vol = np.array([p.size for p in particles], dtype=np.float64)
     rad = np.array([p.r_p_nm for p in particles], dtype=np.float64)
     return pos, vol, rad
 
@@ -36,7 +40,7 @@ def _translation(p, pr, c, cr, gate: float, n_largest: int = 12) -> np.ndarray:
     from scipy.spatial import cKDTree
 
     tree = cKDTree(c)
-    best, best_key = np.zeros(3), (-1, 0.0)
+    best, best_key = np.zeros(p.shape[1]), (-1, 0.0)
     for i in np.argsort(-pr)[:n_largest]:
         for j in np.argsort(-cr)[:n_largest]:
             shift = c[j] - p[i]
@@ -90,7 +94,8 @@ def track_particles(frames: list[list[Particle]], *, gate: float = 1.0) -> dict:
     ----------
     frames : list of list of Particle
         Per time point, the particles of :func:`insitu4d.measure.measure_particles`
-        (``label``, ``centroid_nm``, ``volume_nm3``, ``r_p_nm``).
+        (``label``, ``centroid_nm``, ``size``, ``r_p_nm``), or the projected particles of a
+        movie's frames (:func:`insitu4d.measure.frame_particles.measure_frame_particles`).
     gate : float
         Largest allowed displacement, after removing the frame translation, as a fraction
         of the larger particle radius.
@@ -104,7 +109,8 @@ def track_particles(frames: list[list[Particle]], *, gate: float = 1.0) -> dict:
     """
     track_of: list[dict[int, int]] = []
     events: list[dict] = []
-    shifts = [[0.0, 0.0, 0.0]]
+    dim = next((len(f[0].centroid_nm) for f in frames if f), 3)
+    shifts = [[0.0] * dim]
     next_id = 1
     for t, cur in enumerate(frames):
         ids: dict[int, int] = {}
@@ -124,15 +130,15 @@ def track_particles(frames: list[list[Particle]], *, gate: float = 1.0) -> dict:
         inverse = {j: i for i, j in pairs.items()}
         for i in lost:
             j = _nearest(prev[i], shift, cur, list(pairs.values()))
-            gain = cur[j].volume_nm3 - prev[inverse[j]].volume_nm3 if j is not None else 0.0
-            grew = gain >= 0.5 * prev[i].volume_nm3
+            gain = cur[j].size - prev[inverse[j]].size if j is not None else 0.0
+            grew = gain >= 0.5 * prev[i].size
             events.append({"time_index": t, "kind": "merge" if grew else "vanish",
                            "tracks": [track_of[t - 1][prev[i].label]],
                            **({"into": ids[cur[j].label]} if grew else {})})
         for j in gained:
             i = _nearest(cur[j], -shift, prev, list(pairs))
-            loss = prev[i].volume_nm3 - cur[pairs[i]].volume_nm3 if i is not None else 0.0
-            shrank = loss >= 0.5 * cur[j].volume_nm3
+            loss = prev[i].size - cur[pairs[i]].size if i is not None else 0.0
+            shrank = loss >= 0.5 * cur[j].size
             ids[cur[j].label] = next_id
             events.append({"time_index": t, "kind": "split" if shrank else "appear", "tracks": [next_id],
                            **({"from": track_of[t - 1][prev[i].label]} if shrank else {})})

@@ -9,8 +9,11 @@ key that is not in it is an error that names the nearest valid one::
     pixel_size_nm = 8.32          # optional when the files carry it
     tilts_unit = "deg"            # "rad" when the tilt files hold radians
     dose_e_per_nm2 = 236.9        # per tilt series (recorded; the twin uses it)
-    holder_log = "holder.csv"     # optional: time and temperature columns, same clock as time_s;
+    holder_log = "holder.csv"     # optional: a Protochips/DENSsolutions export or a table with time and
+                                  # temperature columns; time_s counts on its clock (from its start);
                                   # gives the time points without temperature_C theirs, and the holds
+    holder_timezone = "UTC"       # IANA zone of the log's clock (vendor logs carry local time)
+    holder_clock_offset_s = 0.0   # log clock minus the clock of time_s
     # recorded only: beam_energy_keV, probe_current_pA, dwell_time_ns, dwell_time_s, frame_time_s,
     # microscope, detector, notes
 
@@ -128,7 +131,8 @@ class Experiment:
 
 #: Tables of an experiment file (and the top-level ``name``).
 TABLES = ("name", "acquisition", *STAGE_TABLES, "kinetics", "uncertainty", "timepoints", "simulation")
-ACQUISITION_KEYS = ("pixel_size_nm", "tilts_unit", "dose_e_per_nm2", "holder_log", "beam_energy_keV",
+ACQUISITION_KEYS = ("pixel_size_nm", "tilts_unit", "dose_e_per_nm2", "holder_log", "holder_timezone",
+                    "holder_clock_offset_s", "beam_energy_keV",
                     "probe_current_pA", "dwell_time_ns", "dwell_time_s", "frame_time_s", "microscope", "detector",
                     "notes")
 TIMEPOINT_KEYS = ("time_s", "temperature_C", "tiltseries", "tilts")
@@ -339,10 +343,14 @@ def read_experiment(path) -> Experiment:
     if any(b <= a for a, b in zip(times, times[1:])):
         raise InvalidParameter(f"{where}: time_s must increase from one time point to the next; got {times}.")
     holder_log = _path(acq, "holder_log", f"{where} [acquisition]", path.parent)
-    log = read_holder_log(holder_log) if holder_log is not None else None
+    zone_name = acq.get("holder_timezone", "UTC")
+    if not isinstance(zone_name, str):
+        raise InvalidParameter(f"{where} [acquisition]: holder_timezone must be an IANA name such as 'UTC'.")
+    log = read_holder_log(holder_log, timezone=zone_name) if holder_log is not None else None
+    offset = _number(acq, "holder_clock_offset_s", where, default=0.0)
     if log is not None:
         timepoints = [tp if tp.temperature_C is not None else
-                      dataclasses.replace(tp, temperature_C=float(log.temperature_at(tp.time_s)[0]))
+                      dataclasses.replace(tp, temperature_C=float(log.temperature_at(tp.time_s + offset)[0]))
                       for tp in timepoints]
     kinetics = _settings(doc, "kinetics", KineticsParameters, where)
     dose = _number(acq, "dose_e_per_nm2", where)
