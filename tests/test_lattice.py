@@ -129,3 +129,29 @@ def test_bad_regions_and_parameters_say_what_to_fix():
         find_lattice_spots(image, pixel_size_nm=0.2, max_d_A=3.0)
     with pytest.raises(InvalidParameter, match="NaN"):
         find_lattice_spots(np.full((64, 64), np.nan), pixel_size_nm=0.05)
+
+
+def test_the_lattice_command(tmp_path):
+    """A movie whose Au lattice expands 0, 1, 2, 3 %: the first frame's spots and zone axis are printed, the {111}
+    spacing is followed into a CSV within 0.5 %; a single image without calibration asks for the pixel size."""
+    import csv
+
+    import tifffile
+    from typer.testing import CliRunner
+
+    from insitu4d.cli import app
+
+    frames = np.stack([fcc_lattice_image((192, 192), pixel_size_nm=0.045, lattice_constant_A=AU_A * (1 + 0.01 * k),
+                                         rotation_deg=30.0, counts=100, contrast=0.2, seed=k) for k in range(4)])
+    tifffile.imwrite(tmp_path / "m.tif", frames.astype(np.float32), photometric="minisblack")
+    res = CliRunner().invoke(app, ["lattice", str(tmp_path / "m.tif"), "--pixel-size", "0.045",
+                                   "--fcc-lattice-constant", "4.078", "--track-d", "2.355",
+                                   "--csv-out", str(tmp_path / "d.csv"), "--json-out", str(tmp_path / "l.json")])
+    assert res.exit_code == 0, res.output
+    assert "zone axis [110]" in res.output and "2.35" in res.output
+    with open(tmp_path / "d.csv", newline="") as f:
+        d = [float(r["d_spacing_A"]) for r in csv.DictReader(f)]
+    np.testing.assert_allclose(d, fcc_d_spacing(AU_A, (1, 1, 1)) * (1 + 0.01 * np.arange(4)), rtol=D_TOLERANCE)
+    tifffile.imwrite(tmp_path / "one.tif", frames[0].astype(np.float32), photometric="minisblack")
+    res = CliRunner().invoke(app, ["lattice", str(tmp_path / "one.tif")])
+    assert res.exit_code == 2 and "--pixel-size" in res.output

@@ -221,3 +221,26 @@ def test_tracking_through_merges_in_2d(seed):
     switches, found = _score(movie, _truth_labels(movie, labels), tracks["track_of"], merges)
     assert found == len(movie.merges) == 2
     assert switches <= 1
+
+
+def test_the_dose_per_frame_from_a_scans_metadata(tmp_path):
+    """Probe current 50 pA and dwell 2 µs per pixel on 32² pixels of 0.5 nm: 50e-12 × 2e-6 / e per pixel over
+    0.25 nm², computed here by hand, added up frame by frame."""
+    frames = np.random.default_rng(0).poisson(30, (3, 32, 32)).astype(np.float32)
+    vendor = {"metadata": {"Acquisition_instrument": {"TEM": {"beam_current": 0.05, "dwell_time": 2e-6}}}}
+    movie = Movie(frames, 0.5, np.arange(3.0), None, None, "scan", metadata={"vendor": vendor})
+    from insitu4d.pipeline.movie import _conditions
+
+    per_frame = 50e-12 * 2e-6 / 1.602176634e-19 / 0.25
+    np.testing.assert_allclose(_conditions(movie, None, MovieParameters())["dose_e_per_nm2"],
+                               per_frame * np.arange(1, 4), rtol=1e-12)
+    given = _conditions(movie, None, MovieParameters(dose_per_frame_e_per_nm2=7.0))["dose_e_per_nm2"]
+    np.testing.assert_allclose(given, [7, 14, 21])
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[2] / "shared" / "data" / "needle_tilt_series"
+                         / "HAADF.dm3").is_file(), reason="the DM3 stack lives in ../shared/data")
+def test_a_dm3_stack_as_a_movie():
+    """A Gatan DM3 stack (the needle's 91 images) read as a movie, with the pixel size of its calibrated axes."""
+    movie = read_movie(Path(__file__).resolve().parents[2] / "shared" / "data" / "needle_tilt_series" / "HAADF.dm3")
+    assert movie.frames.shape == (91, 64, 64) and 10 < movie.pixel_size_nm < 30

@@ -231,3 +231,22 @@ def test_fitted_clock_offset_refuses_what_it_cannot_fit():
         fit_clock_offset(log, t, np.ones_like(t), max_offset_s=10.0)
     with pytest.raises(InvalidParameter, match="reach outside the holder log"):
         fit_clock_offset(log, t, t, max_offset_s=50.0)
+
+
+def test_an_electrical_biasing_log_keeps_its_channels(tmp_path):
+    """A Protochips log of a biasing holder (no temperature): its current and voltage channels with their units;
+    asking it for a temperature says what it has."""
+    notes = ["Date (yyyy.mm.dd) = 2020.01.02", "Time (hh:mm:ss.ms) = 09:00:00.000", "Time units = Milliseconds",
+             "Current units = Amps", "Voltage units = Volts", "User agreeing to terms = me"]
+    lines = ["Time, Notes, Channel A Current, Channel A Voltage"]
+    lines += [f"0, {note}, 0, 0" for note in notes]
+    lines += [f"{100 * k}, , {1e-6 * k}, {0.1 * k}" for k in range(1, 21)]
+    path = tmp_path / "bias.csv"
+    path.write_text("\n".join(lines) + "\n")
+    log = read_holder_log(path)
+    assert log.vendor == "Protochips" and log.temperature_C is None
+    assert [(c.name, c.unit) for c in log.channels] == [("Channel A Current", "Amps"), ("Channel A Voltage", "Volts")]
+    np.testing.assert_allclose(log.channel("Channel A Voltage").values, 0.1 * np.arange(1, 21))
+    np.testing.assert_allclose(log.time_s, 0.1 * np.arange(1, 21))
+    with pytest.raises(InvalidParameter, match="records no temperature.*Channel A Current"):
+        log.temperature_at(1.0)

@@ -414,6 +414,42 @@ def movie(movie_path: Path = typer.Argument(..., metavar="MOVIE",
 
 @app.command()
 @_command
+def lattice(image: Path = typer.Argument(..., metavar="IMAGE", help="An image, a stack, or a folder of frames."),
+            pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm (else metadata)."),
+            frame: int = typer.Option(0, "--frame", help="The frame whose spots are listed."),
+            lattice_constant: Optional[float] = typer.Option(None, "--fcc-lattice-constant",
+                                                             help="Index on FCC zone axes (Å; Au 4.078)."),
+            track_d: Optional[float] = typer.Option(None, "--track-d", help="Follow this spacing (Å) over frames."),
+            csv_path: Optional[Path] = typer.Option(None, "--csv-out", help="Write the followed spacing here."),
+            json_path: Optional[Path] = typer.Option(None, "--json-out", help="Write everything as JSON.")) -> None:
+    """Lattice fringes: the FFT spots of a frame with their d-spacings (Å) and angles, FCC zone axes, and one spacing
+    followed through a movie (strain, alloying)."""
+    from .io.output_folder import check_output_file
+    from .io.writers import write_json
+    from .pipeline.jobs import lattice_file
+
+    if json_path is not None:
+        check_output_file(json_path, (".json",), "lattice record")
+    result = lattice_file(image, pixel_size_nm=pixel_size, frame=frame, lattice_constant_A=lattice_constant,
+                          reference_d_A=track_d, csv_path=csv_path)
+    out.print(f"frame {frame}: {len(result['spots'])} spot(s); d-spacings (Å): "
+              + ", ".join(f"{d:.4f}" for d in result["families"]))
+    for s in result["spots"]:
+        out.print(f"  d = {s['d_spacing_A']:.4f} Å  at {s['angle_deg']:6.1f}°  (power {s['ratio']:.0f}× background)")
+    for m in result.get("zone_axes", [])[:1]:
+        out.print(f"zone axis [{''.join(str(v) for v in m['zone'])}]: "
+                  + ", ".join("(" + "".join(str(v) for v in h) + ")" for h in m["hkl"])
+                  + f"; angles within {m['angle_error_deg']:.1f}°, spacings within {100 * m['d_error']:.1f} %")
+    if "track" in result:
+        d = [r["d_spacing_A"] for r in result["track"]]
+        out.print(f"{track_d:g} Å followed over {len(d)} frames: {min(d):.4f}–{max(d):.4f} Å"
+                  + (f" -> {csv_path}" if csv_path else ""))
+    if json_path is not None:
+        write_json(json_path, result)
+
+
+@app.command()
+@_command
 def denoise(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt series or movie (MRC …, .tif, .h5)."),
             output: Path = typer.Option(..., "-o", "--output", help="Denoised stack (.mrc: tilt series; .tif, .h5)."),
             tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),

@@ -1,5 +1,5 @@
 """Jobs of one stage, file to file: what the commands ``reconstruct``, ``align``, ``drift``, ``denoise``,
-``segment``, ``measure`` and ``simulate`` do.
+``segment``, ``measure``, ``lattice`` and ``simulate`` do.
 
 Each checks its output path before any work, reads, runs its stage, and writes atomically.
 The stages themselves live in their modules; here they are only wired to files.
@@ -10,11 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from ..align import Alignment, align_tilt_series
 from ..align.movie import MovieDrift, movie_drift
 from ..data import Volume
 from ..denoise import denoise_calibrated
-from ..errors import InvalidParameter, MissingPixelSize
+from ..errors import InvalidParameter, MissingPixelSize, NotAStack
 from ..io.output_folder import check_output_file
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, write_array, write_json, write_tilt_series
@@ -334,3 +336,71 @@ def simulate_file(experiment_path, outdir) -> dict:
     if experiment.twin is None:
         raise InvalidParameter(f"{Path(experiment_path).name} has no [simulation] table: nothing to simulate.")
     return write_twin(experiment.twin, outdir)
+
+
+def lattice_file(image_path, *, pixel_size_nm: float | None = None, frame: int = 0,
+                 lattice_constant_A: float | None = None, reference_d_A: float | None = None,
+                 csv_path=None) -> dict:
+    """Lattice spots of one frame of an image or movie, and optionally one spacing followed through all frames.
+
+    Parameters
+    ----------
+    image_path : str or Path
+        A single image, a stack or a folder of frames (:func:`insitu4d.io.movies.read_movie`).
+    pixel_size_nm : float, nm, optional
+        Overrides the metadata.
+    frame : int
+        The frame whose spots are listed.
+    lattice_constant_A : float, Å, optional
+        Index the spots on the zone axes of an FCC crystal of this lattice constant
+        (:func:`insitu4d.lattice.index_fcc`).
+    reference_d_A : float, Å, optional
+        Follow this spacing through the frames (:func:`insitu4d.lattice.track_d_spacing`).
+    csv_path : str or Path, optional
+        Where to write the tracked spacing per frame (``.csv``); checked before any work.
+
+    Returns
+    -------
+    dict
+        ``spots`` (list of dict), ``families`` (d-spacings, Å), ``zone_axes`` (list of dict), ``track``
+        (per-frame d, strain) when asked.
+
+    Raises
+    ------
+    UnreadableFile, MissingPixelSize, InvalidParameter
+        What reading raises; a frame number outside the movie.
+    """
+    from dataclasses import asdict
+
+    from ..io.movies import read_movie
+    from ..io.readers import _pixel_size_from_axes, _signal_axes, read_signal
+    from ..io.writers import write_csv
+    from ..lattice import find_lattice_spots, index_fcc, spot_families, track_d_spacing
+
+    if csv_path is not None:
+        csv_path = check_output_file(csv_path, (".csv",), "d-spacing table")
+    path = Path(image_path)
+    try:
+        movie = read_movie(path, pixel_size_nm=pixel_size_nm)
+        frames, pixel_size_nm = movie.frames, movie.pixel_size_nm
+    except NotAStack:  # a single image
+        signal = read_signal(path)
+        frames = np.asarray(signal["data"], np.float64)[None]
+        pixel_size_nm = pixel_size_nm or _pixel_size_from_axes(_signal_axes(signal))
+        if pixel_size_nm is None:
+            raise MissingPixelSize(f"{path.name} has no calibrated pixel size; give it with --pixel-size NM.") from None
+    if not 0 <= frame < frames.shape[0]:
+        raise InvalidParameter(f"frame {frame} is outside the {frames.shape[0]} frame(s) of {path.name}.")
+    spots = find_lattice_spots(frames[frame], pixel_size_nm=pixel_size_nm)
+    out = {"pixel_size_nm": pixel_size_nm, "frame": frame, "spots": [asdict(s) for s in spots],
+           "families": [float(np.mean([s.d_spacing_A for s in f])) for f in spot_families(spots)]}
+    if lattice_constant_A is not None and spots:
+        out["zone_axes"] = [asdict(m) for m in index_fcc(spots[:4], lattice_constant_A)]
+    if reference_d_A is not None:
+        track = track_d_spacing(frames, pixel_size_nm=pixel_size_nm, reference_d_A=reference_d_A)
+        rows = [{"frame": k, "d_spacing_A": d, "angle_deg": a, "strain": e}
+                for k, (d, a, e) in enumerate(zip(track.d_spacing_A, track.angle_deg, track.strain))]
+        out["track"] = rows
+        if csv_path is not None:
+            write_csv(csv_path, rows, ["frame", "d_spacing_A", "angle_deg", "strain"])
+    return out

@@ -17,7 +17,8 @@ Stages (each in its own module; this one only wires them):
 6. Per-frame conditions: the frame's start on the movie's clock, the holder's temperature,
    set point and heater power at mid-exposure through the clock model
    (:func:`insitu4d.io.clock.frame_conditions`), and the cumulative dose
-   (:func:`insitu4d.dose.cumulative_dose_e_per_nm2`).
+   (:func:`insitu4d.dose.cumulative_dose_e_per_nm2`) of a dose per frame that is given, or
+   computed from the probe current and dwell time of a scan's metadata.
 
 Positions are in nm in the first frame's coordinates (pixel (0, 0) of the uncropped frame
 at the origin).
@@ -36,11 +37,12 @@ from .. import __version__
 from ..align.movie import movie_drift
 from ..choices import CONTRASTS, DENOISE_METHODS, DRIFT_METHODS
 from ..denoise import denoise
-from ..dose import cumulative_dose_e_per_nm2
+from ..dose import cumulative_dose_e_per_nm2, stem_dose
 from ..errors import InvalidParameter
 from ..io.clock import frame_conditions
 from ..io.holder_log import HolderLog, read_holder_log
 from ..io.movies import Movie, read_movie
+from ..io.readers import _mapped_metadata
 from ..io.output_folder import output_folder
 from ..io.writers import sha256_file, write_array, write_csv, write_json
 from ..measure.frame_necks import FrameNeck, measure_frame_necks
@@ -254,8 +256,9 @@ def _conditions(movie: Movie, log: HolderLog | None, params: MovieParameters) ->
     n = movie.frames.shape[0]
     start_s = movie.frame_start_s
     out: dict = {"time_s": None if start_s is None else np.asarray(start_s, dtype=np.float64)}
-    if params.dose_per_frame_e_per_nm2 is not None:
-        out["dose_e_per_nm2"] = cumulative_dose_e_per_nm2(params.dose_per_frame_e_per_nm2, n)
+    per_frame = _dose_per_frame(movie, params)
+    if per_frame is not None:
+        out["dose_e_per_nm2"] = cumulative_dose_e_per_nm2(per_frame, n)
     if log is not None:
         if start_s is None:
             raise InvalidParameter("a holder log needs the frames' times: the movie's metadata has none; give the "
@@ -272,6 +275,18 @@ def _conditions(movie: Movie, log: HolderLog | None, params: MovieParameters) ->
         out.update(log_time_s=cond.time_s, temperature_C=cond.temperature_C, set_point_C=cond.set_point_C,
                    heater_power_mW=cond.heater_power_mW)
     return out
+
+
+def _dose_per_frame(movie: Movie, params: MovieParameters) -> float | None:
+    """The dose of one frame, e⁻/nm²: as given, else from a scan's probe current and dwell time in the metadata
+    (:func:`insitu4d.dose.stem_dose`), else unknown."""
+    if params.dose_per_frame_e_per_nm2 is not None:
+        return params.dose_per_frame_e_per_nm2
+    meta = _mapped_metadata({"metadata": movie.metadata.get("vendor", {}).get("metadata", {}), "original_metadata": {}})
+    if meta.get("probe_current_pA") and meta.get("dwell_time_s"):
+        return stem_dose(meta["probe_current_pA"], meta["dwell_time_s"], movie.pixel_size_nm,
+                         movie.frames.shape[1:]).dose_per_frame_e_per_nm2
+    return None
 
 
 def _frame_rows(conditions: dict, drift_info, particles, n: int) -> list[dict]:
