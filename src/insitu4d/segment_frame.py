@@ -202,7 +202,8 @@ def _even_illumination(image: np.ndarray, contrast: str, rounds: int = 3) -> tup
     support = np.ones(image.shape, bool)
     for _ in range(rounds):
         trend = smooth - _flatten(smooth, support)
-        particles, contrast = _phase(smooth - trend, contrast, np.pi * 16.0)
+        # objects smaller than a disc of radius 2σ, σ = 2 px, do not count (as in step 5)
+        particles, contrast = _phase(smooth - trend, contrast, np.pi * (2 * 2.0) ** 2)
         if (~particles).sum() < 100:
             break
         support = ~particles

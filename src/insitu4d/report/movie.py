@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..io.writers import atomic_path
 from .html import _STYLE, _figure, _num, _table
+from .timeseries import _save
 
 __all__ = ["save_movie_plots", "write_movie_report"]
 
@@ -60,14 +61,6 @@ def save_movie_plots(outdir, frame_rows: list[dict], neck_rows: list[dict]) -> l
     ax.set(xlabel=label, ylabel="particles in the frame")
     _save(fig, outdir / names[1])
     return names
-
-
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
 
 
 def write_movie_report(outdir, record: dict, neck_rows: list[dict], event_rows: list[dict]) -> Path:
