@@ -99,8 +99,8 @@ def _chord(image, centre, u, level, sign, max_len) -> tuple[float, np.ndarray] |
 def _waist(coarse, fine, centre, guess, level_coarse, level_fine, sign, max_len) -> tuple[float, np.ndarray] | None:
     """The neck's chord: its direction is that of the shortest chord through ``centre`` within
     ±CHORD_SEARCH_DEG of ``guess`` on the ``coarse`` image (less noise); its length and middle are the means
-    over ``PARALLEL_CHORDS`` chords in that direction, ``_STEP_PX`` … apart across it, on the ``fine`` image
-    (edges less blurred). Returns (length, middle)."""
+    over the chords in that direction at ``PARALLEL_OFFSETS_PX`` across it, on the ``fine`` image (edges less
+    blurred, and the neck's concave corners not filled in). Returns (length, middle)."""
     best = None
     base = np.arctan2(guess[0], guess[1])
     for phi in np.radians(np.arange(-CHORD_SEARCH_DEG, CHORD_SEARCH_DEG + 0.5, 1.0)):
@@ -113,7 +113,7 @@ def _waist(coarse, fine, centre, guess, level_coarse, level_fine, sign, max_len)
     (_, middle), u = best
     across = np.array([u[1], -u[0]])
     widths = [_chord(fine, middle + t * across, u, level_fine, sign, max_len) for t in PARALLEL_OFFSETS_PX]
-    middles = [_chord(coarse, middle + t * across, u, level_coarse, sign, max_len) for t in PARALLEL_OFFSETS_PX]
+    middles = [_chord(fine, middle + t * across, u, level_fine, sign, max_len) for t in PARALLEL_OFFSETS_PX]
     widths = [c for c in widths if c is not None]
     middles = [c for c in middles if c is not None]
     if not widths or not middles:
