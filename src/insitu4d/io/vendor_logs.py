@@ -32,8 +32,10 @@ import csv
 import logging
 import re
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
+from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -101,9 +103,11 @@ def first_bad_row(path: Path, first_data_line: int, *, delimiter: str, n_fields:
 
 
 def _corrupt(path: Path, vendor: str, where: str | None, exc: Exception | None = None) -> UnreadableFile:
-    said = f" (the reader said: {type(exc).__name__}: {exc})" if exc is not None and where is None else ""
-    return UnreadableFile(f"{path.name} is a damaged {vendor} log: {where or 'it could not be parsed'}{said}. "
-                          "Fix or delete that line, or export the log again.")
+    if where is not None:
+        return UnreadableFile(f"{path.name} is a damaged {vendor} log: {where}. Fix or delete that line.")
+    said = f" (the reader said: {type(exc).__name__}: {exc})" if exc is not None else ""
+    return UnreadableFile(f"{path.name} is a damaged {vendor} log: it could not be parsed{said}. Export the log "
+                          "again.")
 
 
 def _increasing(times_s: np.ndarray, path: Path, vendor: str, first_data_line: int) -> None:
@@ -356,11 +360,13 @@ def read_impulse(path, *, timezone: str = "UTC") -> HolderLog:
     return from_channels(time_s, channels, source=path.name, start=start, vendor="DENSsolutions Impulse")
 
 
+@dataclass(frozen=True)
 class VendorFormat:
     """A holder-log format: its name, a test on the path and first line, and its reader."""
 
-    def __init__(self, name: str, detects, reader) -> None:
-        self.name, self.detects, self.reader = name, detects, reader
+    name: str
+    detects: Callable[[Path, str], bool]
+    reader: Callable[..., HolderLog]
 
 
 #: the vendor formats :func:`~insitu4d.io.holder_log.read_holder_log` recognises, tried in order
