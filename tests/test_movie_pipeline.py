@@ -244,3 +244,36 @@ def test_a_dm3_stack_as_a_movie():
     """A Gatan DM3 stack (the needle's 91 images) read as a movie, with the pixel size of its calibrated axes."""
     movie = read_movie(Path(__file__).resolve().parents[2] / "shared" / "data" / "needle_tilt_series" / "HAADF.dm3")
     assert movie.frames.shape == (91, 64, 64) and 10 < movie.pixel_size_nm < 30
+
+
+def test_the_clock_offset_fitted_from_thermal_drift(tmp_path):
+    """A scene that drifts fast while the holder ramps (thermal drift follows |dT/dt|), 1 frame/s, seen on a
+    microscope clock 17 s behind the log: ``clock_offset_s="fit"`` finds 17 s within 1.5 s (a frame and a half), and
+    the frames get the temperatures of that offset; 'fit' without drift correction is refused."""
+    from scipy import ndimage
+
+    from insitu4d.simulate.frames import particle_frame
+
+    true = 17.0
+    t = np.arange(0.0, 400.0, 0.5)
+    T = np.interp(t, [0, 100, 130, 250, 280, 400], [300, 300, 350, 350, 400, 400])
+    log = HolderLog(t, T, "ramps.csv", channels=(LogChannel("T", T, "C"),))
+    n = 240
+    start_s = 30.0 + np.arange(n)
+    rate = np.abs(np.gradient(T, t))
+    speed = 0.02 + 0.4 * np.interp(start_s + 0.5 + true, t, rate)  # px per frame: 0.7 on the ramps
+    scene = particle_frame((128, 128), radius_px=(6, 10), coverage=0.2, counts=1e4, gradient=0.0, seed=1).image
+    path = np.cumsum(np.stack([speed * 0.6, speed * 0.8], axis=1), axis=0)
+    path -= path.mean(axis=0)
+    rng = np.random.default_rng(2)
+    frames = np.stack([rng.poisson(np.maximum(ndimage.shift(scene, p, order=1, mode="nearest"), 0) / 200)
+                       for p in path]).astype(np.float32)
+    # no dates: the frame times count on the log's clock, the movie's first frame 30 s after the log's start
+    movie = Movie(frames, 1.0, start_s, 1.0, None, "thermal")
+    record = run_movie(movie, tmp_path / "out", MovieParameters(clock_offset_s="fit"), holder_log=log)
+    assert record["chosen"]["clock_offset_s"] == pytest.approx(true, abs=1.5)
+    with pytest.raises(InvalidParameter, match="do not combine it with --no-drift"):
+        run_movie(movie, tmp_path / "out2", MovieParameters(clock_offset_s="fit", correct_drift=False),
+                  holder_log=log)
+    with pytest.raises(InvalidParameter, match="a number of seconds or 'fit'"):
+        MovieParameters(clock_offset_s="auto")

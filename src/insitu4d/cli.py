@@ -172,6 +172,15 @@ def _tilt_axis(value: str) -> float | str:
     return _auto_or_number(value, "--tilt-axis-deg")
 
 
+def _fit_or_number(value: str, name: str) -> float | str:
+    if value == "fit":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise typer.BadParameter(f"{name} takes 'fit' or a number of seconds; got {value!r}.") from None
+
+
 def _auto_or_number(value: str, name: str) -> float | str:
     if value == "auto":
         return value
@@ -382,8 +391,9 @@ def movie(movie_path: Path = typer.Argument(..., metavar="MOVIE",
           holder_log: Optional[Path] = typer.Option(None, "--holder-log",
                                                     help="Holder log (Protochips, DENSsolutions, or a CSV table)."),
           timezone: str = typer.Option("UTC", "--timezone", help="IANA time zone of the acquisition PCs' clocks."),
-          clock_offset: float = typer.Option(0.0, "--clock-offset-s",
-                                             help="Holder-log clock minus microscope clock, s."),
+          clock_offset: str = typer.Option("0", "--clock-offset-s",
+                                           help="Holder-log clock minus microscope clock, s, or 'fit' (from the drift "
+                                                "speed against the temperature changes)."),
           dose_per_frame: Optional[float] = typer.Option(None, "--dose-per-frame",
                                                          help="Electron dose per frame, e⁻/nm²."),
           contrast: Contrast = typer.Option(Contrast("auto"), "--contrast",
@@ -400,7 +410,8 @@ def movie(movie_path: Path = typer.Argument(..., metavar="MOVIE",
 
     params = MovieParameters(correct_drift=not no_drift, drift_method=drift_method.value,
                              denoise=denoise_method.value if denoise_method else "none", contrast=contrast.value,
-                             clock_offset_s=clock_offset, dose_per_frame_e_per_nm2=dose_per_frame)
+                             clock_offset_s=_fit_or_number(clock_offset, "--clock-offset-s"),
+                             dose_per_frame_e_per_nm2=dose_per_frame)
     with _StageProgress() as progress:
         record = run_movie_file(movie_path, output, params, pixel_size_nm=pixel_size, frame_time_s=frame_time,
                                 holder_log=holder_log, timezone=timezone, progress=progress)

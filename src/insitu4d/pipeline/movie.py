@@ -39,7 +39,7 @@ from ..choices import CONTRASTS, DENOISE_METHODS, DRIFT_METHODS
 from ..denoise import denoise
 from ..dose import cumulative_dose_e_per_nm2, stem_dose
 from ..errors import InvalidParameter
-from ..io.clock import frame_conditions
+from ..io.clock import fit_clock_offset, frame_conditions, log_seconds
 from ..io.holder_log import HolderLog, read_holder_log
 from ..io.movies import Movie, read_movie
 from ..io.readers import _mapped_metadata
@@ -57,6 +57,8 @@ __all__ = ["MovieParameters", "run_movie", "run_movie_file", "RESULT_NAME"]
 #: the file whose presence means a finished movie run
 RESULT_NAME = "movie.json"
 _DENOISE = ("none", *DENOISE_METHODS)
+#: farthest a fitted clock offset is searched, s
+MAX_FITTED_OFFSET_S = 120.0
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,9 @@ class MovieParameters:
     split_h : float
     tracking_gate : float
         Largest displacement between frames, as a fraction of the particle radius.
-    clock_offset_s : float, s
-        Holder-log clock minus microscope clock.
+    clock_offset_s : float or "fit", s
+        Holder-log clock minus microscope clock; "fit" lines the drift speed up with the log's
+        temperature changes (thermal drift follows them; :func:`insitu4d.io.clock.fit_clock_offset`).
     dose_per_frame_e_per_nm2 : float or None, e⁻/nm²
     """
 
@@ -87,7 +90,7 @@ class MovieParameters:
     sigma_px: float | str = "auto"
     split_h: float = 0.3
     tracking_gate: float = 1.0
-    clock_offset_s: float = 0.0
+    clock_offset_s: float | str = 0.0
     dose_per_frame_e_per_nm2: float | None = None
 
     def __post_init__(self) -> None:
@@ -97,6 +100,9 @@ class MovieParameters:
             raise InvalidParameter(f"denoise must be one of {_DENOISE}; got {self.denoise!r}.")
         if self.contrast not in CONTRASTS:
             raise InvalidParameter(f"contrast must be one of {CONTRASTS}; got {self.contrast!r}.")
+        if self.clock_offset_s != "fit" and (isinstance(self.clock_offset_s, str)
+                                             or not np.isfinite(self.clock_offset_s)):
+            raise InvalidParameter(f"clock_offset_s must be a number of seconds or 'fit'; got {self.clock_offset_s!r}.")
         if self.dose_per_frame_e_per_nm2 is not None and not self.dose_per_frame_e_per_nm2 >= 0:
             raise InvalidParameter("dose_per_frame_e_per_nm2 must be ≥ 0.")
 
@@ -195,7 +201,7 @@ def run_movie(movie: Movie, output, params: MovieParameters | None = None, *, ho
             warnings.append(f"no particles found in {len(empty)} of {n} frames: " + "; ".join(empty[:5])
                             + (" …" if len(empty) > 5 else ""))
         tracks = track_particles(particles, gate=params.tracking_gate)
-        conditions = _conditions(movie, holder_log, params)
+        conditions = _conditions(movie, holder_log, params, drift_info)
         write_array(out / "labels.h5", labels, attrs={"pixel_size_nm": px, "origin_nm": origin_nm.tolist()})
         frame_rows = _frame_rows(conditions, drift_info, particles, n)
         by_frame = {r["frame"]: r for r in frame_rows}
@@ -224,7 +230,8 @@ def run_movie(movie: Movie, output, params: MovieParameters | None = None, *, ho
             "acquisition": {"pixel_size_nm": px, "exposure_s": movie.exposure_s, "start": str(movie.start),
                             **{k: v for k, v in movie.metadata.items() if k != "vendor"}},
             "parameters": dataclasses.asdict(params),
-            "chosen": {"contrast": contrast, "sigma_px_per_frame": sigmas},
+            "chosen": {"contrast": contrast, "sigma_px_per_frame": sigmas,
+                       "clock_offset_s": conditions.get("clock_offset_s")},
             "crop": {"origin_px": [box[0].start, box[1].start], "shape_px": list(frames.shape[1:])},
             "n_tracks": len({t for ids in tracks["track_of"] for t in ids.values()}),
             "events": tracks["events"], "warnings": warnings,
@@ -251,8 +258,9 @@ def _checksum(movie: Movie) -> str | None:
     return None
 
 
-def _conditions(movie: Movie, log: HolderLog | None, params: MovieParameters) -> dict:
-    """Per-frame start time (s from the first frame), and the holder's channels and the dose at each frame."""
+def _conditions(movie: Movie, log: HolderLog | None, params: MovieParameters, drift_info=None) -> dict:
+    """Per-frame start time (s from the first frame), and the holder's channels and the dose at each frame;
+    ``clock_offset_s`` as used (fitted when asked)."""
     n = movie.frames.shape[0]
     start_s = movie.frame_start_s
     out: dict = {"time_s": None if start_s is None else np.asarray(start_s, dtype=np.float64)}
@@ -271,10 +279,29 @@ def _conditions(movie: Movie, log: HolderLog | None, params: MovieParameters) ->
             frame_start = [movie.start + timedelta(seconds=float(t)) for t in start_s]
         else:
             frame_start = start_s
-        cond = frame_conditions(log, frame_start, exposure_s=exposure, clock_offset_s=params.clock_offset_s)
+        offset = params.clock_offset_s
+        if offset == "fit":
+            offset = _fitted_offset(log, log_seconds(log, frame_start) + exposure / 2, drift_info)
+        cond = frame_conditions(log, frame_start, exposure_s=exposure, clock_offset_s=offset)
         out.update(log_time_s=cond.time_s, temperature_C=cond.temperature_C, set_point_C=cond.set_point_C,
-                   heater_power_mW=cond.heater_power_mW)
+                   heater_power_mW=cond.heater_power_mW, clock_offset_s=float(offset))
     return out
+
+
+def _fitted_offset(log: HolderLog, mid_s: np.ndarray, drift_info) -> float:
+    """The clock offset that lines the drift speed up with the log's temperature changes
+    (:func:`insitu4d.io.clock.fit_clock_offset`), searched as far as the log reaches beyond the movie, at most
+    ``MAX_FITTED_OFFSET_S``."""
+    if drift_info is None:
+        raise InvalidParameter("fitting the clock offset needs the drift (it lines up the drift speed with the "
+                               "temperature changes); do not combine it with --no-drift, or state the offset.")
+    steps = np.linalg.norm(np.diff(drift_info.shifts_px, axis=0), axis=1) / np.maximum(np.diff(mid_s), 1e-9)
+    speed = np.concatenate([steps[:1], steps])
+    reach = min(mid_s[0] - log.time_s[0], log.time_s[-1] - mid_s[-1], MAX_FITTED_OFFSET_S)
+    if reach <= 0:
+        raise InvalidParameter(f"the holder log {log.source} does not reach beyond the movie, so no clock offset can "
+                               "be fitted; state it with --clock-offset-s.")
+    return fit_clock_offset(log, mid_s, speed, max_offset_s=float(reach))
 
 
 def _dose_per_frame(movie: Movie, params: MovieParameters) -> float | None:
