@@ -461,6 +461,19 @@ def lattice(image: Path = typer.Argument(..., metavar="IMAGE", help="An image, a
 
 @app.command()
 @_command
+def export(folder: Path = typer.Argument(..., metavar="OUT", help="An output folder of 'insitu4d run'."),
+           formats: str = typer.Option("mrc,hspy,tif", "--formats", help="Comma-separated: mrc, hspy, tif.")) -> None:
+    """Volumes and labels as MRC (3dmod, ChimeraX, tomviz), HSPY (HyperSpy) and TIFF (Fiji), with their voxel size,
+    and the alignment as IMOD .xf/.tlt, into OUT/…/export/."""
+    from .io.export import export_run_folder
+
+    written = export_run_folder(folder, formats=tuple(f.strip() for f in formats.split(",") if f.strip()))
+    out.print(f"{len(written)} file(s) written: " + ", ".join(str(p) for p in written[:6])
+              + (" …" if len(written) > 6 else ""))
+
+
+@app.command()
+@_command
 def denoise(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt series or movie (MRC …, .tif, .h5)."),
             output: Path = typer.Option(..., "-o", "--output", help="Denoised stack (.mrc: tilt series; .tif, .h5)."),
             tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
