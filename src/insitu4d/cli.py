@@ -474,6 +474,26 @@ def export(folder: Path = typer.Argument(..., metavar="OUT", help="An output fol
 
 @app.command()
 @_command
+def correlate(image: Path = typer.Argument(..., metavar="IMAGE", help="An SEM or overview image (2D)."),
+              run_folder: Path = typer.Argument(..., metavar="RUN", help="A time-point folder with volume.h5."),
+              pixel_size: Optional[float] = typer.Option(None, "--pixel-size",
+                                                         help="The image's pixel size in nm (else metadata)."),
+              no_rotation_search: bool = typer.Option(False, "--no-rotation-search",
+                                                      help="Start at 0° instead of searching all rotations.")
+              ) -> None:
+    """Register an image from another instrument to the volume's projection (similarity transform, mutual
+    information): RUN/correlation.json and RUN/correlation.png."""
+    from .pipeline.jobs import correlate_file
+
+    record = correlate_file(image, run_folder, pixel_size_nm=pixel_size, rotation_search=not no_rotation_search)
+    t = record["transform"]
+    out.print(f"scale {t['scale']:.4f}, rotation {t['rotation_deg']:.2f}°, translation "
+              f"({t['translation_nm'][0]:.1f}, {t['translation_nm'][1]:.1f}) nm (y, x); mutual information "
+              f"{t['mutual_information']:.3f} -> {run_folder / 'correlation.json'}")
+
+
+@app.command()
+@_command
 def denoise(input_path: Path = typer.Argument(..., metavar="INPUT", help="Tilt series or movie (MRC …, .tif, .h5)."),
             output: Path = typer.Option(..., "-o", "--output", help="Denoised stack (.mrc: tilt series; .tif, .h5)."),
             tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),

@@ -1,5 +1,5 @@
 """Jobs of one stage, file to file: what the commands ``reconstruct``, ``align``, ``drift``, ``denoise``,
-``segment``, ``measure``, ``lattice`` and ``simulate`` do.
+``segment``, ``measure``, ``lattice``, ``correlate`` and ``simulate`` do.
 
 Each checks its output path before any work, reads, runs its stage, and writes atomically.
 The stages themselves live in their modules; here they are only wired to files.
@@ -16,7 +16,7 @@ from ..align import Alignment, align_tilt_series
 from ..align.movie import MovieDrift, movie_drift
 from ..data import Volume
 from ..denoise import denoise_calibrated
-from ..errors import InvalidParameter, MissingPixelSize, NotAStack
+from ..errors import InvalidParameter, MissingPixelSize, NotAStack, UnreadableFile
 from ..io.output_folder import check_output_file
 from ..io.readers import read_tilt_series
 from ..io.writers import read_array, write_array, write_json, write_tilt_series
@@ -404,3 +404,69 @@ def lattice_file(image_path, *, pixel_size_nm: float | None = None, frame: int =
         if csv_path is not None:
             write_csv(csv_path, rows, ["frame", "d_spacing_A", "angle_deg", "strain"])
     return out
+
+
+def correlate_file(image_path, run_folder, *, pixel_size_nm: float | None = None, rotation_search: bool = True
+                   ) -> dict:
+    """Register an image from another instrument to the projection of a run's volume; write the transform and an
+    overlay into the run's folder (``correlation.json``, ``correlation.png``).
+
+    Parameters
+    ----------
+    image_path : str or Path
+        A 2D image (SEM, wide-field HAADF overview; any format RosettaSciIO reads, PNG/TIFF included).
+    run_folder : str or Path
+        A folder with ``volume.h5`` (one time point of ``insitu4d run``).
+    pixel_size_nm : float, nm, optional
+        The image's pixel size, when its metadata has none.
+    rotation_search : bool
+        Search every starting rotation (else start at 0°).
+
+    Returns
+    -------
+    dict
+        The record written to ``correlation.json``.
+
+    Raises
+    ------
+    UnreadableFile
+        No ``volume.h5`` in the folder, or an unreadable image.
+    MissingPixelSize
+        The image's pixel size is neither in its metadata nor given.
+    InvalidParameter
+        An image that is not 2D, or what the registration refuses.
+    """
+    from ..align.correlate import image_in_projection_frame, project_volume, register_to_projection
+    from ..io.readers import _pixel_size_from_axes, _signal_axes, read_signal
+    from ..io.writers import sha256_file
+    from ..report.correlation import save_overlay
+
+    folder = Path(run_folder)
+    volume_path = folder / "volume.h5"
+    if not volume_path.is_file():
+        raise UnreadableFile(f"{folder} holds no volume.h5: give a time-point folder of an insitu4d output.")
+    signal = read_signal(image_path)
+    image = np.asarray(signal["data"], np.float32)
+    if image.ndim != 2:
+        raise InvalidParameter(f"{Path(image_path).name} holds a {image.ndim}D array; give a single 2D image.")
+    if pixel_size_nm is None:
+        pixel_size_nm = _pixel_size_from_axes(_signal_axes(signal))
+        if pixel_size_nm is None:
+            raise MissingPixelSize(f"{Path(image_path).name} has no calibrated pixel size, and correlating needs it; "
+                                   "give it with --pixel-size NM.")
+    volume, attrs = read_array(volume_path)
+    voxel = float(attrs.get("voxel_size_nm") or 0)
+    if not voxel > 0:
+        raise UnreadableFile(f"{volume_path} records no voxel_size_nm.")
+    projection = project_volume(volume)
+    found = register_to_projection(image, float(pixel_size_nm), projection, voxel, rotation_search=rotation_search)
+    record = {"image": {"path": str(image_path), "sha256": sha256_file(image_path), "pixel_size_nm": pixel_size_nm},
+              "volume": {"path": str(volume_path), "voxel_size_nm": voxel},
+              "transform": found.to_dict(),
+              "convention": "q = scale · R(rotation) (p − centre) + centre + translation; p in the projection "
+                            "(nm, (y, x) from the centre of pixel (0, 0)), q in the image; rotation counter-"
+                            "clockwise in (x, y)"}
+    moved = image_in_projection_frame(image, float(pixel_size_nm), found, projection.shape, voxel)
+    save_overlay(folder / "correlation.png", projection, moved)
+    write_json(folder / "correlation.json", record)
+    return record
