@@ -249,3 +249,38 @@ def test_identities_survive_deep_necks_and_a_coalescence_is_one_merge(tmp_path):
         assert len(rows) == merges[0]["time_index"] + 1  # the pair's rows end where the neck closed
         assert merges[0]["time_s"] == 10.0 * merges[0]["time_index"]
         assert summary["automatic_choices"]["from_time_point"] == "T01"
+
+
+def test_the_napari_reader_opens_a_4d_output(finished):
+    """Headless (napari is not needed): the reader of the npe2 manifest claims the folder and returns the volumes
+    and labels as (t, z, y, x) layers with the voxel size in nm, the tracks as (track, t, z, y, x) rows equal to
+    particles_timeseries.csv, and one point per pair and time point at the middle of its two centroids."""
+    import csv
+
+    from insitu4d.io.napari_reader import napari_get_reader
+
+    _, out, summary = finished
+    assert napari_get_reader(str(out / "T01")) is None and napari_get_reader([str(out), str(out)]) is None
+    layers = {kwargs["name"]: (data, kwargs, kind) for data, kwargs, kind in napari_get_reader(str(out))(str(out))}
+    n = len(summary["time_points"])
+    volume, kwargs, kind = layers["volume"]
+    from insitu4d.io.writers import read_array
+
+    first, attrs = read_array(out / "T01" / "volume.h5")
+    assert kind == "image" and volume.shape[0] == n and kwargs["scale"] == (1.0, *(attrs["voxel_size_nm"],) * 3)
+    np.testing.assert_array_equal(volume[0][: first.shape[0], : first.shape[1], : first.shape[2]], first)
+    assert layers["labels"][2] == "labels" and layers["labels"][0].shape == volume.shape
+    with open(out / "particles_timeseries.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    tracks = layers["particle tracks"][0]
+    assert tracks.shape == (len(rows), 5)
+    np.testing.assert_allclose(tracks[:, 2:], [[float(r[f"centroid_{a}_nm"]) for a in "zyx"] for r in rows])
+    points, pkw, _ = layers["pairs"]
+    with open(out / "pairs_timeseries.csv", newline="") as f:
+        assert len(points) == len(list(csv.DictReader(f)))
+    assert np.all(pkw["size"] > 0)
+    from insitu4d.errors import UnreadableFile
+    from insitu4d.io.napari_reader import read_output
+
+    with pytest.raises(UnreadableFile, match="not an insitu4d 4D output folder"):
+        read_output(out / "T01")
