@@ -178,6 +178,8 @@ def test_the_command_line_on_real_bright_field_frames(tmp_path):
         shutil.copy(MSA_EM / f"image_{k}.png", frames / f"image_{k}.png")
     res = runner.invoke(app, ["movie", str(frames), "-o", str(tmp_path / "out")])
     assert res.exit_code == 2 and "--pixel-size" in res.output
+    res = runner.invoke(app, ["movie", str(frames), "--clock-offset-s", "soon", "-o", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "takes 'fit' or a number" in " ".join(res.output.split())
     res = runner.invoke(app, ["movie", str(frames), "--pixel-size", "0.5", "--frame-time", "2", "--no-drift",
                               "-o", str(tmp_path / "out")])
     assert res.exit_code == 0, res.output

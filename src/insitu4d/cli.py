@@ -172,22 +172,14 @@ def _tilt_axis(value: str) -> float | str:
     return _auto_or_number(value, "--tilt-axis-deg")
 
 
-def _fit_or_number(value: str, name: str) -> float | str:
-    if value == "fit":
+def _auto_or_number(value: str, name: str, word: str = "auto") -> float | str:
+    """``word`` itself, or the option's value as a number (a usage error otherwise)."""
+    if value == word:
         return value
     try:
         return float(value)
     except ValueError:
-        raise typer.BadParameter(f"{name} takes 'fit' or a number of seconds; got {value!r}.") from None
-
-
-def _auto_or_number(value: str, name: str) -> float | str:
-    if value == "auto":
-        return value
-    try:
-        return float(value)
-    except ValueError:
-        raise typer.BadParameter(f"{name} takes 'auto' or a number; got {value!r}.") from None
+        raise typer.BadParameter(f"{name} takes '{word}' or a number; got {value!r}.") from None
 
 
 @app.command()
@@ -410,7 +402,7 @@ def movie(movie_path: Path = typer.Argument(..., metavar="MOVIE",
 
     params = MovieParameters(correct_drift=not no_drift, drift_method=drift_method.value,
                              denoise=denoise_method.value if denoise_method else "none", contrast=contrast.value,
-                             clock_offset_s=_fit_or_number(clock_offset, "--clock-offset-s"),
+                             clock_offset_s=_auto_or_number(clock_offset, "--clock-offset-s", "fit"),
                              dose_per_frame_e_per_nm2=dose_per_frame)
     with _StageProgress() as progress:
         record = run_movie_file(movie_path, output, params, pixel_size_nm=pixel_size, frame_time_s=frame_time,
