@@ -284,3 +284,34 @@ def test_the_napari_reader_opens_a_4d_output(finished):
 
     with pytest.raises(UnreadableFile, match="not an insitu4d 4D output folder"):
         read_output(out / "T01")
+
+
+def test_the_4d_run_writes_valid_nxem_files_with_error_bars(finished):
+    """With the nexus extra installed, run writes experiment.nxs and each T*/run.nxs; pynxtools' validator accepts
+    them; h5py alone finds each pair's r_n over time with its error bars, equal to pairs_timeseries.csv."""
+    pytest.importorskip("pynxtools")
+    import h5py
+
+    from insitu4d.io.nexus import validate_nexus
+
+    root, out, summary = finished
+    assert "experiment.nxs" in summary["outputs"] and (out / "T01" / "run.nxs").is_file()
+    report = validate_nexus(out / "experiment.nxs")
+    assert report.valid, report.problems
+    rows = _rows(out / "pairs_timeseries.csv")
+    with h5py.File(out / "experiment.nxs", "r") as f:
+        assert sorted(f) == sorted([*(t["time_point"] for t in summary["time_points"]), "experiment"])
+        pair = f["experiment/tracking/pair_1"]
+        mine = [r for r in rows if r["pair_id"] == "1"]
+        np.testing.assert_allclose(pair["r_n"][()], [float(r["r_n_nm"]) for r in mine], rtol=1e-6)
+        np.testing.assert_allclose(pair["r_n_errors"][()], [float(r["r_n_err_nm"]) for r in mine], rtol=1e-6)
+        np.testing.assert_allclose(pair["time"][()], [float(r["time_s"]) for r in mine])
+        np.testing.assert_allclose(f["experiment/holder/temperature/temperature"][()], [350.0, 355.0, 360.0])
+        assert f["T02/measurement/event1/instrument/sensor_temperature/value"][()] == pytest.approx(355.0)
+        per_image = f["T01/dose/dose/dose_per_image"][()]
+        assert per_image.sum() == pytest.approx(5000.0)  # the experiment's dose, shared by the images
+        assert f["experiment/sample/is_simulation"][()]
+    assert (out / "experiment.toml").read_text() == (root / "exp.toml").read_text()
+    prov = summary["provenance"]
+    assert prov["bootstrap_resamples"] == 100 and prov["random_seeds"]["twin"] == 4
+    assert {"noise_thinning", "kinetics_bootstrap"} <= set(prov["random_seeds"])

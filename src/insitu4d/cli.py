@@ -249,12 +249,28 @@ def run(ctx: typer.Context,
                            align_method=align_method.value)
     with _StageProgress() as progress:
         result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
+    from .io.nexus import export_nexus, nexus_available
+
+    nexus = export_nexus(output) if nexus_available() else []
     recon = result.reconstruction
     chosen = f"{recon['method'].upper()}" + (f" (weight {recon['tv_weight']:.3g})" if "tv_weight" in recon else "")
     out.print(f"{result.n_particles} particle(s), {result.n_pairs} touching pair(s); {chosen}; "
               f"reprojection residual {result.reprojection_residual:.4f}")
     _warn([f.to_dict() for f in result.quality_flags])
-    out.print(f"outputs in [bold]{output}[/]: {', '.join(result.outputs)}")
+    out.print(f"outputs in [bold]{output}[/]: {', '.join([*result.outputs, *(p.name for p in nexus)])}")
+
+
+@app.command()
+@_command
+def rerun(record: Path = typer.Argument(..., metavar="RUN_JSON", help="The run.json of a finished time point."),
+          output: Path = typer.Option(..., "-o", "--output", help="A new output folder.")) -> None:
+    """Repeat a time point from its run.json alone: the recorded inputs (checked by SHA-256) and parameters."""
+    from .pipeline.rerun import rerun_time_point
+
+    with _StageProgress() as progress:
+        result = rerun_time_point(record, output, progress=progress)
+    out.print(f"{result.n_particles} particle(s), {result.n_pairs} touching pair(s); reprojection residual "
+              f"{result.reprojection_residual:.4f}; outputs in [bold]{output}[/]")
 
 
 def _warn(flags: list[dict]) -> None:
@@ -454,12 +470,20 @@ def lattice(image: Path = typer.Argument(..., metavar="IMAGE", help="An image, a
 @app.command()
 @_command
 def export(folder: Path = typer.Argument(..., metavar="OUT", help="An output folder of 'insitu4d run'."),
-           formats: str = typer.Option("mrc,hspy,tif", "--formats", help="Comma-separated: mrc, hspy, tif.")) -> None:
+           formats: Optional[str] = typer.Option(None, "--formats",
+                                                 help="Comma-separated: mrc, hspy, tif (default: all three, "
+                                                      "none with --nexus)."),
+           nexus: bool = typer.Option(False, "--nexus", help="NeXus NXem files (run.nxs, experiment.nxs); "
+                                                            "needs the 'nexus' extra.")) -> None:
     """Volumes and labels as MRC (3dmod, ChimeraX, tomviz), HSPY (HyperSpy) and TIFF (Fiji), with their voxel size,
-    and the alignment as IMOD .xf/.tlt, into OUT/…/export/."""
+    and the alignment as IMOD .xf/.tlt, into OUT/…/export/; with --nexus, NXem files validated against NXem."""
     from .io.export import export_run_folder
+    from .io.nexus import export_nexus
 
-    written = export_run_folder(folder, formats=tuple(f.strip() for f in formats.split(",") if f.strip()))
+    written = export_nexus(folder) if nexus else []
+    if formats is not None or not nexus:
+        chosen = (formats or "mrc,hspy,tif").split(",")
+        written += export_run_folder(folder, formats=tuple(f.strip() for f in chosen if f.strip()))
     out.print(f"{len(written)} file(s) written: " + ", ".join(str(p) for p in written[:6])
               + (" …" if len(written) > 6 else ""))
 

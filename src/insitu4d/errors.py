@@ -15,6 +15,7 @@ __all__ = [
     "BackendUnavailable",
     "UnwritableOutput",
     "OutputInUse",
+    "MissingExtra",
 ]
 
 
@@ -64,3 +65,7 @@ class UnwritableOutput(Insitu4dError, OSError):
 
 class OutputInUse(Insitu4dError, RuntimeError):
     """Another insitu4d process holds the lock of the output folder."""
+
+
+class MissingExtra(Insitu4dError, ImportError):
+    """An optional package is needed and not installed (the message names the extra to install)."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import NotAStack, UnreadableFile
 
-__all__ = ["atomic_path", "write_array", "read_array", "write_csv", "write_json", "sha256_file",
+__all__ = ["atomic_path", "copy_file", "write_array", "read_array", "write_csv", "write_json", "sha256_file",
            "write_tilt_series"]
 
 
@@ -301,6 +301,31 @@ def write_json(path, obj) -> Path:
         tmp.write_text(json.dumps(_strict(obj), indent=2, default=_json_default, allow_nan=False) + "\n",
                        encoding="utf-8")
     return path
+
+
+def copy_file(source, target) -> Path:
+    """Copy a file's bytes to ``target``, atomically.
+
+    Parameters
+    ----------
+    source, target : str or Path
+
+    Returns
+    -------
+    Path
+        ``target``.
+
+    Raises
+    ------
+    OSError
+        ``source`` cannot be read or ``target`` written.
+    """
+    import shutil
+
+    target = Path(target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return target
 
 
 def sha256_file(path, chunk_bytes: int = 1 << 20) -> str:

@@ -21,9 +21,10 @@ from typing import Callable
 import numpy as np
 
 from .. import __version__
+from ..provenance import current_environment
 from ..io.holder_log import isothermal_segments
 from ..io.output_folder import output_folder
-from ..io.writers import sha256_file, write_csv, write_json
+from ..io.writers import copy_file, sha256_file, write_csv, write_json
 from ..measure.protocol import PROTOCOL_2D_COLUMNS
 from ..measure import Measurements, Pair, Particle
 from ..measure.tracking import track_particles
@@ -32,7 +33,7 @@ from ..simulate import write_twin
 from .experiment import Experiment, read_experiment
 from .kinetics import arrhenius_pairs, assign_segments, fit_pairs
 from .result import TimePointResult
-from .run import RunParameters, finished_measurements, run_tilt_series
+from .run import THINNING_SEED, RunParameters, finished_measurements, run_tilt_series
 from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_uncertainty
 
 __all__ = ["run_experiment", "run_experiment_file", "resolve_automatic", "PAIR_TIMESERIES_COLUMNS"]
@@ -46,6 +47,9 @@ _PAIR_TIMESERIES_FIXED = ["time_s", "temperature_C", "segment", "pair_id", "labe
                           "err_evaluated", *PROTOCOL_2D_COLUMNS]
 PAIR_TIMESERIES_COLUMNS = _PAIR_TIMESERIES_FIXED + [c for c in Pair.columns(timeseries_only=True)
                                                     if c not in _PAIR_TIMESERIES_FIXED]
+#: Resamples of the bootstrap intervals of the neck-growth and Arrhenius fits, and their seed.
+N_BOOTSTRAP = 100
+BOOTSTRAP_SEED = 0
 TWIN_COLUMNS = ["time_s", "pair_id", "found", "r_n_true_nm", "r_n_nm", "r_n_error_vox", "d_com_true_nm", "d_nm",
                 "d_error_vox", "d_true_nm", "d_centre_nm", "d_centre_error_vox"]
 _PARTICLE_TIMESERIES_FIXED = ["time_s", "track_id", "label", "time_point", "volume_nm3", "r_p_nm", "aspect_ratio_hw",
@@ -137,6 +141,8 @@ def _date_confirmed_merges(tracks: dict, segmentations: list[dict]) -> None:
 def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     """:func:`run_experiment` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
+    environment = current_environment()
+    copy_file(experiment.path, outdir / "experiment.toml")
     stacks = {tp.index: (tp.tiltseries, tp.tilts) for tp in experiment.timepoints}
     simulated = [tp for tp in experiment.timepoints if tp.tiltseries is None]
     twin_info = None
@@ -187,9 +193,10 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     from ..report.timeseries import save_pair_plots
 
     plots = save_pair_plots(outdir, pair_rows)
-    fits = [f.to_dict() for f in fit_pairs(pair_rows)]
+    fits = [f.to_dict() for f in fit_pairs(pair_rows, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)]
     if experiment.kinetics.time_exponent is not None:
-        kinetics["arrhenius"] = [a.to_dict() for a in arrhenius_pairs(pair_rows, experiment.kinetics.time_exponent)]
+        kinetics["arrhenius"] = [a.to_dict() for a in arrhenius_pairs(pair_rows, experiment.kinetics.time_exponent,
+                                                                      n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)]
     report("track", 1, 1)
     accuracy = None
     if experiment.twin is not None and len(simulated) == len(experiment.timepoints):
@@ -216,14 +223,25 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         "kinetics": kinetics,
         "uncertainty": uncertainty,
         "twin_accuracy": accuracy,
-        "outputs": sorted(["pairs_timeseries.csv", "particles_timeseries.csv", "events.json", "experiment.json",
+        "provenance": environment.finished(
+            bootstrap_resamples=N_BOOTSTRAP, kinetics_bootstrap=BOOTSTRAP_SEED, noise_thinning=THINNING_SEED,
+            **({"twin": experiment.twin.seed} if experiment.twin is not None else {}),
+            **({"uncertainty": experiment.uncertainty.seed} if experiment.uncertainty.repeats else {})).to_dict(),
+        "outputs": sorted(["experiment.toml", "pairs_timeseries.csv", "particles_timeseries.csv", "events.json",
+                           "experiment.json",
                            *plots, *(["uncertainty.csv"] if uncertainty.get("file") else [])]),
     }
     from ..report.html import write_report
+    from ..io.nexus import export_nexus, nexus_available
 
-    summary["outputs"] = sorted([*summary["outputs"], "report.html"])
+    nexus = nexus_available()
+    summary["outputs"] = sorted([*summary["outputs"], "report.html", *(["experiment.nxs"] if nexus else [])])
     write_report(outdir, summary, pair_rows)
     write_json(outdir / "experiment.json", summary)
+    if nexus:  # NXem files of every time point and of the experiment, from the files just written
+        report("nexus", 0, 1)
+        export_nexus(outdir)
+        report("nexus", 1, 1)
     return summary
 
 

@@ -25,6 +25,7 @@ from ..align import Alignment
 from ..errors import UnreadableFile
 from ..io.writers import sha256_file
 from ..noise import NoiseLevel
+from ..provenance import RunProvenance
 from ..quality import QualityFlag
 from ..segment import SegmentationParameters
 
@@ -41,6 +42,7 @@ class InputFile:
     Attributes
     ----------
     path : str
+        Absolute path.
     sha256 : str
         SHA-256 of the file's bytes.
     unused : str or None
@@ -68,7 +70,7 @@ class InputFile:
         OSError
             The file cannot be read.
         """
-        return cls(str(path), sha256_file(path))
+        return cls(str(Path(path).resolve()), sha256_file(path))
 
     def same_content(self, path) -> bool:
         """Whether ``path`` holds the bytes this record was made from.
@@ -113,6 +115,9 @@ class TiltSeriesRecord:
         The other processing steps (:class:`~insitu4d.data.ProcessingStep` records), in order.
     missing_metadata : tuple of str
         Dose-relevant acquisition settings the file did not hold.
+    acquisition : dict of str to float or None
+        ``beam_energy_keV``, ``probe_current_pA``, ``dwell_time_s``, ``frame_time_s`` as read
+        from the file or given (None: unknown).
     """
 
     shape: tuple[int, int, int]
@@ -124,6 +129,7 @@ class TiltSeriesRecord:
     intensity_scale: Optional[float]
     history: tuple[dict, ...]
     missing_metadata: tuple[str, ...]
+    acquisition: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The record for JSON, sequences as lists.
@@ -136,7 +142,7 @@ class TiltSeriesRecord:
                 "tilts_source": self.tilts_source, "pixel_size_source": self.pixel_size_source,
                 "background_offsets": None if self.background_offsets is None else list(self.background_offsets),
                 "intensity_scale": self.intensity_scale, "history": list(self.history),
-                "missing_metadata": list(self.missing_metadata)}
+                "missing_metadata": list(self.missing_metadata), "acquisition": dict(self.acquisition)}
 
     @classmethod
     def from_dict(cls, data: dict) -> TiltSeriesRecord:
@@ -158,7 +164,7 @@ class TiltSeriesRecord:
         offsets = data["background_offsets"]
         return cls(tuple(data["shape"]), float(data["pixel_size_nm"]), tuple(data["tilts_deg"]), data["tilts_source"],
                    data["pixel_size_source"], None if offsets is None else tuple(offsets), data["intensity_scale"],
-                   tuple(data["history"]), tuple(data["missing_metadata"]))
+                   tuple(data["history"]), tuple(data["missing_metadata"]), dict(data.get("acquisition", {})))
 
 
 @dataclass(frozen=True, eq=False)
@@ -203,6 +209,9 @@ class TimePointResult:
         Wall time of each stage (:data:`~insitu4d.pipeline.run.STAGES`).
     outputs : tuple of str
         The files written in the output folder.
+    provenance : RunProvenance or None
+        Command line, start and end, host, CPU, GPU, library versions, git commit and random
+        seeds (None in a ``run.json`` written before it was recorded).
     """
 
     software_version: str
@@ -225,6 +234,7 @@ class TimePointResult:
     neck_fits: tuple[dict, ...] = ()
     timings_s: dict = field(default_factory=dict)
     outputs: tuple[str, ...] = ()
+    provenance: Optional[RunProvenance] = None
 
     @property
     def tilt_axis_deg(self) -> float:
@@ -268,6 +278,7 @@ class TimePointResult:
             "n_pairs": self.n_pairs,
             "timings_s": self.timings_s,
             "outputs": list(self.outputs),
+            "provenance": None if self.provenance is None else self.provenance.to_dict(),
         }
 
     @classmethod
@@ -321,7 +332,8 @@ class TimePointResult:
                 quality_flags=tuple(QualityFlag(**f) for f in data["quality_flags"]),
                 n_particles=int(data["n_particles"]), n_pairs=int(data["n_pairs"]),
                 neck_fits=tuple(data["neck_fits"]), timings_s=data["timings_s"],
-                outputs=tuple(data["outputs"]))
+                outputs=tuple(data["outputs"]),
+                provenance=None if data.get("provenance") is None else RunProvenance.from_dict(data["provenance"]))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise UnreadableFile(f"{path.name} is not a run.json of insitu4d {__version__}: {part} "
                                  f"({type(exc).__name__}: {exc}). Run the tilt series again.") from None

@@ -32,6 +32,7 @@ from ..neck_fit import refine_necks
 from ..noise import looks_like_counts, noise_level, noise_variance, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
                        check_residual, check_tilts, edge_width_vox, signal_counts, signed_distance_vox)
+from ..provenance import current_environment
 from ..preprocess import (PreprocessParameters, bin_tilt_series, normalise, remove_background, rotate_images,
                           rotate_to_vertical_axis)
 from ..recon import PRIOR_SHARE, ReconstructionParameters, reconstruct, reprojection_residual
@@ -46,6 +47,11 @@ __all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICL
 STAGES = ("read", "preprocess", "align", "reconstruct", "segment", "measure", "write")
 #: The stages whose parameters an experiment file sets, one table each ([preprocess], [denoise] …); the
 #: reading parameters (pixel size, tilt unit) are in [acquisition].
+#: The acquisition settings of a tilt series that run.json records (TiltSeries attributes).
+ACQUISITION_SETTINGS = ("beam_energy_keV", "probe_current_pA", "dwell_time_s", "frame_time_s")
+#: The seed of the random thinning that splits detected counts into two halves (the noise estimate).
+THINNING_SEED = 0
+
 STAGE_TABLES = ("preprocess", "denoise", "align", "reconstruct", "segment", "measure")
 
 #: Columns of particles.csv and pairs.csv: the records' own (:mod:`insitu4d.measure.records`).
@@ -261,10 +267,12 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
 
     Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attributes
     ``voxel_size_nm`` and, in 4D, ``coalescing``: pairs of labels read as coalesced for
-    the first time, which the next time point joins if it reads the same), ``particles.csv``,
-    ``pairs.csv``, ``measurements.json``, ``orthoslices.png`` and ``run.json`` (software
-    version, every parameter, input SHA-256, alignment, reprojection residual, stage timings,
-    output list).
+    the first time, which the next time point joins if it reads the same),
+    ``aligned_tilt_series.h5`` ((tilt, y, x) as reconstructed, attributes ``pixel_size_nm`` and
+    ``tilts_deg``), ``particles.csv``, ``pairs.csv``, ``measurements.json``, ``orthoslices.png``
+    and ``run.json`` (software version, every parameter, absolute input paths and SHA-256,
+    alignment, reprojection residual, stage timings, output list, and the run's provenance:
+    command line, start and end, host, CPU, GPU, library versions, git commit, random seeds).
 
     Parameters
     ----------
@@ -308,6 +316,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
     """:func:`run_tilt_series` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
     timings: dict[str, float] = {}
+    environment = current_environment()
 
     def stage(name):
         class _Stage:
@@ -335,7 +344,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         denoise_info = None
         counts = looks_like_counts(ts.data)
         # the noise of whole counts, by thinning them; denoising changes the noise, so then it is estimated later
-        difference = ts.replace(data=thinned_difference(ts.data, np.random.default_rng(0))) \
+        difference = ts.replace(data=thinned_difference(ts.data, np.random.default_rng(THINNING_SEED))) \
             if counts and params.denoise_method is None else None
         if params.denoise_method is not None and params.denoise_vst == "anscombe" and counts:
             # Poisson noise lives on the detected counts: denoise them (calibrated by thinning)
@@ -404,6 +413,9 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
     with stage("write"):
         write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x",
                                                          "coalescing": seg_info.get("coalescing", [])})
+        write_array(outdir / "aligned_tilt_series.h5", ts.data, attrs={
+            "pixel_size_nm": ts.pixel_size_nm, "tilts_deg": ts.tilts_deg.tolist(), "axes": "tilt,y,x",
+            "units": "nm", "frame": "aligned: tilt axis along y through the image centre"})
         write_csv(outdir / "particles.csv", [p.to_row() for p in measurements.particles], PARTICLE_COLUMNS)
         write_csv(outdir / "pairs.csv", [p.to_row() for p in measurements.pairs], PAIR_COLUMNS)
         write_json(outdir / "measurements.json", measurements.to_dict())
@@ -420,13 +432,16 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
             background_offsets=next((tuple(s.parameters["offsets"]) for s in ts.steps("remove_background")), None),
             intensity_scale=ts.intensity_scale if ts.steps("normalise") else None,
             history=tuple(s.to_dict() for s in ts.history if s.name != "remove_background"),
-            missing_metadata=tuple(ts.missing_metadata())),
+            missing_metadata=tuple(ts.missing_metadata()),
+            acquisition={name: getattr(ts, name) for name in ACQUISITION_SETTINGS}),
         dose=dose, noise=noise, denoise=denoise_info, alignment=alignment, reconstruction=dict(volume.provenance),
         resumed_from_volume_h5=resumed, reprojection_residual=residual, segmentation=dict(seg_info),
         resolution_vox=resolution_vox, counts_per_pixel=counts_per_pixel, quality_flags=tuple(flags),
         neck_fits=tuple(f.to_dict() for f in neck_fits),
         n_particles=len(measurements.particles), n_pairs=len(measurements.pairs), timings_s=timings,
-        outputs=tuple(sorted(["volume.h5", "labels.h5", "particles.csv", "pairs.csv", "measurements.json",
+        provenance=environment.finished(noise_thinning=THINNING_SEED),
+        outputs=tuple(sorted(["aligned_tilt_series.h5", "volume.h5", "labels.h5", "particles.csv", "pairs.csv",
+                              "measurements.json",
                               "run.json", *(["orthoslices.png"] if figures else [])])))
     write_json(outdir / "run.json", result.to_dict())
     return result
