@@ -315,3 +315,18 @@ def test_the_4d_run_writes_valid_nxem_files_with_error_bars(finished):
     prov = summary["provenance"]
     assert prov["bootstrap_resamples"] == 100 and prov["random_seeds"]["twin"] == 4
     assert {"noise_thinning", "kinetics_bootstrap"} <= set(prov["random_seeds"])
+
+
+def test_the_report_has_contents_and_the_3d_view(finished):
+    """The report opens with the quality line, then a table of contents whose links reach every section, and embeds
+    the isosurface render of the first and last time point (a PNG written beside it)."""
+    import re
+
+    _, out, summary = finished
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert (out / "particles_3d.png").read_bytes()[:4] == b"\x89PNG" and "particles_3d.png" in summary["outputs"]
+    links = re.findall(r'<a href="#(s\d+)">', html)
+    ids = re.findall(r'<h2 id="(s\d+)">', html)
+    assert links and links == ids
+    quality = re.search(r"Quality checks|>Warnings</h2>", html).start()
+    assert quality < html.index("<nav>") < html.index("Particles in 3D</h2>")

@@ -99,3 +99,25 @@ def test_export_names_what_is_missing(tmp_path, monkeypatch):
     with pytest.raises(UnreadableFile, match="not an HDF5 file"):
         monkeypatch.undo()
         validate_nexus(tmp_path / "absent.nxs")
+
+
+def test_a_correlation_goes_into_the_nexus_file(needle_nxs, tmp_path):
+    """correlate on a folder with run.nxs rewrites it with the transform (here the volume's own projection at its
+    voxel size: scale 1, rotation 0) and the image's checksum; the file stays valid."""
+    import tifffile
+
+    from insitu4d.align.correlate import project_volume
+    from insitu4d.io.writers import read_array
+    from insitu4d.pipeline.jobs import correlate_file
+
+    out, path = needle_nxs
+    volume, attrs = read_array(out / "volume.h5")
+    tifffile.imwrite(tmp_path / "overview.tif", project_volume(volume).astype(np.float32))
+    record = correlate_file(tmp_path / "overview.tif", out, pixel_size_nm=attrs["voxel_size_nm"])
+    assert validate_nexus(path).valid
+    with h5py.File(path, "r") as f:
+        g = f["entry1/correlation"]
+        assert g["parameters/scale"][()] == pytest.approx(record["transform"]["scale"])
+        assert g["parameters/scale"][()] == pytest.approx(1.0, abs=0.01)
+        assert abs(g["parameters/rotation_deg"][()]) < 0.5
+        assert g["image/checksum"][()].decode() == record["image"]["sha256"]

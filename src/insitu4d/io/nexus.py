@@ -362,7 +362,30 @@ def time_point_entry(folder, *, acquisition: dict | None = None, temperature_C: 
     _frames(e, run, voxel)
     _instrument(e, run, temperature_C, is_simulation)
     _stages(e, run, acquisition, volume, labels, voxel, measurements, folder, start)
+    _correlation(e, folder, run.software_version)
     return dict(e)
+
+
+def _correlation(e: _Entry, folder: Path, version: str) -> None:
+    """``correlation.json`` of ``insitu4d correlate``: the other image and the similarity transform."""
+    path = folder / "correlation.json"
+    if not path.is_file():
+        return
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        transform, image = record["transform"], record["image"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise UnreadableFile(f"{path} is not a correlation record of insitu4d ({exc}); run 'insitu4d correlate' "
+                             "again or remove it.") from None
+    g = _process(e, "correlation", 99, version, None, {"convention": record.get("convention", "")})
+    for name in ("scale", "rotation_deg", "mutual_information"):
+        if name in transform:
+            e.put(f"{g}/PARAMETERS[parameters]/PARAMETER[{name}]", float(transform[name]))
+    e.put(f"{g}/PARAMETERS[parameters]/PARAMETER[translation_yx]", np.asarray(transform["translation_nm"], float),
+          "nm")
+    e.put(f"{g}/NOTE[image]/file_name", image["path"])
+    e.put(f"{g}/NOTE[image]/checksum", image["sha256"])
+    e.put(f"{g}/NOTE[image]/algorithm", "sha256")
 
 
 def _frames(e: _Entry, run, voxel_nm: float) -> None:
@@ -590,6 +613,9 @@ def _experiment_summary(outdir: Path) -> dict:
 def export_nexus(folder) -> list[Path]:
     """Write ``run.nxs`` into each time point's folder and, for a 4D run, ``experiment.nxs``.
 
+    A time point of a 4D run is written with the experiment's context (dose, temperature),
+    which rewrites the whole run's files.
+
     Parameters
     ----------
     folder : str or Path
@@ -624,6 +650,8 @@ def export_nexus(folder) -> list[Path]:
         written.append(write_nexus(entries, folder / "experiment.nxs"))
         return written
     if (folder / "run.json").is_file():
+        if (folder.parent / "experiment.json").is_file():  # a time point of a 4D run: with the experiment's context
+            return export_nexus(folder.parent)
         return [write_nexus({"entry1": time_point_entry(folder)}, folder / "run.nxs")]
     raise UnreadableFile(f"{folder} is not an insitu4d output folder: it holds neither experiment.json (a 4D run) "
                          "nor run.json (one tilt series). Give the folder that 'insitu4d run' wrote.")

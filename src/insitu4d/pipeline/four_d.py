@@ -193,6 +193,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     from ..report.timeseries import save_pair_plots
 
     plots = save_pair_plots(outdir, pair_rows)
+    plots.append(_particles_3d(experiment, outdir, tracks).name)
     fits = [f.to_dict() for f in fit_pairs(pair_rows, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)]
     if experiment.kinetics.time_exponent is not None:
         kinetics["arrhenius"] = [a.to_dict() for a in arrhenius_pairs(pair_rows, experiment.kinetics.time_exponent,
@@ -243,6 +244,21 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         export_nexus(outdir)
         report("nexus", 1, 1)
     return summary
+
+
+def _particles_3d(experiment: Experiment, outdir: Path, tracks: dict) -> Path:
+    """``particles_3d.png``: the labels' isosurfaces at the first and last time point, coloured by track."""
+    from ..io.writers import read_array
+    from ..report.render3d import save_particles_3d
+
+    ends = dict.fromkeys((0, len(experiment.timepoints) - 1))
+    frames, voxel = [], 1.0
+    for index in ends:
+        tp = experiment.timepoints[index]
+        labels, attrs = read_array(outdir / tp.name / "labels.h5")
+        voxel = float(attrs.get("voxel_size_nm", voxel))
+        frames.append((f"{tp.name}, t = {tp.time_s:g} s (numbers: track ids)", labels, tracks["track_of"][index]))
+    return save_particles_3d(outdir / "particles_3d.png", frames, voxel)
 
 
 def resolve_automatic(params: RunParameters, run: TimePointResult, name: str) -> tuple[RunParameters, dict | None]:

@@ -469,4 +469,8 @@ def correlate_file(image_path, run_folder, *, pixel_size_nm: float | None = None
     moved = image_in_projection_frame(image, float(pixel_size_nm), found, projection.shape, voxel)
     save_overlay(folder / "correlation.png", projection, moved)
     write_json(folder / "correlation.json", record)
+    from ..io.nexus import export_nexus, nexus_available
+
+    if (folder / "run.nxs").is_file() and nexus_available():  # the transform goes into the NeXus file too
+        export_nexus(folder)
     return record

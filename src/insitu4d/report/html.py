@@ -74,6 +74,21 @@ def _quality(summary: dict) -> str:
     return "<h2>Warnings</h2>" + _table(["check", "time points", "what to do"], rows, left=3)
 
 
+def _with_contents(parts: list[str]) -> list[str]:
+    """Give every section heading an anchor and put a table of contents after the title and the quality flags."""
+    import re
+
+    out, entries = [], []
+    for part in parts:
+        m = re.match(r"<h2>(.*?)</h2>", part)
+        if m:
+            anchor = f"s{len(entries) + 1}"
+            entries.append(f'<li><a href="#{anchor}">{m.group(1)}</a></li>')
+            part = f'<h2 id="{anchor}">{m.group(1)}</h2>' + part[m.end():]
+        out.append(part)
+    return [*out[:3], f"<nav><b>Contents</b><ol>{''.join(entries)}</ol></nav>", *out[3:]]
+
+
 def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
     """Write ``outdir/report.html`` for a finished 4D run, atomically.
 
@@ -97,6 +112,11 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
              f"(SHA-256 {_e(s['experiment']['sha256'][:16])}…) · {len(s['time_points'])} time points, "
              f"{s['n_tracks']} particle tracks, {s['n_pairs']} pairs, {len(s['events'])} events</p>"]
     parts.append(_quality(s))
+    if (outdir / "particles_3d.png").is_file():
+        parts.append("<h2>Particles in 3D</h2>")
+        parts.append(_figure(outdir / "particles_3d.png", "Isosurfaces of the segmented particles at the first and "
+                             "last time point (volume frame: z along the beam at 0°, y the tilt axis); colours and "
+                             "numbers are track ids."))
     parts.append("<h2>Pairs through time</h2>")
     parts.append(_figure(outdir / "pairs_vs_time.png", "Normalised neck radius and centre distance vs time."))
     parts.append(_figure(outdir / "neck_vs_distance.png",
@@ -166,6 +186,7 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
     params = {k: v for k, v in s["parameters"].items() if k != "segmentation"}
     params.update({f"segmentation.{k}": v for k, v in (s["parameters"].get("segmentation") or {}).items()})
     parts.append(_table(["parameter", "value"], [[_e(k), _e(v)] for k, v in params.items()], left=2))
+    parts = _with_contents(parts)
     doc = (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>{_e(s['experiment']['name'])}</title>"
            f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
     path = outdir / "report.html"
