@@ -48,6 +48,10 @@ __all__ = ["NexusReport", "export_nexus", "validate_nexus", "nexus_available", "
 
 APPDEF = "NXem"
 
+#: NXem requires a sample's atom types and preparation date, which insitu4d is not told: these stand for unknown.
+UNKNOWN_SAMPLE = ("atom_types 'unknown' and preparation_date 1970-01-01T00:00:00+00:00 (the Unix epoch) stand for "
+                  "unknown: NXem requires both, and insitu4d is not told them.")
+
 CONVENTIONS = (
     "Frames of reference of insitu4d. Image frame: x along image columns (to the right), y along image rows "
     "(down), z toward the detector along the beam; pixels. Aligned frame: the image turned about z by "
@@ -359,6 +363,7 @@ def time_point_entry(folder, *, acquisition: dict | None = None, temperature_C: 
     e.put("/sampleID[sample]/name", sample_name)
     e.put("/sampleID[sample]/atom_types", "unknown")
     e.put("/sampleID[sample]/preparation_date", "1970-01-01T00:00:00+00:00")
+    e.put("/sampleID[sample]/description", UNKNOWN_SAMPLE)
     _frames(e, run, voxel)
     _instrument(e, run, temperature_C, is_simulation)
     _stages(e, run, acquisition, volume, labels, voxel, measurements, folder, start)
@@ -562,6 +567,7 @@ def experiment_entry(outdir) -> dict[str, Any]:
     e.put("/sampleID[sample]/name", summary["experiment"]["name"])
     e.put("/sampleID[sample]/atom_types", "unknown")
     e.put("/sampleID[sample]/preparation_date", "1970-01-01T00:00:00+00:00")
+    e.put("/sampleID[sample]/description", UNKNOWN_SAMPLE)
     version = summary["software"]["version"]
     points = summary["time_points"]
     g = _process(e, "holder", 1, version, None, {"temperature_source": "experiment file / holder log"})
