@@ -79,3 +79,52 @@ def test_export_refuses_what_is_not_an_insitu4d_output(tmp_path):
     assert res.exit_code == 0, res.output
     assert (run / "export" / "volume.mrc").is_file() and not (run / "export" / "volume.tif").exists()
     assert json.loads((run / "run.json").read_text())["alignment"]
+
+
+def test_ome_zarr_reads_back_with_its_physical_scale(tmp_path):
+    """ome-zarr-py's own reader finds the volume and the labels, equal to the run's, on axes z, y, x in nanometre
+    with the voxel size as the scale of the full-resolution level."""
+    pytest.importorskip("ome_zarr")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    run, volume, labels, _ = _run_folder(tmp_path)
+    write_array(run / "volume.h5", np.pad(volume, 14), attrs={"voxel_size_nm": 2.5})  # ≥ 32 voxels: a pyramid
+    write_array(run / "labels.h5", np.pad(labels, 14), attrs={"voxel_size_nm": 2.5})
+    written = export_run_folder(run, formats=("ome-zarr",))
+    store = run / "export" / "volume.ome.zarr"
+    assert store in written and not list((run / "export").glob(".*part"))
+    nodes = list(Reader(parse_url(str(store)))())
+    image = nodes[0]
+    np.testing.assert_array_equal(np.asarray(image.data[0]), np.pad(volume, 14))
+    multiscales = image.metadata
+    assert [a["name"] for a in multiscales["axes"]] == ["z", "y", "x"]
+    assert {a["unit"] for a in multiscales["axes"]} == {"nanometer"}
+    scale = next(t["scale"] for t in multiscales["coordinateTransformations"][0] if t["type"] == "scale")
+    assert scale == pytest.approx([2.5, 2.5, 2.5])
+    assert len(image.data) == 2 and image.data[1].shape == tuple(n // 2 for n in image.data[0].shape)  # one 2× level
+    second = next(t["scale"] for t in multiscales["coordinateTransformations"][1] if t["type"] == "scale")
+    assert second == pytest.approx([5.0, 5.0, 5.0])
+    label_node = next(n for n in nodes if str(n.zarr.path).endswith("labels/particles"))
+    assert len(label_node.data) == 2
+    np.testing.assert_array_equal(np.asarray(label_node.data[0]), np.pad(labels, 14))
+    export_run_folder(run, formats=("ome-zarr",))  # replaced whole, nothing left beside it
+    assert sorted(p.name for p in (run / "export").iterdir()) == ["alignment.tlt", "alignment.xf", "volume.ome.zarr"]
+
+
+def test_ome_zarr_without_the_extra_names_it(tmp_path, monkeypatch):
+    import builtins
+
+    from insitu4d.errors import MissingExtra
+
+    real_import = builtins.__import__
+
+    def no_ome_zarr(name, *args, **kwargs):
+        if name.startswith("ome_zarr"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    run, *_ = _run_folder(tmp_path)
+    monkeypatch.setattr(builtins, "__import__", no_ome_zarr)
+    with pytest.raises(MissingExtra, match=r"pip install 'insitu4d\[omezarr\]'"):
+        export_run_folder(run, formats=("ome-zarr",))

@@ -471,8 +471,8 @@ def lattice(image: Path = typer.Argument(..., metavar="IMAGE", help="An image, a
 @_command
 def export(folder: Path = typer.Argument(..., metavar="OUT", help="An output folder of 'insitu4d run'."),
            formats: Optional[str] = typer.Option(None, "--formats",
-                                                 help="Comma-separated: mrc, hspy, tif (default: all three, "
-                                                      "none with --nexus)."),
+                                                 help="Comma-separated: mrc, hspy, tif, ome-zarr (default: "
+                                                      "mrc,hspy,tif; none with --nexus)."),
            nexus: bool = typer.Option(False, "--nexus", help="NeXus NXem files (run.nxs, experiment.nxs); "
                                                             "needs the 'nexus' extra.")) -> None:
     """Volumes and labels as MRC (3dmod, ChimeraX, tomviz), HSPY (HyperSpy) and TIFF (Fiji), with their voxel size,

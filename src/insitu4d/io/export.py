@@ -5,6 +5,11 @@
 * **HSPY** (HyperSpy's ``load``, through RosettaSciIO's hspy writer): axes ``z``, ``y``, ``x`` in nm.
 * **TIFF** with resolution tags: ImageJ hyperstack metadata (``spacing`` and ``unit`` = nm) and
   the X/Y resolution in pixels per nm, as Fiji reads them.
+* **OME-Zarr** (napari, Fiji's MoBIE/BigDataViewer, neuroglancer; extra ``omezarr``: ome-zarr-py):
+  one store per time point, ``volume.ome.zarr``, the volume as the image and the labels as
+  ``labels/particles``, axes z, y, x in nanometre with the voxel size as the scale
+  (NGFF 0.5 ``coordinateTransformations``), and 2× pyramid levels (every axis binned) while
+  every axis keeps at least 16 voxels.
 * **IMOD alignment**: a ``.xf`` file, one line ``A11 A12 A21 A22 DX DY`` per image (here the
   identity and the shift applied to the image, x then y, in pixels of the stack as stored; the
   y index of a stack read from an MRC file is IMOD's y), and a ``.tlt`` file of the tilt angles
@@ -21,10 +26,13 @@ import numpy as np
 from ..errors import InvalidParameter, UnreadableFile
 from .writers import atomic_path, read_array
 
-__all__ = ["VOLUME_FORMATS", "export_volume", "write_imod_xf", "read_imod_xf", "write_tlt", "export_run_folder"]
+__all__ = ["VOLUME_FORMATS", "RUN_FORMATS", "export_volume", "export_ome_zarr", "write_imod_xf", "read_imod_xf",
+           "write_tlt", "export_run_folder"]
 
 #: formats :func:`export_volume` writes
 VOLUME_FORMATS = ("mrc", "hspy", "tif")
+#: formats :func:`export_run_folder` writes: those and OME-Zarr (volume and labels in one store)
+RUN_FORMATS = (*VOLUME_FORMATS, "ome-zarr")
 
 
 def _hspy(path: Path, data: np.ndarray, voxel_size_nm: float, title: str) -> None:
@@ -95,6 +103,66 @@ def export_volume(volume_path, out_dir, *, formats=VOLUME_FORMATS, voxel_size_nm
                                  metadata={"spacing": voxel, "unit": "nm", "axes": "ZYX"})
         written.append(target)
     return written
+
+
+def export_ome_zarr(run_folder, out_dir) -> Path:
+    """Write a time point's volume and labels as one OME-Zarr store, ``out_dir/volume.ome.zarr``.
+
+    Parameters
+    ----------
+    run_folder : str or Path
+        A time-point folder with ``volume.h5`` and ``labels.h5``.
+    out_dir : str or Path
+
+    Returns
+    -------
+    Path
+        The store (a folder), replaced whole: it is written beside and renamed into place.
+
+    Raises
+    ------
+    MissingExtra
+        ome-zarr-py is not installed (extra ``omezarr``).
+    UnreadableFile
+        ``volume.h5`` or ``labels.h5`` is missing or unreadable.
+    InvalidParameter
+        The volume records no voxel size.
+    """
+    import shutil
+    import tempfile
+
+    from ..errors import MissingExtra
+
+    try:
+        import zarr
+        from ome_zarr.writer import write_image, write_labels
+    except ImportError:
+        raise MissingExtra("OME-Zarr export needs ome-zarr-py, which is not installed: "
+                           "pip install 'insitu4d[omezarr]'.") from None
+    run_folder, out_dir = Path(run_folder), Path(out_dir)
+    volume, attrs = read_array(run_folder / "volume.h5")
+    labels, _ = read_array(run_folder / "labels.h5")
+    voxel = attrs.get("voxel_size_nm")
+    if not voxel:
+        raise InvalidParameter(f"{run_folder / 'volume.h5'} records no voxel_size_nm.")
+    levels = int(max(0, np.floor(np.log2(min(volume.shape) / 16.0))))  # down to about 16 voxels per axis
+    factors = [{a: 2 ** k for a in "zyx"} for k in range(1, levels + 1)]  # isotropic: z is binned too
+    common = {"axes": ["z", "y", "x"], "scale": {a: float(voxel) for a in "zyx"},
+              "axes_units": {a: "nanometer" for a in "zyx"}, "scale_factors": factors}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "volume.ome.zarr"
+    tmp = Path(tempfile.mkdtemp(prefix=".volume.ome.zarr.", suffix=".part", dir=out_dir))
+    try:
+        root = zarr.open_group(str(tmp), mode="w")
+        write_image(np.asarray(volume, np.float32), root, name="volume", **common)
+        write_labels(np.asarray(labels, np.uint32), root, name="particles", scaler=None, **common)
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
 
 
 def write_imod_xf(path, shifts_px) -> Path:
@@ -183,7 +251,7 @@ def export_run_folder(folder, *, formats=VOLUME_FORMATS) -> list[Path]:
     ----------
     folder : str or Path
         The output of ``insitu4d run`` (a ``run.json``) or of a 4D run (time-point folders each with one).
-    formats : sequence of {"mrc", "hspy", "tif"}
+    formats : sequence of {"mrc", "hspy", "tif", "ome-zarr"}
 
     Returns
     -------
@@ -195,6 +263,8 @@ def export_run_folder(folder, *, formats=VOLUME_FORMATS) -> list[Path]:
         A folder that holds no ``run.json`` (not an insitu4d output).
     InvalidParameter
         An unknown format.
+    MissingExtra
+        "ome-zarr" without ome-zarr-py installed.
     """
     folder = Path(folder)
     runs = sorted(p.parent for p in folder.glob("run.json")) + sorted(p.parent for p in folder.glob("*/run.json"))
@@ -205,9 +275,12 @@ def export_run_folder(folder, *, formats=VOLUME_FORMATS) -> list[Path]:
     for run in runs:
         record = json.loads((run / "run.json").read_text())
         out = run / "export"
+        volume_formats = tuple(f for f in formats if f != "ome-zarr")
         for name in ("volume.h5", "labels.h5"):
-            if (run / name).is_file():
-                written += export_volume(run / name, out, formats=formats)
+            if (run / name).is_file() and volume_formats:
+                written += export_volume(run / name, out, formats=volume_formats)
+        if "ome-zarr" in formats:
+            written.append(export_ome_zarr(run, out))
         alignment = record.get("alignment") or {}
         if alignment.get("shifts_px"):
             written.append(write_imod_xf(out / "alignment.xf", alignment["shifts_px"]))
