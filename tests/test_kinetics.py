@@ -79,3 +79,47 @@ def test_one_temperature_gives_no_activation_energy_and_says_why():
     assert entry.arrhenius is None and "fewer than 2 temperatures" in entry.reason
     with pytest.raises(InvalidParameter, match="positive time exponent"):
         arrhenius_pairs(rows, 0.0)
+
+
+def test_points_left_out_of_the_fits_are_listed_with_why():
+    """Rows in a ramp, rows without a neck or merged (r_n/r_p outside (0, 1]) and holds of fewer than 4 points."""
+    from insitu4d.pipeline.kinetics import excluded_points
+
+    rows = programme_rows(3)
+    rows[2]["r_n_over_r_p"] = 1.2  # merged
+    rows += [{"time_s": 9000.0 + k, "pair_id": "2", "temperature_C": 300.0, "r_n_over_r_p": 0.5} for k in range(3)]
+    t = np.array([0.0, 700.0, 750.0, 1400.0, 1450.0, 2100.0, 2200.0, 9100.0])
+    log = HolderLog(t, np.array([300.0, 300.0, 350.0, 350.0, 400.0, 400.0, 300.0, 300.0]))
+    rows.append({"time_s": 725.0, "pair_id": "1", "temperature_C": 325.0, "r_n_over_r_p": 0.4})
+    assign_segments(rows, isothermal_segments(log, min_duration_s=100.0))
+    out = excluded_points(rows)
+    why = {(x["pair_id"], x["time_s"]): x["reason"] for x in out}
+    assert "merged" in why[("1", rows[2]["time_s"])]
+    assert "outside the isothermal holds" in why[("1", 725.0)]
+    assert all("fewer than 4" in why[("2", 9000.0 + k)] for k in range(3))
+    assert len(out) == 5  # nothing else is left out
+    fitted = sum(f.fit.n_points for f in fit_pairs(rows, n_bootstrap=0))
+    assert fitted + len(out) == len(rows)
+
+
+def test_an_interval_that_reaches_the_search_range_is_not_constrained():
+    """The rule itself: an interval within 1 % of a bound of the search range is flagged, one inside is not."""
+    import dataclasses
+
+    from insitu4d.physics.sintering import N_SEARCH_RANGE, T0_SEARCH_SPANS
+
+    (fit,) = fit_pairs([r for r in programme_rows(4) if r["temperature_C"] < 320], n_bootstrap=20)
+    first, last = fit.time_range_s
+
+    def with_ci(**ci):
+        free = dataclasses.replace(fit.ranking.free_fit, **ci)
+        return dataclasses.replace(fit, ranking=dataclasses.replace(fit.ranking, free_fit=free))
+
+    inside = with_ci(n_ci=(3.0, 8.0), B_per_s_ci=(1e-6, 1e-4), t0_s_ci=(first - 100.0, first - 1.0))
+    assert inside.unconstrained == ()
+    assert with_ci(n_ci=(3.0, N_SEARCH_RANGE[1])).unconstrained[:1] == ("n",)
+    assert "n" in with_ci(n_ci=(N_SEARCH_RANGE[0] + 0.1, 8.0)).unconstrained
+    assert "B_per_s" in with_ci(n_ci=(3.0, 8.0), B_per_s_ci=(np.exp(-80.0), 1e-4)).unconstrained
+    far = first - T0_SEARCH_SPANS * (last - first)
+    assert "t0_s" in with_ci(n_ci=(3.0, 8.0), B_per_s_ci=(1e-6, 1e-4), t0_s_ci=(far, first - 1.0)).unconstrained
+    assert json.loads(json.dumps(inside.to_dict()))["unconstrained"] == []

@@ -214,6 +214,13 @@ def loglog_exponent(time_s, neck_ratio) -> float:
     return float(1.0 / np.polyfit(np.log(t[ok]), np.log(x[ok]), 1)[0])
 
 
+#: The fit's search range of the time exponent n, of ln(B / s⁻¹), and how many time spans before the first
+#: time t₀ may lie: an interval that reaches one of these is not constrained by the data.
+N_SEARCH_RANGE = (0.5, 20.0)
+LOG_B_SEARCH_RANGE = (-80.0, 30.0)
+T0_SEARCH_SPANS = 50.0
+
+
 def _fit_once(t: np.ndarray, x: np.ndarray, w: np.ndarray, fit_time_origin: bool,
               time_exponent: float | None, start: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Weighted least squares in ln x over (n, ln B, t₀) from several starts: the best and its cost.
@@ -253,8 +260,9 @@ def _fit_once(t: np.ndarray, x: np.ndarray, w: np.ndarray, fit_time_origin: bool
                     J[:, 2] = -w / (n * elapsed)
                 return J
 
-            lo = [0.5, -80.0, t_first - 50 * span if fit_time_origin else -1.0]
-            hi = [20.0, 30.0, t_first - 1e-6 * span if fit_time_origin else 1.0]
+            lo = [N_SEARCH_RANGE[0], LOG_B_SEARCH_RANGE[0],
+                  t_first - T0_SEARCH_SPANS * span if fit_time_origin else -1.0]
+            hi = [N_SEARCH_RANGE[1], LOG_B_SEARCH_RANGE[1], t_first - 1e-6 * span if fit_time_origin else 1.0]
             start = np.clip([n0, logb, t0], np.array(lo) + 1e-9, np.array(hi) - 1e-9)
             sol = least_squares(resid, start, jac=jac, bounds=(lo, hi))
             if sol.cost < best_cost:

@@ -31,7 +31,7 @@ from ..measure.tracking import track_particles
 from ..simulate.compare import PAIR_QUANTITIES
 from ..simulate import write_twin
 from .experiment import Experiment, read_experiment
-from .kinetics import arrhenius_pairs, assign_segments, fit_pairs
+from .kinetics import arrhenius_pairs, assign_segments, excluded_points, fit_pairs
 from .result import TimePointResult
 from .run import THINNING_SEED, RunParameters, finished_measurements, run_tilt_series
 from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_uncertainty
@@ -190,23 +190,30 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     write_csv(outdir / "pairs_timeseries.csv", pair_rows, PAIR_TIMESERIES_COLUMNS)
     write_csv(outdir / "particles_timeseries.csv", particle_rows, PARTICLE_TIMESERIES_COLUMNS)
     write_json(outdir / "events.json", {"events": tracks["events"], "frame_shifts_nm": tracks["shifts_nm"]})
-    from ..report.timeseries import save_pair_plots
-
-    plots = save_pair_plots(outdir, pair_rows)
-    plots.append(_particles_3d(experiment, outdir, tracks).name)
-    fits = [f.to_dict() for f in fit_pairs(pair_rows, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)]
+    pair_fits = fit_pairs(pair_rows, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
+    fits = [f.to_dict() for f in pair_fits]
+    kinetics["excluded_points"] = excluded_points(pair_rows)
     if experiment.kinetics.time_exponent is not None:
         kinetics["arrhenius"] = [a.to_dict() for a in arrhenius_pairs(pair_rows, experiment.kinetics.time_exponent,
                                                                       n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)]
     report("track", 1, 1)
-    accuracy = None
+    accuracy, truth, extra = None, None, []
     if experiment.twin is not None and len(simulated) == len(experiment.timepoints):
         from ..simulate.compare import compare_with_truth
 
         result = compare_with_truth(experiment.twin, outdir, time_points=[tp.name for tp in experiment.timepoints])
         write_csv(outdir / "twin_accuracy.csv", result["rows"], TWIN_COLUMNS)
         accuracy = {k: v for k, v in result.items() if k != "rows"}
-        plots.append("twin_accuracy.csv")
+        truth = _truth_curves(result["rows"], pair_rows)
+        extra.append("twin_accuracy.csv")
+    from ..report.timeseries import save_pair_plots
+
+    plots = save_pair_plots(outdir, pair_rows, fits=pair_fits, truth=truth,
+                            temperatures=[(tp.time_s, tp.temperature_C) for tp in experiment.timepoints],
+                            holds=kinetics.get("segments"))
+    plots += [_particles_3d(experiment, outdir, tracks).name, *extra]
+    if pair_rows:
+        plots.append(_neck_slices(experiment, outdir, pair_rows, particle_rows, tracks).name)
     summary = {
         "software": {"name": "insitu4d", "version": __version__},
         "experiment": {"name": experiment.name, "file": str(experiment.path),
@@ -244,6 +251,42 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         export_nexus(outdir)
         report("nexus", 1, 1)
     return summary
+
+
+def _truth_curves(accuracy_rows: list[dict], pair_rows: list[dict]) -> list[dict]:
+    """The twin's true r_n and d of each found pair, under the measured pair's id (matched by its reading)."""
+    measured = {(r["time_s"], round(float(r["r_n_nm"]), 6)): r["pair_id"] for r in pair_rows}
+    out = []
+    for row in accuracy_rows:
+        pid = measured.get((row["time_s"], round(float(row["r_n_nm"]), 6))) if row["found"] else None
+        if pid is not None:
+            out.append({"time_s": row["time_s"], "pair_id": pid, "r_n_nm": row["r_n_true_nm"],
+                        "d_nm": row["d_com_true_nm"]})
+    return out
+
+
+def _neck_slices(experiment: Experiment, outdir: Path, pair_rows: list[dict], particle_rows: list[dict],
+                 tracks: dict) -> Path:
+    """``neck_slices.png``: each pair's slice at the first, middle and last time point, the same plane throughout."""
+    from ..io.writers import read_array
+    from ..report.neck_slices import neck_view, save_neck_slices
+
+    names = [tp.name for tp in experiment.timepoints]
+    centroid = {(r["time_point"], r["label"]): [r[f"centroid_{a}_nm"] for a in "zyx"] for r in particle_rows}
+    first_rows = {}
+    for r in sorted(pair_rows, key=lambda r: names.index(r["time_point"])):
+        first_rows.setdefault(r["pair_id"], r)
+    voxel = None
+    frames = []
+    for index in dict.fromkeys((0, len(names) // 2, len(names) - 1)):
+        tp = experiment.timepoints[index]
+        volume, attrs = read_array(outdir / tp.name / "volume.h5")
+        labels, _ = read_array(outdir / tp.name / "labels.h5")
+        voxel = float(attrs["voxel_size_nm"])
+        frames.append((f"{tp.name} (t = {tp.time_s:g} s)", volume, labels, tracks["track_of"][index]))
+    views = [neck_view(pid, centroid[(r["time_point"], r["label_a"])], centroid[(r["time_point"], r["label_b"])],
+                       r["r_p_nm"], voxel) for pid, r in sorted(first_rows.items(), key=lambda kv: str(kv[0]))]
+    return save_neck_slices(outdir / "neck_slices.png", views, frames, voxel)
 
 
 def _particles_3d(experiment: Experiment, outdir: Path, tracks: dict) -> Path:

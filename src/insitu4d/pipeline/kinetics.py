@@ -25,9 +25,9 @@ from ..io.writers import write_json
 from ..physics.sintering import (ArrheniusFit, MechanismRanking, NeckGrowthFit, arrhenius_fit, fit_neck_growth,
                                  rank_mechanisms)
 
-__all__ = ["read_pairs_table", "assign_segments", "fit_pairs", "arrhenius_pairs", "KineticsParameters",
-           "REQUIRED_PAIR_COLUMNS", "fit_pairs_file", "PLOT_SUFFIXES", "PairFit", "RateSegment", "PairArrhenius",
-           "KineticsResult"]
+__all__ = ["read_pairs_table", "assign_segments", "fit_pairs", "excluded_points", "arrhenius_pairs",
+           "KineticsParameters", "REQUIRED_PAIR_COLUMNS", "fit_pairs_file", "PLOT_SUFFIXES", "PairFit", "RateSegment",
+           "PairArrhenius", "KineticsResult"]
 
 #: File endings of the fit plot (matplotlib writes the format of the ending).
 PLOT_SUFFIXES = (".png", ".pdf", ".svg")
@@ -103,8 +103,39 @@ class PairFit:
         """
         return self.ranking.free_fit
 
+    @property
+    def unconstrained(self) -> tuple[str, ...]:
+        """The parameters whose 95 % interval reaches the fit's search range: the data do not bound them.
+
+        Within 1 % of the range of a bound (n in :data:`~insitu4d.physics.sintering.N_SEARCH_RANGE`,
+        ln B in ``LOG_B_SEARCH_RANGE``, t₀ down to ``T0_SEARCH_SPANS`` time spans before the
+        first time).
+
+        Returns
+        -------
+        tuple of str
+            Among ``"n"``, ``"B_per_s"``, ``"t0_s"``.
+        """
+        from ..physics.sintering import LOG_B_SEARCH_RANGE, N_SEARCH_RANGE, T0_SEARCH_SPANS
+
+        fit = self.fit
+        first, last = self.time_range_s
+        span = max(last - first, 1e-9)
+        out = []
+        n_tol = 0.01 * (N_SEARCH_RANGE[1] - N_SEARCH_RANGE[0])
+        if fit.n_ci[0] <= N_SEARCH_RANGE[0] + n_tol or fit.n_ci[1] >= N_SEARCH_RANGE[1] - n_tol:
+            out.append("n")
+        b_tol = 0.01 * (LOG_B_SEARCH_RANGE[1] - LOG_B_SEARCH_RANGE[0])
+        log_b = np.log(np.maximum(np.asarray(fit.B_per_s_ci, float), 1e-300))
+        if log_b[0] <= LOG_B_SEARCH_RANGE[0] + b_tol or log_b[1] >= LOG_B_SEARCH_RANGE[1] - b_tol:
+            out.append("B_per_s")
+        if fit.t0_s_ci[0] <= first - (1 - 0.01) * T0_SEARCH_SPANS * span:
+            out.append("t0_s")
+        return tuple(out)
+
     def to_dict(self) -> dict:
-        """One flat JSON record: the pair, the free fit's fields, ``mechanism`` (or None), ``verdict``, ``mechanisms``.
+        """One flat JSON record: the pair, the free fit's fields, ``unconstrained``, ``mechanism`` (or None),
+        ``verdict``, ``mechanisms``.
 
         Returns
         -------
@@ -112,6 +143,7 @@ class PairFit:
         """
         return {"pair_id": self.pair_id, "segment": self.segment, "temperature_C": self.temperature_C,
                 "time_range_s": list(self.time_range_s), **self.fit.to_dict(),
+                "unconstrained": list(self.unconstrained),
                 "weighted_by_error_bars": self.weighted_by_error_bars, "mechanism": self.ranking.named,
                 "verdict": self.ranking.verdict, "mechanisms": [m.to_dict() for m in self.ranking.mechanisms]}
 
@@ -348,6 +380,38 @@ def _temperature(rows: list[dict]) -> float | None:
 
 def _time_range(rows: list[dict]) -> tuple[float, float]:
     return float(rows[0]["time_s"]), float(rows[-1]["time_s"])
+
+
+def excluded_points(pair_rows: list[dict]) -> list[dict]:
+    """The pair rows :func:`fit_pairs` leaves out, and why.
+
+    Parameters
+    ----------
+    pair_rows : list of dict
+        Rows with ``pair_id``, ``time_s``, ``r_n_over_r_p`` and ``segment`` (after
+        :func:`assign_segments`).
+
+    Returns
+    -------
+    list of dict
+        ``pair_id``, ``time_s``, ``reason``, in the rows' order.
+    """
+    if any("segment" not in r for r in pair_rows):
+        assign_segments(pair_rows)
+    groups = _segment_rows(pair_rows)
+    out = []
+    for r in pair_rows:
+        x = r["r_n_over_r_p"]
+        if r["segment"] is None:
+            reason = "outside the isothermal holds (temperature changing or unknown)"
+        elif not 0 < x <= 1:
+            reason = f"r_n/r_p = {x:.3g} is outside (0, 1]: no neck, or the pair has merged"
+        elif len(groups.get((r["pair_id"], r["segment"]), ())) < 4:
+            reason = "fewer than 4 points of this pair in this hold"
+        else:
+            continue
+        out.append({"pair_id": r["pair_id"], "time_s": r["time_s"], "reason": reason})
+    return out
 
 
 def fit_pairs(pair_rows: list[dict], *, n_bootstrap: int = 100, seed: int = 0) -> list[PairFit]:

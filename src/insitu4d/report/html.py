@@ -46,6 +46,13 @@ def _pm(row: dict, key: str, err_key: str, fmt: str) -> str:
     return text
 
 
+def _interval(fit: dict, key: str, name: str, fmt: str) -> str:
+    """A fit's interval as [lo, hi], or "not constrained" (with the interval) when it reaches the search range."""
+    lo, hi = fit[key]
+    text = "[{}, {}]".format(_num(lo, fmt), _num(hi, fmt))
+    return f"<b>not constrained</b> {text}" if name in (fit.get("unconstrained") or ()) else text
+
+
 def _table(header: list[str], rows: list[list[str]], left: int = 0) -> str:
     """An HTML table; the first ``left`` columns left-aligned. Cells are already escaped."""
     head = "".join(f'<th class="{"l" if i < left else ""}">{_e(h)}</th>' for i, h in enumerate(header))
@@ -118,7 +125,11 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
                              "last time point (volume frame: z along the beam at 0°, y the tilt axis); colours and "
                              "numbers are track ids."))
     parts.append("<h2>Pairs through time</h2>")
-    parts.append(_figure(outdir / "pairs_vs_time.png", "Normalised neck radius and centre distance vs time."))
+    parts.append(_figure(outdir / "pairs_vs_time.png", "Neck radius and centre distance vs time: normalised (top, "
+                         "with the fitted neck-growth laws) and in nm (bottom, with the twin's truth where known)."))
+    if (outdir / "temperature_vs_time.png").is_file():
+        parts.append(_figure(outdir / "temperature_vs_time.png", "Holder temperature at each time point; shaded: "
+                             "the isothermal holds the fits use."))
     parts.append(_figure(outdir / "neck_vs_distance.png",
                          "Neck radius vs centre distance over the geometric models (docs/science.md §2 of insitu4d)."))
     unc = s.get("uncertainty") or {}
@@ -136,12 +147,22 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
         parts.append("<p class=note>* error bars interpolated in time between the evaluated time points.</p>")
     if s.get("neck_growth_fits"):
         parts.append("<h2>Neck growth: (r_n/r_p)<sup>n</sup> = B (t − t₀), t₀ free</h2>")
-        fits = [[_e(f["pair_id"]), _num(f.get("temperature_C"), "{:g}"), _e(f["n_points"]), _num(f["n"], "{:.2f}"),
-                 "[{}, {}]".format(*(_num(v, "{:.2f}") for v in f["n_ci"])), _num(f["B_per_s"]),
-                 _num(f["t0_s"], "{:.1f}"), _num(f["rms"], "{:.4f}"), _e(f.get("verdict", ""))]
-                for f in s["neck_growth_fits"]]
-        parts.append(_table(["pair", "T (°C)", "points", "n", "n 95 % CI (bootstrap)", "B (1/s)", "t₀ (s)", "rms",
-                             "mechanism"], fits))
+        fits = [[_e(f["pair_id"]), _num(f.get("temperature_C"), "{:g}"), _e(f["n_points"]),
+                 _num(f["n"], "{:.2f}"), _interval(f, "n_ci", "n", "{:.2f}"),
+                 _num(f["B_per_s"]), _interval(f, "B_per_s_ci", "B_per_s", "{:.3g}"),
+                 _num(f["t0_s"], "{:.1f}"), _interval(f, "t0_s_ci", "t0_s", "{:.1f}"),
+                 _num(f["rms"], "{:.4f}"), _e(f.get("verdict", ""))] for f in s["neck_growth_fits"]]
+        parts.append(_table(["pair", "T (°C)", "points", "n", "n 95 % CI", "B (1/s)", "B 95 % CI", "t₀ (s)",
+                             "t₀ 95 % CI", "rms", "mechanism"], fits))
+        parts.append("<p class=note>Intervals: bootstrap 2.5–97.5 percentiles. <b>not constrained</b>: the interval "
+                     "reaches the fit's search range, so the data do not bound it. The fitted curves are drawn in the "
+                     "first panel of the figure above.</p>")
+    excluded = (s.get("kinetics") or {}).get("excluded_points") or []
+    if excluded:
+        parts.append("<h2>Points the fits left out</h2>")
+        parts.append(_table(["pair", "t (s)", "why"],
+                            [[_e(x["pair_id"]), _num(x["time_s"], "{:g}"), _e(x["reason"])] for x in excluded],
+                            left=3))
     arrhenius = (s.get("kinetics") or {}).get("arrhenius")
     if isinstance(arrhenius, list) and arrhenius:
         parts.append("<h2>Activation energy: ln(B T) = ln A − Q/(k<sub>B</sub>T)</h2>")
@@ -167,6 +188,11 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
     parts.append(_table(["time point", "t (s)", "T (°C)", "tilt series", "resumed"],
                         [[_e(t["time_point"]), _num(t["time_s"], "{:g}"), _num(t["temperature_C"], "{:g}"),
                           _e(t["tilt_series"]), _e(t["resumed"])] for t in s["time_points"]], left=1))
+    if (outdir / "neck_slices.png").is_file():
+        parts.append(_figure(outdir / "neck_slices.png", "Each pair's neck: the same slice (the array plane that "
+                             "best holds the line of centres, through the pair's middle at its first time point) at "
+                             "the first, middle and last time point; colours and numbers are track ids; one scale "
+                             "bar length throughout."))
     first, last = s["time_points"][0]["time_point"], s["time_points"][-1]["time_point"]
     for name in dict.fromkeys((first, last)):
         parts.append(_figure(outdir / name / "orthoslices.png", f"{name}: orthogonal slices with the segmentation."))

@@ -1,4 +1,5 @@
-"""Plots of pair time series: r_n/r_p and d/2r_p vs time, and r_n vs d over the geometry models."""
+"""Plots of pair time series: r_n/r_p, d/2r_p, r_n and d vs time with fits and truth, r_n vs d over the geometry
+models, and the holder temperature vs time."""
 
 from __future__ import annotations
 
@@ -12,23 +13,33 @@ from ..physics import model_c_com_distance, model_c_distance, truncated_sphere
 __all__ = ["save_pair_plots"]
 
 
-def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
-    """Write ``pairs_vs_time.png`` and ``neck_vs_distance.png``; return their names.
+def save_pair_plots(outdir, rows: list[dict], *, fits=(), truth: list[dict] | None = None,
+                    temperatures: list[tuple[float, float | None]] | None = None,
+                    holds: list[dict] | None = None) -> list[str]:
+    """Write ``pairs_vs_time.png``, ``neck_vs_distance.png`` and (with temperatures) ``temperature_vs_time.png``.
 
-    Columns ``r_n_over_r_p_err`` and ``d_over_2r_p_err``, when the rows have them, are
-    drawn as error bars in the first figure.
-
+    ``pairs_vs_time.png`` has four panels: r_n/r_p and d/2r_p (centroids) vs time with each fitted
+    neck-growth law drawn over the time range it was fitted to, and r_n and d in nm vs time with
+    the twin's true values where known. Columns ``*_err`` of the rows are drawn as error bars.
     The second figure overlays the measured pairs (centroid distance ``d_nm`` and
-    inscribed-sphere-centre distance ``d_centre_nm``, both over 2 r_p) on the model
-    curves of docs/science.md §2: model C between sphere centres and between the halves'
-    centroids (what a centroid measurement returns), and truncated spheres.
+    inscribed-sphere-centre distance ``d_centre_nm``, both over 2 r_p) on the model curves of
+    the geometric models (model C between sphere centres and between the halves' centroids,
+    truncated spheres). No axis range cuts data off: each range covers every point drawn.
 
     Parameters
     ----------
     outdir : str or Path
     rows : list of dict
         Pair time-series rows (``pair_id``, ``time_s``, ``r_n_over_r_p``, ``d_over_2r_p``,
-        ``d_nm``, ``d_centre_nm``, ``r_p_nm``).
+        ``r_n_nm``, ``d_nm``, ``d_centre_nm``, ``r_p_nm``).
+    fits : sequence of PairFit
+        :func:`insitu4d.pipeline.kinetics.fit_pairs`'s fits, drawn as curves.
+    truth : list of dict, optional
+        The twin's true ``r_n_nm`` and ``d_nm`` by ``pair_id`` and ``time_s``.
+    temperatures : list of (float, float or None), (s, °C), optional
+        The holder's temperature at each time point.
+    holds : list of dict, optional
+        Isothermal holds (``temperature_C``, ``start_s``, ``end_s``), shaded on the temperature plot.
 
     Returns
     -------
@@ -40,37 +51,74 @@ def save_pair_plots(outdir, rows: list[dict]) -> list[str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ..physics.sintering import neck_ratio_law
+
     outdir = Path(outdir)
     by_pair: dict[int, list[dict]] = {}
     for r in rows:
         by_pair.setdefault(r["pair_id"], []).append(r)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), constrained_layout=True)
-    for pid, rs in sorted(by_pair.items()):
+    colour = {pid: f"C{i}" for i, pid in enumerate(sorted(by_pair, key=str))}
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
+    panels = (("r_n_over_r_p", "r_n / r_p"), ("d_over_2r_p", "d / 2r_p (centroids)"), ("r_n_nm", "r_n (nm)"),
+              ("d_nm", "d, centroids (nm)"))
+    for pid, rs in sorted(by_pair.items(), key=lambda kv: str(kv[0])):
         t = [r["time_s"] for r in rs]
-        for ax, key in zip(axes, ("r_n_over_r_p", "d_over_2r_p")):
-            ax.errorbar(t, [r[key] for r in rs], yerr=_errors(rs, key + "_err"), fmt="o-", ms=3, capsize=2,
-                        label=f"pair {pid}")
+        for ax, (key, _) in zip(axes.flat, panels):
+            ax.errorbar(t, [r[key] for r in rs], yerr=_errors(rs, key.replace("_nm", "") + "_err_nm"
+                                                                if key.endswith("_nm") else key + "_err"),
+                        fmt="o", ms=3, capsize=2, color=colour[pid], label=f"pair {pid}")
+        mine = sorted((r for r in truth or () if r["pair_id"] == pid), key=lambda r: r["time_s"])
+        for ax, key in ((axes[1, 0], "r_n_nm"), (axes[1, 1], "d_nm")):
+            if mine:
+                ax.plot([r["time_s"] for r in mine], [r[key] for r in mine], "--", lw=1, color=colour[pid],
+                        label=f"pair {pid}, twin truth")
+    for pair_fit in fits:
+        fit, (lo, hi) = pair_fit.fit, pair_fit.time_range_s
+        tt = np.linspace(lo, hi, 200)
+        axes[0, 0].plot(tt, neck_ratio_law(tt, fit.n, fit.B_per_s, fit.t0_s), "-", lw=1,
+                        color=colour.get(pair_fit.pair_id, "k"),
+                        label=f"pair {pair_fit.pair_id} fit: n = {fit.n:.2f}")
     if any(_errors(rs, "r_n_over_r_p_err") is not None for rs in by_pair.values()):
         fig.suptitle("error bars: RMS error of the twin re-imaged at the experiment's dose", fontsize=8)
-    axes[0].set(xlabel="time (s)", ylabel="r_n / r_p")
-    axes[1].set(xlabel="time (s)", ylabel="d / 2r_p (centroids)")
-    if by_pair:
-        axes[0].legend(fontsize=7)
+    for ax, (_, label) in zip(axes.flat, panels):
+        ax.set(xlabel="time (s)", ylabel=label)
+        if by_pair:
+            ax.legend(fontsize=6)
     names = ["pairs_vs_time.png", "neck_vs_distance.png"]
     _save(fig, outdir / names[0])
 
     fig, ax = plt.subplots(figsize=(4.8, 3.8), constrained_layout=True)
     _model_curves(ax)
-    for pid, rs in sorted(by_pair.items()):
+    xs, ys = [0.4, 1.1], [0.0, 1.05]
+    for pid, rs in sorted(by_pair.items(), key=lambda kv: str(kv[0])):
         rp = np.array([r["r_p_nm"] for r in rs])
-        ax.plot(np.array([r["d_nm"] for r in rs]) / (2 * rp), [r["r_n_over_r_p"] for r in rs], "o", ms=3,
-                label=f"pair {pid}, centroids")
-        ax.plot(np.array([r["d_centre_nm"] for r in rs]) / (2 * rp), [r["r_n_over_r_p"] for r in rs], "x", ms=3,
-                label=f"pair {pid}, inscribed centres")
-    ax.set(xlabel="d / 2r_p", ylabel="r_n / r_p", xlim=(0.4, 1.1), ylim=(0, 1.05))
+        y = [r["r_n_over_r_p"] for r in rs]
+        for key, marker, what in (("d_nm", "o", "centroids"), ("d_centre_nm", "x", "inscribed centres")):
+            x = np.array([r[key] for r in rs]) / (2 * rp)
+            ax.plot(x, y, marker, ms=3, color=colour[pid], label=f"pair {pid}, {what}")
+            xs += list(x[np.isfinite(x)])
+        ys += [v for v in y if np.isfinite(v)]
+    ax.set(xlabel="d / 2r_p", ylabel="r_n / r_p", xlim=_covering(xs), ylim=_covering(ys))
     ax.legend(fontsize=6)
     _save(fig, outdir / names[1])
+    if temperatures and any(T is not None for _, T in temperatures):
+        fig, ax = plt.subplots(figsize=(6, 3), constrained_layout=True)
+        for k, hold in enumerate(holds or ()):
+            ax.axvspan(hold["start_s"], hold["end_s"], color="0.9", label="isothermal holds" if k == 0 else None)
+        t = [t for t, T in temperatures if T is not None]
+        ax.plot(t, [T for _, T in temperatures if T is not None], "o-", ms=3, color="C3", label="holder, time points")
+        ax.set(xlabel="time (s)", ylabel="temperature (°C)")
+        ax.legend(fontsize=7)
+        names.append("temperature_vs_time.png")
+        _save(fig, outdir / names[-1])
     return names
+
+
+def _covering(values: list[float]) -> tuple[float, float]:
+    """An axis range that holds every value, with a 3 % margin."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    pad = 0.03 * (hi - lo if hi > lo else 1.0)
+    return lo - pad, hi + pad
 
 
 def _model_curves(ax) -> None:
