@@ -2,8 +2,8 @@
 
 For a pair, the slice is the array plane (z–x, y–x or z–y) that best contains the line of
 centres, through the midpoint of the two particles at the first time point where the pair
-is seen; it is cropped to a window around the pair that is the same at every time point, and
-every panel carries a scale bar of the same length.
+is seen; every panel is cropped to a window of the same size (the largest pair's), so that
+the scale and the scale bar are the same throughout; grey marks what lies beyond the volume.
 """
 
 from __future__ import annotations
@@ -110,7 +110,10 @@ def save_neck_slices(path, views: list[NeckView], frames: list[tuple[str, np.nda
 
     if not views or not frames:
         raise ValueError("nothing to draw: give at least one pair view and one frame.")
-    bar = nice_scale_bar_nm(2 * min(v.half_width_vox for v in views) * voxel_size_nm)
+    half = max(v.half_width_vox for v in views)  # one window size for every pair: one scale throughout
+    bar = nice_scale_bar_nm(2 * half * voxel_size_nm)
+    gray = plt.get_cmap("gray").copy()
+    gray.set_bad("0.35")  # beyond the volume
     fig, axes = plt.subplots(len(views), len(frames), figsize=(3.2 * len(frames), 3.3 * len(views)), squeeze=False)
     for row, view in enumerate(views):
         kept = [i for i in range(3) if i != view.normal_axis]
@@ -118,13 +121,12 @@ def save_neck_slices(path, views: list[NeckView], frames: list[tuple[str, np.nda
         for col, (title, volume, labels, ids) in enumerate(frames):
             ax = axes[row, col]
             index = int(np.clip(view.centre_vox[view.normal_axis], 0, volume.shape[view.normal_axis] - 1))
-            img = _window(np.take(np.asarray(volume, np.float32), index, axis=view.normal_axis), centre,
-                          view.half_width_vox)
-            lab = _window(np.take(labels, index, axis=view.normal_axis), centre, view.half_width_vox)
-            side = (2 * view.half_width_vox + 1) * voxel_size_nm
+            img = _window(np.take(np.asarray(volume, np.float32), index, axis=view.normal_axis), centre, half)
+            lab = _window(np.take(labels, index, axis=view.normal_axis), centre, half)
+            side = (2 * half + 1) * voxel_size_nm
             extent = (0, side, side, 0)
             lo, hi = np.nanpercentile(img, [0.5, 99.9]) if np.isfinite(img).any() else (0, 1)
-            ax.imshow(img, cmap="gray", vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
+            ax.imshow(img, cmap=gray, vmin=lo, vmax=hi, extent=extent, interpolation="nearest")
             overlay = np.zeros((*lab.shape, 4))
             for label in np.unique(lab[lab > 0]):
                 shown = int(ids.get(int(label), label))
