@@ -67,7 +67,9 @@ Contrast = _choices("Contrast", choices.CONTRASTS)
 TiltsUnit = _choices("TiltsUnit", choices.TILT_UNITS)
 
 BACKEND_HELP = "Projector backend; 'auto' uses a GPU (CuPy) when one is usable."
-TILTSERIES_ARGUMENT = typer.Argument(..., metavar="TILTSERIES", help="Tilt-series file (MRC, DM3/DM4, EMD, SER, TIFF).")
+TILTSERIES_HELP = ("Tilt-series file (MRC, DM3/DM4, EMD, SER, TIFF), or a folder or quoted glob of one file per "
+                   "tilt (also Bruker BCF).")
+TILTSERIES_ARGUMENT = typer.Argument(..., metavar="TILTSERIES", help=TILTSERIES_HELP)
 TILTS_UNIT_OPTION = typer.Option(TiltsUnit("deg"), "--tilts-unit",
                                  help="Unit of the tilt angles: deg, or rad (angles that look like radians are "
                                       "refused unless this says rad).")
@@ -184,7 +186,7 @@ def _auto_or_number(value: str, name: str, word: str = "auto") -> float | str:
 
 @app.command()
 @_command
-def info(path: Path = typer.Argument(..., help="Tilt-series file (MRC, DM3/DM4, EMD, SER, TIFF)."),
+def info(path: Path = typer.Argument(..., help=TILTSERIES_HELP),
          tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
          pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),
          tilts_unit: TiltsUnit = TILTS_UNIT_OPTION,
@@ -213,7 +215,8 @@ def info(path: Path = typer.Argument(..., help="Tilt-series file (MRC, DM3/DM4, 
 @_command
 def run(ctx: typer.Context,
         input_path: Path = typer.Argument(..., metavar="INPUT",
-                                         help="Tilt-series file, or an experiment description (.toml) for 4D."),
+                                         help="Tilt-series file (or a folder or glob of one file per tilt), "
+                                              "or an experiment description (.toml) for 4D."),
         output: Path = typer.Option(Path("insitu4d_output"), "-o", "--output", help="Output folder."),
         tilts: Optional[Path] = typer.Option(None, "--tilts", help="Tilt file (.rawtlt/.tlt/.mdoc/.csv)."),
         pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm."),

@@ -16,6 +16,7 @@ import numpy as np
 from ..choices import TILT_UNITS
 from ..data import TiltSeries, require_contrast
 from ..errors import InvalidTiltAngles, MissingPixelSize, MissingTiltAngles, NotAStack, UnreadableFile
+from .tilt_files import common_pixel_size, is_file_per_tilt, stack_images, tilt_file_in, tilt_series_files
 from .tilts import find_tilt_sidecar, read_tilt_file
 from .writers import reader_errors
 
@@ -40,6 +41,7 @@ FORMATS = {
     ".tif": "rsciio.tiff",
     ".tiff": "rsciio.tiff",
     ".hspy": "rsciio.hspy",
+    ".bcf": "rsciio.bruker",
     ".png": "rsciio.image",
     ".jpg": "rsciio.image",
     ".jpeg": "rsciio.image",
@@ -100,9 +102,10 @@ def read_signal(path) -> dict:
         _check_mrc_size(path)
     reader = importlib.import_module(module).file_reader
     kind = module.split('.')[-1].upper()
+    options = {"select_type": "image"} if module == "rsciio.bruker" else {}  # the images, not the spectrum image
     try:
         with reader_errors(path, f"a {kind}"):
-            signals = reader(str(path))
+            signals = reader(str(path), **options)
     except UnreadableFile:
         raise
     except Exception as exc:  # RosettaSciIO raises many kinds; the user needs the file and the cause
@@ -243,7 +246,9 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
     Parameters
     ----------
     path : str or Path
-        DM3/DM4, Velox EMD, SER/EMI, MRC, TIFF stack or HSPY file.
+        DM3/DM4, Velox EMD, SER/EMI, MRC, TIFF stack or HSPY file; or a folder or a glob
+        pattern of files with one image each (one file per tilt, Bruker BCF too: see
+        :mod:`insitu4d.io.tilt_files` for where each file's angle comes from).
     tilts : (n_tilts,) array_like of float, degrees, or str or Path, optional
         Tilt angles, or a tilt file (see :func:`insitu4d.io.tilts.read_tilt_file`).
     pixel_size_nm : float, nm, optional
@@ -276,6 +281,9 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
     InvalidPixelValues
         NaN or infinite pixels, or a constant stack.
     """
+    if is_file_per_tilt(path):
+        return _read_file_per_tilt(path, tilts=tilts, pixel_size_nm=pixel_size_nm, tilt_axis_deg=tilt_axis_deg,
+                                   tilts_unit=tilts_unit)
     path = Path(path)
     signal = read_signal(path)
     data = signal["data"]
@@ -326,6 +334,38 @@ def read_tilt_series(path, *, tilts=None, pixel_size_nm: float | None = None,
         data=data, tilts_deg=tilt_values, pixel_size_nm=pixel_size_nm, tilt_axis_deg=tilt_axis_deg,
         source=str(path), raw_metadata=raw, **_mapped_metadata(signal),
     )
+
+
+def _read_file_per_tilt(path, *, tilts, pixel_size_nm, tilt_axis_deg: float, tilts_unit: str) -> TiltSeries:
+    """:func:`read_tilt_series` of a folder or glob pattern of files, one image each."""
+    files = tilt_series_files(path, set(FORMATS))
+    if len(files) < MIN_TILTS:
+        raise InvalidTiltAngles(f"{path} holds {len(files)} image file(s); a tilt series needs at least {MIN_TILTS} "
+                                "tilts to be reconstructed (better 20 or more).")
+    signals = [read_signal(f) for f in files]
+    given, tilt_file = None, tilt_file_in(path)
+    if tilts is not None and not isinstance(tilts, (str, Path)):
+        given = np.asarray(tilts, dtype=np.float64)
+    elif tilts is not None:
+        given, tilt_file = read_tilt_file(tilts), Path(tilts)
+    data, tilt_values, ordered, source = stack_images(signals, files, given, tilt_file)
+    if given is not None and isinstance(tilts, (str, Path)):
+        source = str(tilts)
+    tilt_values = _tilts_in_degrees(tilt_values, tilts_unit, source)
+    require_contrast(data, f"tilt series {path}")
+    by_file = {f: s for f, s in zip(files, signals)}
+    if pixel_size_nm is None:
+        sizes = [_pixel_size_from_axes(_signal_axes(by_file[f]), mrc=FORMATS.get(f.suffix.lower()) == "rsciio.mrc")
+                 for f in ordered]
+        pixel_size_nm, size_source = common_pixel_size(sizes, ordered), "the files' metadata"
+    else:
+        size_source = "given"
+    first = by_file[ordered[0]]
+    raw = {"metadata": first.get("metadata", {}), "original_metadata": first.get("original_metadata", {}),
+           "tilts_source": source, "pixel_size_source": size_source, "dtype": str(data.dtype),
+           "files": [str(f) for f in ordered]}
+    return TiltSeries(data=data, tilts_deg=tilt_values, pixel_size_nm=pixel_size_nm, tilt_axis_deg=tilt_axis_deg,
+                      source=str(path), raw_metadata=raw, **_mapped_metadata(first))
 
 
 def describe_file(path, *, tilts=None, pixel_size_nm: float | None = None, tilts_unit: str = "deg") -> dict:

@@ -22,7 +22,9 @@ import numpy as np
 
 from .. import __version__
 from ..align import Alignment
-from ..errors import UnreadableFile
+from ..errors import NotAStack, UnreadableFile
+from ..io.readers import FORMATS
+from ..io.tilt_files import is_file_per_tilt, sha256_files, tilt_series_files
 from ..io.writers import sha256_file
 from ..noise import NoiseLevel
 from ..provenance import RunProvenance
@@ -35,6 +37,23 @@ if TYPE_CHECKING:
 __all__ = ["InputFile", "TiltSeriesRecord", "TimePointResult"]
 
 
+def _absolute(path) -> Path:
+    """An absolute path; a glob pattern keeps its wildcards (its folder made absolute)."""
+    text = str(path)
+    if any(c in text for c in "*?["):
+        return Path(text).parent.resolve() / Path(text).name
+    return Path(text).resolve()
+
+
+def _content_sha256(path) -> str:
+    """SHA-256 of a file, or of the image files of a folder or glob pattern (one file per tilt)."""
+    if is_file_per_tilt(path):
+        return sha256_files(tilt_series_files(path, set(FORMATS)))
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path} is not a file")
+    return sha256_file(path)
+
+
 @dataclass(frozen=True)
 class InputFile:
     """An input of a run, identified by its content.
@@ -42,9 +61,9 @@ class InputFile:
     Attributes
     ----------
     path : str
-        Absolute path.
+        Absolute path (of a file, or of a folder or glob pattern of one file per tilt).
     sha256 : str
-        SHA-256 of the file's bytes.
+        SHA-256 of the file's bytes (of a folder's image files: of their names and hashes).
     unused : str or None
         Why the run did not use it (e.g. a previous time point's labels on another grid).
     """
@@ -70,7 +89,7 @@ class InputFile:
         OSError
             The file cannot be read.
         """
-        return cls(str(Path(path).resolve()), sha256_file(path))
+        return cls(str(_absolute(path)), _content_sha256(path))
 
     def same_content(self, path) -> bool:
         """Whether ``path`` holds the bytes this record was made from.
@@ -83,7 +102,10 @@ class InputFile:
         -------
         bool
         """
-        return Path(path).is_file() and sha256_file(path) == self.sha256
+        try:
+            return _content_sha256(path) == self.sha256
+        except (OSError, NotAStack):
+            return False
 
     def to_dict(self) -> dict:
         """The record for JSON (``unused`` only when set).

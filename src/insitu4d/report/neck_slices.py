@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .orthoslices import nice_scale_bar_nm
-from .render3d import _COLOURS
+from .render3d import TRACK_COLOURS
 
 __all__ = ["NeckView", "neck_view", "save_neck_slices"]
 
@@ -130,7 +130,7 @@ def save_neck_slices(path, views: list[NeckView], frames: list[tuple[str, np.nda
             overlay = np.zeros((*lab.shape, 4))
             for label in np.unique(lab[lab > 0]):
                 shown = int(ids.get(int(label), label))
-                overlay[lab == label] = to_rgba(_COLOURS[(shown - 1) % len(_COLOURS)], 0.35)
+                overlay[lab == label] = to_rgba(TRACK_COLOURS[(shown - 1) % len(TRACK_COLOURS)], 0.35)
                 rr, cc = np.nonzero(lab == label)
                 ax.text((cc.mean() + 0.5) * voxel_size_nm, (rr.mean() + 0.5) * voxel_size_nm, str(shown),
                         color="white", ha="center", va="center", fontsize=9, weight="bold")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_particles_3d"]
+__all__ = ["TRACK_COLOURS", "save_particles_3d"]
 
-#: Lighting-free shading keeps the figure readable in print: one flat colour per particle.
-_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+#: One flat colour per track id (matplotlib's tab10), shared by the 3D view and the neck slices.
+TRACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
             "#17becf")
 
 
@@ -64,7 +64,7 @@ def save_particles_3d(path, frames: list[tuple[str, np.ndarray, dict]], voxel_si
             verts = (verts - voxel_size_nm)[:, ::-1]  # (z, y, x) -> (x, y, z), undo the padding
             mesh = Poly3DCollection(verts[faces], alpha=0.85, linewidths=0)
             shown = int(ids.get(int(label), label))
-            mesh.set_facecolor(_COLOURS[(shown - 1) % len(_COLOURS)])
+            mesh.set_facecolor(TRACK_COLOURS[(shown - 1) % len(TRACK_COLOURS)])
             ax.add_collection3d(mesh)
             ax.text(*verts.mean(axis=0), str(shown), fontsize=9, weight="bold", zorder=10)
         ax.set_xlim(0, extent[0])
