@@ -112,6 +112,14 @@ def test_ome_zarr_reads_back_with_its_physical_scale(tmp_path):
     assert sorted(p.name for p in (run / "export").iterdir()) == ["alignment.tlt", "alignment.xf", "volume.ome.zarr"]
 
 
+def test_an_unknown_format_is_named_with_every_choice(tmp_path):
+    run, *_ = _run_folder(tmp_path)
+    with pytest.raises(InvalidParameter, match=r"unknown export format\(s\) \['zarr'\]; choose from mrc, hspy, tif, "
+                                               r"ome-zarr"):
+        export_run_folder(run, formats=("mrc", "zarr"))
+    assert not (run / "export").exists()  # refused before anything is written
+
+
 def test_ome_zarr_without_the_extra_names_it(tmp_path, monkeypatch):
     import builtins
 

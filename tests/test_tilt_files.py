@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA, sphere_projections
 
-from insitu4d.errors import InvalidTiltAngles, MissingPixelSize, MissingTiltAngles, NotAStack
+from insitu4d.errors import InvalidTiltAngles, MissingPixelSize, MissingTiltAngles, NotAStack, UnreadableFile
 from insitu4d.io import read_tilt_series
 from insitu4d.io.tilt_files import tilt_from_file_name
 from insitu4d.pipeline import RunParameters, run_tilt_series
+from insitu4d.pipeline.rerun import rerun_time_point
 from insitu4d.pipeline.result import InputFile
 
 TILTS = np.arange(-60.0, 61.0, 5.0)
@@ -93,10 +94,20 @@ def test_a_run_on_a_folder_records_and_resumes_it(tmp_path, projections):
     assert run.n_particles >= 1
     again = run_tilt_series(folder, tmp_path / "out", params=params, figures=False)
     assert again.resumed_from_volume_h5
+    rerun = rerun_time_point(tmp_path / "out" / "run.json", tmp_path / "again", figures=False)  # a folder input
+    assert (tmp_path / "again" / "particles.csv").read_text() == (tmp_path / "out" / "particles.csv").read_text()
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
     _write_images(copy, ["0.mrc"], [projections[len(TILTS) // 2] * 1.01])  # one tilt re-recorded
-    assert not record.same_content(copy)
+    assert not record.same_content(copy) and rerun.n_particles == run.n_particles
+    _write_images(folder, ["0.mrc"], [projections[len(TILTS) // 2] * 1.01])
+    assert record.state() == "changed"
+    with pytest.raises(UnreadableFile, match="has changed since the run"):
+        rerun_time_point(tmp_path / "out" / "run.json", tmp_path / "third", figures=False)
+    shutil.rmtree(folder)
+    assert record.state() == "missing"
+    with pytest.raises(UnreadableFile, match="is gone"):
+        rerun_time_point(tmp_path / "out" / "run.json", tmp_path / "third", figures=False)
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "eds_tomo_idp").is_dir(), reason="../shared/data not present")

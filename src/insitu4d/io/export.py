@@ -266,6 +266,9 @@ def export_run_folder(folder, *, formats=VOLUME_FORMATS) -> list[Path]:
     MissingExtra
         "ome-zarr" without ome-zarr-py installed.
     """
+    unknown = [f for f in formats if f not in RUN_FORMATS]
+    if unknown:
+        raise InvalidParameter(f"unknown export format(s) {unknown}; choose from {', '.join(RUN_FORMATS)}.")
     folder = Path(folder)
     runs = sorted(p.parent for p in folder.glob("run.json")) + sorted(p.parent for p in folder.glob("*/run.json"))
     if not runs:

@@ -371,6 +371,10 @@ def time_point_entry(folder, *, acquisition: dict | None = None, temperature_C: 
     return dict(e)
 
 
+#: ``insitu4d correlate`` runs after the time point's stages: its NXprocess comes after them all.
+CORRELATION_SEQUENCE_INDEX = 99
+
+
 def _correlation(e: _Entry, folder: Path, version: str) -> None:
     """``correlation.json`` of ``insitu4d correlate``: the other image and the similarity transform."""
     path = folder / "correlation.json"
@@ -382,7 +386,8 @@ def _correlation(e: _Entry, folder: Path, version: str) -> None:
     except (OSError, ValueError, KeyError) as exc:
         raise UnreadableFile(f"{path} is not a correlation record of insitu4d ({exc}); run 'insitu4d correlate' "
                              "again or remove it.") from None
-    g = _process(e, "correlation", 99, version, None, {"convention": record.get("convention", "")})
+    g = _process(e, "correlation", CORRELATION_SEQUENCE_INDEX, version, None,
+                 {"convention": record.get("convention", "")})
     for name in ("scale", "rotation_deg", "mutual_information"):
         if name in transform:
             e.put(f"{g}/PARAMETERS[parameters]/PARAMETER[{name}]", float(transform[name]))

@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import InvalidTiltAngles, MissingPixelSize, MissingTiltAngles, NotAStack, TiltAngleMismatch
 from .writers import sha256_file
 
-__all__ = ["tilt_from_file_name", "tilt_series_files", "is_file_per_tilt", "sha256_files"]
+__all__ = ["tilt_from_file_name", "tilt_series_files", "is_glob", "is_file_per_tilt", "sha256_files"]
 
 #: Extensions of tilt files, never read as images.
 TILT_FILE_SUFFIXES = (".rawtlt", ".tlt", ".mdoc", ".csv", ".txt", ".json")
@@ -64,6 +64,20 @@ def tilt_from_file_name(name: str) -> float | None:
     return None
 
 
+def is_glob(path) -> bool:
+    """Whether ``path`` is a glob pattern (holds ``*``, ``?`` or ``[``).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    bool
+    """
+    return any(c in str(path) for c in "*?[")
+
+
 def is_file_per_tilt(path) -> bool:
     """Whether ``path`` names a folder or a glob pattern (a tilt series of one file per tilt).
 
@@ -75,8 +89,7 @@ def is_file_per_tilt(path) -> bool:
     -------
     bool
     """
-    text = str(path)
-    return Path(text).is_dir() or any(c in text for c in "*?[")
+    return Path(str(path)).is_dir() or is_glob(path)
 
 
 def tilt_series_files(path, formats) -> list[Path]:

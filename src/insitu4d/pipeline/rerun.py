@@ -53,9 +53,10 @@ def rerun_time_point(run_json, outdir, *, progress: Callable[[str, int, int], No
     for name, recorded in record.inputs.items():
         if recorded.unused:
             continue
-        if not Path(recorded.path).is_file():
+        state = recorded.state()
+        if state == "missing":
             raise UnreadableFile(f"input '{name}' of {run_json} is gone: {recorded.path}. Restore it to that path.")
-        if not recorded.same_content(recorded.path):
+        if state == "changed":
             raise UnreadableFile(f"input '{name}' of {run_json} has changed since the run: {recorded.path} no longer "
                                  f"has SHA-256 {recorded.sha256[:12]}…. Restore the original file.")
     path = {name: recorded.path for name, recorded in record.inputs.items() if not recorded.unused}

@@ -24,7 +24,7 @@ from .. import __version__
 from ..align import Alignment
 from ..errors import NotAStack, UnreadableFile
 from ..io.readers import FORMATS
-from ..io.tilt_files import is_file_per_tilt, sha256_files, tilt_series_files
+from ..io.tilt_files import is_file_per_tilt, is_glob, sha256_files, tilt_series_files
 from ..io.writers import sha256_file
 from ..noise import NoiseLevel
 from ..provenance import RunProvenance
@@ -39,10 +39,9 @@ __all__ = ["InputFile", "TiltSeriesRecord", "TimePointResult"]
 
 def _absolute(path) -> Path:
     """An absolute path; a glob pattern keeps its wildcards (its folder made absolute)."""
-    text = str(path)
-    if any(c in text for c in "*?["):
-        return Path(text).parent.resolve() / Path(text).name
-    return Path(text).resolve()
+    if is_glob(path):
+        return Path(str(path)).parent.resolve() / Path(str(path)).name
+    return Path(str(path)).resolve()
 
 
 def _content_sha256(path) -> str:
@@ -90,6 +89,19 @@ class InputFile:
             The file cannot be read.
         """
         return cls(str(_absolute(path)), _content_sha256(path))
+
+    def state(self) -> str:
+        """Whether the recorded input is still there with the recorded content.
+
+        Returns
+        -------
+        {"same", "changed", "missing"}
+            "missing" when the file, or every image file of a folder or pattern, is gone.
+        """
+        try:
+            return "same" if _content_sha256(self.path) == self.sha256 else "changed"
+        except (OSError, NotAStack):
+            return "missing"
 
     def same_content(self, path) -> bool:
         """Whether ``path`` holds the bytes this record was made from.

@@ -59,14 +59,14 @@ def save_pair_plots(outdir, rows: list[dict], *, fits=(), truth: list[dict] | No
         by_pair.setdefault(r["pair_id"], []).append(r)
     colour = {pid: f"C{i}" for i, pid in enumerate(sorted(by_pair, key=str))}
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), constrained_layout=True)
-    panels = (("r_n_over_r_p", "r_n / r_p"), ("d_over_2r_p", "d / 2r_p (centroids)"), ("r_n_nm", "r_n (nm)"),
-              ("d_nm", "d, centroids (nm)"))
+    panels = (("r_n_over_r_p", "r_n_over_r_p_err", "r_n / r_p"), ("d_over_2r_p", "d_over_2r_p_err",
+                                                                     "d / 2r_p (centroids)"),
+              ("r_n_nm", "r_n_err_nm", "r_n (nm)"), ("d_nm", "d_err_nm", "d, centroids (nm)"))
     for pid, rs in sorted(by_pair.items(), key=lambda kv: str(kv[0])):
         t = [r["time_s"] for r in rs]
-        for ax, (key, _) in zip(axes.flat, panels):
-            ax.errorbar(t, [r[key] for r in rs], yerr=_errors(rs, key.replace("_nm", "") + "_err_nm"
-                                                                if key.endswith("_nm") else key + "_err"),
-                        fmt="o", ms=3, capsize=2, color=colour[pid], label=f"pair {pid}")
+        for ax, (key, err_key, _) in zip(axes.flat, panels):
+            ax.errorbar(t, [r[key] for r in rs], yerr=_errors(rs, err_key), fmt="o", ms=3, capsize=2,
+                        color=colour[pid], label=f"pair {pid}")
         mine = sorted((r for r in truth or () if r["pair_id"] == pid), key=lambda r: r["time_s"])
         for ax, key in ((axes[1, 0], "r_n_nm"), (axes[1, 1], "d_nm")):
             if mine:
@@ -80,7 +80,7 @@ def save_pair_plots(outdir, rows: list[dict], *, fits=(), truth: list[dict] | No
                         label=f"pair {pair_fit.pair_id} fit: n = {fit.n:.2f}")
     if any(_errors(rs, "r_n_over_r_p_err") is not None for rs in by_pair.values()):
         fig.suptitle("error bars: RMS error of the twin re-imaged at the experiment's dose", fontsize=8)
-    for ax, (_, label) in zip(axes.flat, panels):
+    for ax, (*_, label) in zip(axes.flat, panels):
         ax.set(xlabel="time (s)", ylabel=label)
         if by_pair:
             ax.legend(fontsize=6)
