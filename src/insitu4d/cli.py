@@ -231,7 +231,16 @@ def run(ctx: typer.Context,
             None, "--denoise",
             help="Denoise first, strength calibrated on the data (Poisson thinning of counts, else J-invariance)."),
         align_method: AlignMethod = typer.Option(AlignMethod('xcorr'), "--align-method", help="Image registration."),
-        no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned).")) -> None:
+        no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned)."),
+        lines: Optional[str] = typer.Option(
+            None, "--lines", help="EDX: X-ray lines to reconstruct, comma-separated (Fe_Ka,O_K,Pt_La); default: those "
+                                  "the spectrum-image files list."),
+        edx_method: str = typer.Option("separate", "--edx-method",
+                                       help="EDX: 'separate' (Poisson EM per line) or 'fused' (all lines with the "
+                                            "HAADF)."),
+        edx_bin: str = typer.Option("auto", "--edx-bin", help="EDX: bin the X-ray maps by this factor, or 'auto'."),
+        no_edx: bool = typer.Option(False, "--no-edx", help="Skip the element volumes of spectrum-image files.")
+        ) -> None:
     """Tilt series to volume, labels, particles.csv, pairs.csv and run.json; an EXPERIMENT.toml to
     every time point, tracked particles and pairs_timeseries.csv (the options then come from the file)."""
     from .pipeline import RunParameters, run_tilt_series
@@ -249,7 +258,8 @@ def run(ctx: typer.Context,
                            tv_weight=_auto_or_number(tv_weight, "--tv-weight"), backend=backend.value,
                            bin_factor=bin_factor, align=not no_align,
                            denoise_method=denoise.value if denoise is not None else None,
-                           align_method=align_method.value)
+                           align_method=align_method.value, edx="off" if no_edx else "auto", edx_lines=lines,
+                           edx_method=edx_method, edx_bin_factor=_auto_or_integer(edx_bin, "--edx-bin"))
     with _StageProgress() as progress:
         result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
     from .io.nexus import export_nexus, nexus_available
@@ -259,6 +269,13 @@ def run(ctx: typer.Context,
     chosen = f"{recon['method'].upper()}" + (f" (weight {recon['tv_weight']:.3g})" if "tv_weight" in recon else "")
     out.print(f"{result.n_particles} particle(s), {result.n_pairs} touching pair(s); {chosen}; "
               f"reprojection residual {result.reprojection_residual:.4f}")
+    if result.edx is not None:
+        edx = result.edx
+        out.print(f"EDX: {len(edx['lines'])} element volume(s) ({', '.join(edx['lines'])}), {edx['method']}, "
+                  f"maps binned {edx['bin_factor']}×, voxel {edx['voxel_size_nm']:.2f} nm; shadowing reference "
+                  f"{edx['reference_line']}")
+        for said in edx["overlaps"]:
+            _say(f"[bold yellow]note[/] {escape(said)}", f"note {said}")
     _warn([f.to_dict() for f in result.quality_flags])
     out.print(f"outputs in [bold]{output}[/]: {', '.join([*result.outputs, *(p.name for p in nexus)])}")
 
@@ -274,6 +291,19 @@ def rerun(record: Path = typer.Argument(..., metavar="RUN_JSON", help="The run.j
         result = rerun_time_point(record, output, progress=progress)
     out.print(f"{result.n_particles} particle(s), {result.n_pairs} touching pair(s); reprojection residual "
               f"{result.reprojection_residual:.4f}; outputs in [bold]{output}[/]")
+
+
+def _auto_or_integer(text: str, option: str) -> int | str:
+    """'auto' or a whole number ≥ 1, else a clear error."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise InvalidParameter(f"{option} takes 'auto' or a whole number ≥ 1; got {text!r}.") from None
+    if value < 1:
+        raise InvalidParameter(f"{option} takes 'auto' or a whole number ≥ 1; got {value}.")
+    return value
 
 
 def _warn(flags: list[dict]) -> None:
@@ -468,6 +498,33 @@ def lattice(image: Path = typer.Argument(..., metavar="IMAGE", help="An image, a
                   + (f" -> {csv_path}" if csv_path else ""))
     if json_path is not None:
         write_json(json_path, result)
+
+
+@app.command()
+@_command
+def elements(spectrum_image: Path = typer.Argument(..., metavar="SPECTRUM_IMAGE",
+                                                  help="An EDX spectrum image (.bcf, .hspy, .emd …)."),
+             output: Path = typer.Option(Path("insitu4d_elements"), "-o", "--output", help="Output folder."),
+             lines: Optional[str] = typer.Option(None, "--lines", help="X-ray lines, comma-separated (Fe_Ka,O_K); "
+                                                                        "default: those the file lists."),
+             core_line: Optional[str] = typer.Option(None, "--core-line", help="Line of the particles' cores (Pt_La)."),
+             shell_line: Optional[str] = typer.Option(None, "--shell-line", help="Line of their shells (Fe_Ka, O_K)."),
+             pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm (else metadata).")
+             ) -> None:
+    """Element maps of a spectrum image (background-subtracted line windows from the X-ray line table), and with
+    --core-line/--shell-line the core radius and shell thickness of each particle with standard errors."""
+    from .pipeline.edx import spectrum_image_maps
+
+    record = spectrum_image_maps(spectrum_image, output, lines=lines, core_line=core_line, shell_line=shell_line,
+                                 pixel_size_nm=pixel_size)
+    out.print(f"{len(record.lines)} map(s): " + ", ".join(f"{n} ({c:.0f} net counts)"
+                                                          for n, c in record.net_counts.items()))
+    for said in record.overlaps:
+        _say(f"[bold yellow]note[/] {escape(said)}", f"note {said}")
+    for f in record.core_shell:
+        out.print(f"particle {f.particle}: core radius {f.core_radius_nm:.2f} ± {f.core_radius_error_nm:.2f} nm, "
+                  f"shell {f.shell_thickness_nm:.2f} ± {f.shell_thickness_error_nm:.2f} nm")
+    out.print(f"outputs in [bold]{output}[/]: {', '.join(record.outputs)}")
 
 
 @app.command()

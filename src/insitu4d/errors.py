@@ -16,6 +16,9 @@ __all__ = [
     "UnwritableOutput",
     "OutputInUse",
     "MissingExtra",
+    "UnknownElement",
+    "UnknownXrayLine",
+    "MissingEnergyCalibration",
 ]
 
 
@@ -69,3 +72,15 @@ class OutputInUse(Insitu4dError, RuntimeError):
 
 class MissingExtra(Insitu4dError, ImportError):
     """An optional package is needed and not installed (the message names the extra to install)."""
+
+
+class UnknownElement(Insitu4dError, ValueError):
+    """An element symbol that is not in the periodic table (or not in the X-ray line table)."""
+
+
+class UnknownXrayLine(Insitu4dError, ValueError):
+    """An X-ray line the element does not have, one outside the recorded energy range, or a badly written name."""
+
+
+class MissingEnergyCalibration(Insitu4dError, ValueError):
+    """A spectrum (image) without an energy axis in keV or eV: its channels cannot be turned into energies."""

@@ -246,6 +246,9 @@ class TimePointResult:
     provenance : RunProvenance or None
         Command line, start and end, host, CPU, GPU, library versions, git commit and random
         seeds (None in a ``run.json`` written before it was recorded).
+    edx : dict or None
+        The element maps and volumes of an EDX tilt series
+        (:meth:`insitu4d.pipeline.edx.EdxRecord.to_dict`); None without one.
     """
 
     software_version: str
@@ -269,6 +272,7 @@ class TimePointResult:
     timings_s: dict = field(default_factory=dict)
     outputs: tuple[str, ...] = ()
     provenance: Optional[RunProvenance] = None
+    edx: Optional[dict] = None
 
     @property
     def tilt_axis_deg(self) -> float:
@@ -313,6 +317,7 @@ class TimePointResult:
             "timings_s": self.timings_s,
             "outputs": list(self.outputs),
             "provenance": None if self.provenance is None else self.provenance.to_dict(),
+            **({"edx": self.edx} if self.edx is not None else {}),
         }
 
     @classmethod
@@ -367,7 +372,8 @@ class TimePointResult:
                 n_particles=int(data["n_particles"]), n_pairs=int(data["n_pairs"]),
                 neck_fits=tuple(data["neck_fits"]), timings_s=data["timings_s"],
                 outputs=tuple(data["outputs"]),
-                provenance=None if data.get("provenance") is None else RunProvenance.from_dict(data["provenance"]))
+                provenance=None if data.get("provenance") is None else RunProvenance.from_dict(data["provenance"]),
+                edx=data.get("edx"))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise UnreadableFile(f"{path.name} is not a run.json of insitu4d {__version__}: {part} "
                                  f"({type(exc).__name__}: {exc}). Run the tilt series again.") from None

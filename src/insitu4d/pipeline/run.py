@@ -40,6 +40,7 @@ from ..recon import check_parameters as check_reconstruction
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
 from .result import InputFile, TiltSeriesRecord, TimePointResult
+from .edx import EdxParameters, holds_spectrum_images, run_edx
 
 __all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES",
            "STAGE_TABLES"]
@@ -52,7 +53,7 @@ ACQUISITION_SETTINGS = ("beam_energy_keV", "probe_current_pA", "dwell_time_s", "
 #: The seed of the random thinning that splits detected counts into two halves (the noise estimate).
 THINNING_SEED = 0
 
-STAGE_TABLES = ("preprocess", "denoise", "align", "reconstruct", "segment", "measure")
+STAGE_TABLES = ("preprocess", "denoise", "align", "reconstruct", "segment", "measure", "edx")
 
 #: Columns of particles.csv and pairs.csv: the records' own (:mod:`insitu4d.measure.records`).
 PARTICLE_COLUMNS = Particle.columns()
@@ -128,6 +129,17 @@ class RunParameters:
         Fit each pair's neck to the tilt series (:func:`insitu4d.neck_fit.refine_necks`):
         the fitted waist replaces the volume's reading where two spheres and a collar leave no
         more than the noise in the images; each fit is recorded in ``run.json`` (``neck_fits``).
+    edx : {"auto", "off"}
+        ``auto``: when the tilt series is one file per tilt and the files hold EDX spectrum
+        images, reconstruct element volumes too (:mod:`insitu4d.pipeline.edx`).
+    edx_lines : list of str or None
+        X-ray lines (``["Fe_Ka", "O_K"]``); None: those the files' metadata lists.
+    edx_method : {"separate", "fused"}
+    edx_bin_factor : int or "auto"
+        Binning of the X-ray maps beyond ``bin_factor``.
+    edx_reference_line : str or None
+        The line whose counts measure the detector shadowing per tilt; None: the rule of
+        :mod:`insitu4d.pipeline.edx`.
     """
 
     pixel_size_nm: float | None = field(default=None, metadata={"stage": "acquisition"})
@@ -155,6 +167,11 @@ class RunParameters:
     temporal_prior: bool = field(default=False, metadata={"stage": "reconstruct"})
     temporal_prior_share: float = field(default=PRIOR_SHARE, metadata={"stage": "reconstruct"})
     neck_fit: bool = field(default=True, metadata={"stage": "measure"})
+    edx: str = field(default="auto", metadata={"stage": "edx"})
+    edx_lines: list | None = field(default=None, metadata={"stage": "edx"})
+    edx_method: str = field(default="separate", metadata={"stage": "edx"})
+    edx_bin_factor: int | str = field(default="auto", metadata={"stage": "edx"})
+    edx_reference_line: str | None = field(default=None, metadata={"stage": "edx"})
 
     def __post_init__(self) -> None:
         # each stage checks its own settings (its parameter class); the run checks what joins them
@@ -177,6 +194,23 @@ class RunParameters:
         self.tv_weight = self.reconstruction.tv_weight
         if self.temporal_prior:
             check_reconstruction(method=self.method, prior=True, prior_share=self.temporal_prior_share)
+        if self.edx not in ("auto", "off"):
+            raise InvalidParameter(f"edx must be 'auto' (element volumes when the files hold spectrum images) or "
+                                   f"'off'; got {self.edx!r}.")
+        if isinstance(self.edx_lines, str):
+            self.edx_lines = [t.strip() for t in self.edx_lines.split(",") if t.strip()]
+        _ = self.edx_parameters
+
+    @property
+    def edx_parameters(self) -> EdxParameters:
+        """The EDX stage's settings (:mod:`insitu4d.pipeline.edx`).
+
+        Returns
+        -------
+        EdxParameters
+        """
+        return EdxParameters(None if self.edx_lines is None else tuple(self.edx_lines), self.edx_method,
+                             self.edx_bin_factor, self.edx_reference_line)
 
     @property
     def preprocessing(self) -> PreprocessParameters:
@@ -410,6 +444,14 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                  *check_particles(labels),
                  *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution, tilts_deg=ts.tilts_deg,
                               fitted=[f.labels for f in neck_fits if f.accepted])]
+    edx_record = None
+    spectrum_files = ts.raw_metadata.get("files") if params.edx == "auto" else None
+    if spectrum_files and holds_spectrum_images(spectrum_files):
+        with stage("edx"):
+            edx_record = run_edx(spectrum_files, ts.data, alignment, preprocess_bin=params.preprocessing.bin_factor,
+                                 pixel_size_nm=ts.pixel_size_nm, tilts_deg=ts.tilts_deg, nz_haadf=volume.shape[0],
+                                 labels=labels, outdir=outdir, params=params.edx_parameters,
+                                 haadf_volume=volume.data, figures=figures)
     with stage("write"):
         write_array(outdir / "labels.h5", labels, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x",
                                                          "coalescing": seg_info.get("coalescing", [])})
@@ -440,9 +482,11 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         neck_fits=tuple(f.to_dict() for f in neck_fits),
         n_particles=len(measurements.particles), n_pairs=len(measurements.pairs), timings_s=timings,
         provenance=environment.finished(noise_thinning=THINNING_SEED),
+        edx=None if edx_record is None else edx_record.to_dict(),
         outputs=tuple(sorted(["aligned_tilt_series.h5", "volume.h5", "labels.h5", "particles.csv", "pairs.csv",
                               "measurements.json",
-                              "run.json", *(["orthoslices.png"] if figures else [])])))
+                              "run.json", *(["orthoslices.png"] if figures else []),
+                              *(edx_record.outputs if edx_record is not None else [])])))
     write_json(outdir / "run.json", result.to_dict())
     return result
 

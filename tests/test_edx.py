@@ -1,0 +1,363 @@
+"""EDX: the X-ray line table, element maps from spectrum images, shadowing, Poisson and fused reconstruction,
+composition per particle, and the EDX stage of a run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA
+from scipy.special import erf
+
+from insitu4d.edx.lines import element_lines, fwhm_keV, parse_lines, xray_line
+from insitu4d.edx.maps import background_windows, line_maps, line_overlaps, neighbour_lines
+from insitu4d.edx.spectrum_image import SpectrumImage, read_spectrum_image, spectrum_image_from_signal
+from insitu4d.errors import InvalidParameter, MissingEnergyCalibration, UnknownElement, UnknownXrayLine, UnreadableFile
+from insitu4d.measure.composition import particle_composition
+from insitu4d.pipeline.edx import EdxParameters, detector_gain, edx_bin_factor, run_edx
+from insitu4d.recon.backends import get_projector
+from insitu4d.recon.fused import _dual_norm_projection, fused_reconstruction
+from insitu4d.recon.poisson import mlem
+from insitu4d.simulate.core_shell import core_shell_twin
+
+IDP = SHARED_DATA / "eds_tomo_idp"
+
+
+# --- the line table ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, a1, a2, ratio", [
+    # Bearden, Rev. Mod. Phys. 39, 78 (1967): Kα1, Kα2 (or Lα1, Lα2) in keV; the family is their intensity-weighted
+    # mean, Kα1 : Kα2 ≈ 2 : 1 (the 2p3/2 : 2p1/2 occupancies) and Lα1 : Lα2 ≈ 9 : 1 (Scofield's rates)
+    ("Cu_Ka", 8.04778, 8.02783, 2.0), ("Fe_Ka", 6.40384, 6.39084, 2.0), ("Si_K", 1.73998, 1.73938, 2.0),
+    ("Pt_La", 9.4423, 9.3618, 9.0), ("Mn_Ka", 5.89875, 5.88765, 2.0)])
+def test_line_energies_match_an_independent_table(name, a1, a2, ratio):
+    # 5 eV: half a typical 10 eV channel; XrayDB and Bearden differ by about 1 eV
+    assert abs(xray_line(name).energy_keV - (ratio * a1 + a2) / (ratio + 1)) < 0.005
+
+
+def test_light_element_k_means_k_alpha():
+    assert xray_line("O_K").energy_keV == pytest.approx(0.5249, abs=0.002)
+    assert xray_line("O_K").family == xray_line("O_Ka").family == "Ka"
+
+
+def test_fano_law_of_the_detector_resolution():
+    assert fwhm_keV(xray_line("Mn_Ka").energy_keV, 130.0) == pytest.approx(0.130, abs=1e-9)
+    e = 0.277
+    expected = np.sqrt(130.0 ** 2 + 2.5 * (e - xray_line("Mn_Ka").energy_keV) * 1e3) / 1e3
+    assert fwhm_keV(e, 130.0) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("name, error, words", [
+    ("Xx_Ka", UnknownElement, "not an element symbol"),
+    ("O_La", UnknownXrayLine, "O has no La line"),
+    ("FeKa", UnknownXrayLine, "element_family"),
+    ("Fe_Q", UnknownXrayLine, "element_family"),
+])
+def test_bad_line_names_say_what_to_write(name, error, words):
+    with pytest.raises(error, match=words):
+        xray_line(name)
+
+
+def test_parse_lines_keeps_order_and_drops_duplicates():
+    assert [line.name for line in parse_lines("Fe_Ka, O_K,Fe_Ka")] == ["Fe_Ka", "O_K"]
+    with pytest.raises(UnknownXrayLine, match="no X-ray lines"):
+        parse_lines(" , ")
+
+
+def test_weak_families_are_left_out_of_an_elements_lines():
+    names = {line.family for line in element_lines("Ca")}
+    assert "Ka" in names and "Ll" not in names  # Ca L: 0.2 % of Ca K once fluorescence yields count
+    assert {"Ma", "La"} <= {line.family for line in element_lines("Pt")}
+
+
+# --- maps ------------------------------------------------------------------------------------------------------
+def _synthetic_spectrum_image(amplitudes: dict, shape=(6, 5), offset=-0.2, scale=0.01, n=2048, slope=(3.0, -0.1)):
+    """Noise-free spectra: Gaussian lines (σ from the Fano law at 130 eV) holding ``amplitudes[name]`` counts each,
+    on a linear background a + b E counts per channel."""
+    energies = offset + scale * np.arange(n)
+    spectrum = slope[0] + slope[1] * energies
+    for name, counts in amplitudes.items():
+        line = xray_line(name)
+        sigma = fwhm_keV(line.energy_keV, 130.0) / 2.3548
+        spectrum = spectrum + counts * scale * np.exp(-0.5 * ((energies - line.energy_keV) / sigma) ** 2) \
+            / (sigma * np.sqrt(2 * np.pi))
+    data = np.broadcast_to(spectrum, shape + (n,)).astype(np.float64)
+    return SpectrumImage(data=data, energy_offset_keV=offset, energy_scale_keV=scale, pixel_size_nm=1.0)
+
+
+def test_window_method_recovers_line_counts_over_a_linear_background():
+    si = _synthetic_spectrum_image({"Fe_Ka": 400.0, "Pt_La": 150.0})
+    maps = line_maps(si, parse_lines("Fe_Ka,Pt_La"))
+    inside = erf(1.0 * 2.3548 / np.sqrt(2))  # ±1 FWHM holds 98.2 % of a Gaussian
+    for m, counts in zip(maps, (400.0, 150.0)):
+        # 1 %: the channel sum of a 10 eV-sampled Gaussian against its integral; the linear background is exact
+        assert m.net.mean() == pytest.approx(counts * inside, rel=0.01)
+        assert m.background_clean
+
+
+def test_background_windows_step_around_other_lines():
+    p = xray_line("P_K")
+    neighbours = neighbour_lines(parse_lines("P_K,Pt_La"))
+    windows = background_windows(p, neighbours, 130.0, (0.0, 20.0))
+    pt_m = [o for o in neighbours if o.element == "Pt" and o.family in ("Ma", "Mb")]
+    for low, high in windows:
+        for o in pt_m:
+            lo, hi = o.windows_keV(130.0)[0]
+            assert hi <= low or high <= lo
+    assert any("Pt_Ma" in s for s in line_overlaps(parse_lines("P_K,Pt_La"), 130.0))
+
+
+def test_a_line_outside_the_spectrum_is_refused_by_name():
+    si = _synthetic_spectrum_image({}, n=600)  # −0.2 … 5.8 keV
+    with pytest.raises(UnknownXrayLine, match="Fe_Ka at 6.401 keV.*outside the spectrum"):
+        line_maps(si, parse_lines("Fe_Ka"))
+
+
+def test_a_spectrum_without_energy_calibration_is_refused():
+    signal = {"data": np.zeros((4, 4, 100)), "axes": [{"scale": 1.0, "units": "nm"}, {"scale": 1.0, "units": "nm"},
+                                                      {"scale": 1.0, "offset": 0.0, "units": None}]}
+    with pytest.raises(MissingEnergyCalibration, match="no energy calibration.*calibrate it"):
+        spectrum_image_from_signal(signal, "map.hspy")
+
+
+def test_a_file_without_a_spectrum_image_is_refused(tmp_path):
+    import tifffile
+
+    path = tmp_path / "haadf.tif"
+    tifffile.imwrite(path, np.ones((8, 8), np.uint16))
+    with pytest.raises(UnreadableFile, match="no spectrum image"):
+        read_spectrum_image(path)
+
+
+@pytest.mark.skipif(not IDP.is_dir(), reason="../shared/data not present")
+def test_real_bruker_spectrum_image():
+    si = read_spectrum_image(IDP / "0.bcf")
+    assert si.data.shape == (256, 256, 2048)
+    assert si.energy_scale_keV == pytest.approx(0.010003)
+    assert si.pixel_size_nm == pytest.approx(13.08, abs=0.01)
+    assert "Si_Ka" in si.lines_in_metadata and len(si.lines_in_metadata) == 15
+    maps = {m.line.name: m for m in line_maps(si, parse_lines("Fe_Ka,Si_K,O_K"))}
+    assert maps["Fe_Ka"].net.sum() > 5 * np.sqrt(maps["Fe_Ka"].peak.sum())  # a line, far above its noise
+
+
+# --- reconstruction ------------------------------------------------------------------------------------------
+def _disk_volume(n=32):
+    z, x = np.mgrid[:n, :n] - (n - 1) / 2
+    slab = ((z ** 2 + x ** 2) < (0.3 * n) ** 2).astype(np.float32)
+    return np.repeat(slab[:, None, :], 4, axis=1) * 0.5
+
+
+def test_mlem_fits_noise_free_counts_and_undoes_a_per_tilt_gain():
+    tilts = np.arange(-70.0, 71.0, 5.0)
+    truth = _disk_volume()
+    projector = get_projector(tilts, 32, 32)
+    clean = projector.forward(truth)
+    gain = np.linspace(0.7, 1.3, len(tilts))
+    background = np.full_like(clean, 0.3)
+    counts = clean * gain[:, None, None] + background
+    x = mlem(projector, counts, background, gain, iterations=200)
+    reprojected = projector.forward(x) * gain[:, None, None] + background
+    # the EM fixed point reproduces consistent data: 2 % of the counts after 200 iterations
+    assert np.abs(reprojected - counts).max() < 0.02 * counts.max()
+    assert x.sum() == pytest.approx(truth.sum(), rel=0.02)
+    with pytest.raises(InvalidParameter, match="≥ 0"):
+        mlem(projector, -counts)
+
+
+def test_tnv_dual_projection_equals_the_svd_oracle():
+    rng = np.random.default_rng(3)
+    q = rng.normal(size=(3, 3, 500)).astype(np.float32) * 2
+    m = np.transpose(q, (2, 1, 0))
+    u, s, vt = np.linalg.svd(m, full_matrices=False)
+    oracle = np.transpose((u * np.minimum(s, 1.0)[:, None, :]) @ vt, (2, 1, 0))
+    np.testing.assert_allclose(_dual_norm_projection(q, "tnv"), oracle, atol=1e-5)
+    tv = _dual_norm_projection(q, "tv")
+    assert np.sqrt((tv ** 2).sum(axis=1)).max() <= 1 + 1e-6
+
+
+def _relative_error(volumes, truth):
+    return float(np.sqrt(((volumes - truth) ** 2).sum() / (truth ** 2).sum()))
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_fused_beats_separate_em_on_core_shell_twins(seed):
+    rng = np.random.default_rng(seed)
+    twin = core_shell_twin(rng, n_vox=32, peak_counts=float(rng.uniform(2, 5)), n_particles=2)
+    projector = get_projector(twin.tilts_deg, 32, 32)
+    fused = fused_reconstruction(projector, twin.counts, twin.background, twin.haadf,
+                                 haadf_noise_var=twin.haadf_noise_var)
+    separate = min(_relative_error(np.stack([mlem(projector, twin.counts[e], twin.background[e], iterations=it)
+                                             for e in range(2)]), twin.volumes) for it in (3, 5, 10, 20))
+    # benchmarks/bench_fused_edx.py: the ratio's median is about 0.5; 0.75 leaves room for the seed
+    assert _relative_error(fused.volumes, twin.volumes) < 0.75 * separate
+    assert fused.haadf_weights[0] > fused.haadf_weights[1] > 0  # Pt scatters more per count than Fe here
+
+
+def test_fused_refuses_mismatched_inputs():
+    projector = get_projector(np.arange(-60.0, 61.0, 20.0), 8, 8)
+    counts = np.zeros((2, 7, 4, 8), np.float32)
+    with pytest.raises(InvalidParameter, match="do not match"):
+        fused_reconstruction(projector, counts, counts, np.zeros((7, 4, 9)), haadf_noise_var=1.0)
+    with pytest.raises(InvalidParameter, match="coupling"):
+        fused_reconstruction(projector, counts, counts, None, coupling="tgv")
+    with pytest.raises(InvalidParameter, match="noise variance"):
+        fused_reconstruction(projector, counts, counts, np.zeros((7, 4, 8)), haadf_noise_var=0.0)
+
+
+# --- shadowing, binning, composition ---------------------------------------------------------------------------
+def test_detector_gain_recovers_shadowing_but_not_thickness():
+    rng = np.random.default_rng(0)
+    tilts = np.arange(-60.0, 61.0, 10.0)
+    haadf = rng.uniform(50, 100, size=(len(tilts), 20, 20)) / np.cos(np.deg2rad(tilts))[:, None, None]
+    shadow = 1.0 - 0.3 * np.exp(-0.5 * ((np.abs(tilts) - 18) / 6) ** 2)
+    xray = 0.2 * haadf * shadow[:, None, None]
+    gain = detector_gain(xray, haadf)
+    np.testing.assert_allclose(gain, shadow / np.median(shadow), rtol=1e-6)
+
+
+def test_edx_bin_factor_rule():
+    haadf = np.ones((3, 16, 16))
+    assert edx_bin_factor(np.full((2, 3, 16, 16), 6.0), haadf) == 1
+    assert edx_bin_factor(np.full((2, 3, 16, 16), 0.4), haadf) == 4  # 0.4 × 16 = 6.4 ≥ 5
+    assert edx_bin_factor(np.full((2, 3, 16, 16), 0.001), haadf) == 8  # capped
+
+
+def test_composition_counts_fractions_and_counting_error():
+    labels = np.zeros((4, 4, 8), int)
+    labels[:, :, :4], labels[:, :, 4:] = 1, 2
+    volumes = np.zeros((2, 4, 4, 8))
+    volumes[0, :, :, :4] = 1.0                      # particle 1: line A only
+    volumes[0, :, :, 4:], volumes[1, :, :, 4:] = 0.25, 0.75
+    rows = {(r.particle, r.line): r for r in particle_composition(labels, volumes, ["A", "B"], n_tilts=10)}
+    assert rows[(1, "A")].count_fraction == 1.0 and rows[(1, "A")].counts == pytest.approx(64 * 10)
+    assert rows[(2, "B")].count_fraction == pytest.approx(0.75)
+    assert rows[(2, "B")].count_fraction_error == pytest.approx(np.sqrt(0.75 * 0.25 / 640))
+    with pytest.raises(InvalidParameter, match="do not match"):
+        particle_composition(labels, volumes[:1], ["A", "B"], n_tilts=10)
+
+
+# --- the EDX stage ---------------------------------------------------------------------------------------------
+def _write_spectrum_files(folder, twin, energies_offset=-0.2, scale=0.02, n=600):
+    """One .hspy spectrum image per tilt whose Pt_La and Fe_Ka windows hold the twin's counts."""
+    from rsciio.hspy import file_writer
+
+    lines = parse_lines("Pt_La,Fe_Ka")
+    energies = energies_offset + scale * np.arange(n)
+    files = []
+    for t in range(len(twin.tilts_deg)):
+        cube = np.zeros(twin.counts.shape[2:] + (n,), np.float32)
+        for e, line in enumerate(lines):
+            channel = int(np.argmin(np.abs(energies - line.energy_keV)))
+            cube[..., channel] = twin.counts[e, t]
+        signal = {"data": cube, "axes": [
+            {"name": "y", "size": cube.shape[0], "scale": 1.0, "offset": 0.0, "units": "nm", "navigate": True},
+            {"name": "x", "size": cube.shape[1], "scale": 1.0, "offset": 0.0, "units": "nm", "navigate": True},
+            {"name": "Energy", "size": n, "scale": scale, "offset": energies_offset, "units": "keV",
+             "navigate": False}],
+            "metadata": {"General": {"title": "EDX"}, "Signal": {"signal_type": "EDS_TEM"},
+                         "Sample": {"xray_lines": ["Pt_La", "Fe_Ka"]}}, "original_metadata": {},
+            "tmp_parameters": {}, "attributes": {"_lazy": False}, "package_info": {"name": "test", "version": ""},
+            "learning_results": {}, "models": {}}
+        path = folder / f"tilt_{t:02d}.hspy"
+        file_writer(str(path), signal)
+        files.append(path)
+    return files
+
+
+def test_edx_stage_writes_element_volumes_and_composition(tmp_path):
+    rng = np.random.default_rng(5)
+    twin = core_shell_twin(rng, n_vox=24, peak_counts=20.0, background_counts=0.0, n_particles=1,
+                           tilts_deg=np.arange(-60.0, 61.0, 10.0))
+    files = _write_spectrum_files(tmp_path, twin)
+    labels = (twin.volumes.sum(axis=0) > 0).astype(np.int32)
+    record = run_edx(files, twin.haadf, None, preprocess_bin=1, pixel_size_nm=2.0, tilts_deg=twin.tilts_deg,
+                     nz_haadf=24, labels=labels, outdir=tmp_path, params=EdxParameters(bin_factor=1),
+                     figures=True)
+    assert record.lines == ("Pt_La", "Fe_Ka") and record.lines_source.startswith("the files' metadata")
+    from insitu4d.io.writers import read_array
+
+    pt, attrs = read_array(tmp_path / "elements" / "Pt_La.h5")
+    assert pt.shape == (24, 24, 24) and attrs["voxel_size_nm"] == 2.0
+    fe, _ = read_array(tmp_path / "elements" / "Fe_Ka.h5")
+    core = twin.volumes[0] > 0.5 * twin.volumes[0].max()
+    shell = twin.volumes[1] > 0.5 * twin.volumes[1].max()
+    # Pt in the core, Fe in the shell: each line's mean is several times higher where its element is
+    assert pt[core].mean() > 3 * pt[shell].mean() and fe[shell].mean() > 3 * fe[core].mean()
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "composition.csv")))
+    assert {r["line"] for r in rows} == {"Pt_La", "Fe_Ka"}
+    assert sum(float(r["count_fraction"]) for r in rows) == pytest.approx(1.0, abs=1e-3)
+    assert (tmp_path / "elements.png").stat().st_size > 10_000
+
+
+def test_edx_parameters_check_names_before_reading():
+    with pytest.raises(UnknownElement, match="'Qq'"):
+        EdxParameters(lines=("Qq_Ka",))
+    with pytest.raises(InvalidParameter, match="edx method"):
+        EdxParameters(method="joint")
+
+
+# --- core–shell particles in maps -------------------------------------------------------------------------------
+def _core_shell_maps(seed):
+    from insitu4d.measure.core_shell import projected_core_shell
+
+    rng = np.random.default_rng(seed)
+    shape = (64, 64)
+    core, shell, truth = np.full(shape, 0.5), np.full(shape, 0.5), []
+    for cy, cx in [(16, 16), (16, 46), (46, 20), (46, 48)]:
+        rc, cy, cx = rng.uniform(2, 4), cy + rng.uniform(-2, 2), cx + rng.uniform(-2, 2)
+        ro = rc + rng.uniform(1.5, 4)
+        core += projected_core_shell(shape, (cy, cx), rc, ro, 3.0, 0.0)
+        shell += projected_core_shell(shape, (cy, cx), rc, ro, 1.0, 2.0)
+        truth.append((cy, cx, rc, ro))
+    return rng.poisson(core).astype(float), rng.poisson(shell).astype(float), np.full(shape, 0.5), truth
+
+
+def test_core_shell_fit_recovers_radii_of_projected_spheres():
+    from insitu4d.measure.core_shell import fit_core_shell, locate_particles
+
+    errors, z_scores = [], []
+    for seed in range(4):
+        core, shell, background, truth = _core_shell_maps(seed)
+        fits = fit_core_shell(core, background, shell, background, locate_particles(core + shell - 1.0), 0.5)
+        assert len(fits) == 4
+        for f in fits:
+            cy, cx, rc, ro = min(truth, key=lambda t: np.hypot(f.centre_y_nm / 0.5 - t[0], f.centre_x_nm / 0.5 - t[1]))
+            errors += [f.core_radius_nm / 0.5 - rc, f.outer_radius_nm / 0.5 - ro]
+            z_scores += [(f.core_radius_nm / 0.5 - rc) / (f.core_radius_error_nm / 0.5),
+                         (f.outer_radius_nm / 0.5 - ro) / (f.outer_radius_error_nm / 0.5)]
+    # radii within 0.4 px (a fifth of the thinnest shell); the standard errors cover about 85 % at 2 SE
+    # (measured: 84 % over 48 radii), so assert 70 % at 2 SE over these 32
+    assert np.max(np.abs(errors)) < 0.4
+    assert np.mean(np.abs(z_scores) < 2) >= 0.7
+
+
+def test_core_shell_refuses_mismatched_maps():
+    from insitu4d.measure.core_shell import fit_core_shell
+
+    with pytest.raises(InvalidParameter, match="differ in shape"):
+        fit_core_shell(np.zeros((4, 4)), np.zeros((4, 4)), np.zeros((4, 5)), np.zeros((4, 4)), np.zeros((4, 4), int),
+                       1.0)
+
+
+FEPT = SHARED_DATA / "eds_fept_coreshell"
+
+
+@pytest.mark.skipif(not FEPT.is_dir(), reason="../shared/data not present")
+def test_elements_command_on_real_fept_core_shell_maps(tmp_path):
+    from typer.testing import CliRunner
+
+    from insitu4d.cli import app
+
+    result = CliRunner().invoke(app, ["elements", str(FEPT / "core_shell.hspy"), "-o", str(tmp_path),
+                                      "--core-line", "Pt_La", "--shell-line", "Fe_Ka"])
+    assert result.exit_code == 0, result.output
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "core_shell.csv")))
+    assert len(rows) >= 3
+    for r in rows:  # FePt cores of a few nm in an iron-oxide shell: both present and finite
+        assert 1.0 < float(r["core_radius_nm"]) < 5.0 and 0.5 < float(r["shell_thickness_nm"]) < 5.0
+        assert float(r["shell_thickness_error_nm"]) < 0.5
+    bad = CliRunner().invoke(app, ["elements", str(FEPT / "core_shell.hspy"), "-o", str(tmp_path / "b"),
+                                   "--core-line", "Pt_La"])
+    assert bad.exit_code == 2 and "give both --core-line and --shell-line" in bad.output
