@@ -239,7 +239,9 @@ def run(ctx: typer.Context,
                                        help="EDX: 'separate' (Poisson EM per line) or 'fused' (all lines with the "
                                             "HAADF)."),
         edx_bin: str = typer.Option("auto", "--edx-bin", help="EDX: bin the X-ray maps by this factor, or 'auto'."),
-        no_edx: bool = typer.Option(False, "--no-edx", help="Skip the element volumes of spectrum-image files.")
+        no_edx: bool = typer.Option(False, "--no-edx", help="Skip the element volumes of spectrum-image files."),
+        edx: Optional[Path] = typer.Option(None, "--edx", help="EDX: a folder or glob of spectrum images, one file "
+                                                                  "per tilt, recorded beside the HAADF series.")
         ) -> None:
     """Tilt series to volume, labels, particles.csv, pairs.csv and run.json; an EXPERIMENT.toml to
     every time point, tracked particles and pairs_timeseries.csv (the options then come from the file)."""
@@ -261,7 +263,7 @@ def run(ctx: typer.Context,
                            align_method=align_method.value, edx="off" if no_edx else "auto", edx_lines=lines,
                            edx_method=edx_method, edx_bin_factor=_auto_or_integer(edx_bin, "--edx-bin"))
     with _StageProgress() as progress:
-        result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress)
+        result = run_tilt_series(input_path, output, tilts=tilts, params=params, progress=progress, edx=edx)
     from .io.nexus import export_nexus, nexus_available
 
     nexus = export_nexus(output) if nexus_available() else []
@@ -509,14 +511,17 @@ def elements(spectrum_image: Path = typer.Argument(..., metavar="SPECTRUM_IMAGE"
                                                                         "default: those the file lists."),
              core_line: Optional[str] = typer.Option(None, "--core-line", help="Line of the particles' cores (Pt_La)."),
              shell_line: Optional[str] = typer.Option(None, "--shell-line", help="Line of their shells (Fe_Ka, O_K)."),
-             pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm (else metadata).")
+             pixel_size: Optional[float] = typer.Option(None, "--pixel-size", help="Pixel size in nm (else metadata)."),
+             denoise: Optional[DenoiseMethod] = typer.Option(
+                 None, "--denoise", help="Denoise the maps' counts, strength chosen by Poisson thinning (figures and "
+                                         "maps; the core-shell fit takes the raw counts).")
              ) -> None:
     """Element maps of a spectrum image (background-subtracted line windows from the X-ray line table), and with
     --core-line/--shell-line the core radius and shell thickness of each particle with standard errors."""
     from .pipeline.edx import spectrum_image_maps
 
     record = spectrum_image_maps(spectrum_image, output, lines=lines, core_line=core_line, shell_line=shell_line,
-                                 pixel_size_nm=pixel_size)
+                                 pixel_size_nm=pixel_size, denoise=denoise.value if denoise is not None else None)
     out.print(f"{len(record.lines)} map(s): " + ", ".join(f"{n} ({c:.0f} net counts)"
                                                           for n, c in record.net_counts.items()))
     for said in record.overlaps:

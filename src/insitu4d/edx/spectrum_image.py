@@ -6,14 +6,13 @@ signal with an energy axis is the spectrum image.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import MissingEnergyCalibration, UnreadableFile
-from ..io.writers import reader_errors
+from ..errors import MissingEnergyCalibration
+from ..io.readers import _get, read_signal
 from .lines import DEFAULT_RESOLUTION_MNKA_EV
 
 __all__ = ["SpectrumImage", "read_spectrum_image", "spectrum_image_from_signal"]
@@ -68,15 +67,6 @@ class SpectrumImage:
         return self.energy_offset_keV + self.energy_scale_keV * np.arange(channels.start, channels.stop)
 
 
-def _metadata_value(tree: dict, dotted: str):
-    node = tree
-    for key in dotted.split("."):
-        if not isinstance(node, dict) or key not in node:
-            return None
-        node = node[key]
-    return node
-
-
 def _as_names(value) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -117,7 +107,7 @@ def spectrum_image_from_signal(signal: dict, source: str = "") -> SpectrumImage:
             "(offset and scale in keV) before extracting element maps.")
     factor = _ENERGY_TO_KEV[unit]
     metadata = signal.get("metadata") or {}
-    resolution = _metadata_value(metadata, "Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa")
+    resolution = _get(metadata, "Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa")
     pixel = None
     if len(axes) >= 3:
         px_unit = str(axes[-2].get("units") or "")
@@ -126,7 +116,7 @@ def spectrum_image_from_signal(signal: dict, source: str = "") -> SpectrumImage:
     return SpectrumImage(
         data=data, energy_offset_keV=float(offset or 0.0) * factor, energy_scale_keV=float(scale) * factor,
         pixel_size_nm=pixel, resolution_mnka_eV=float(resolution) if resolution else DEFAULT_RESOLUTION_MNKA_EV,
-        lines_in_metadata=_as_names(_metadata_value(metadata, "Sample.xray_lines")), source=source,
+        lines_in_metadata=_as_names(_get(metadata, "Sample.xray_lines")), source=source,
         metadata=metadata)
 
 
@@ -150,27 +140,4 @@ def read_spectrum_image(path) -> SpectrumImage:
     MissingEnergyCalibration
         See :func:`spectrum_image_from_signal`.
     """
-    from ..io.readers import FORMATS
-
-    path = Path(path)
-    if not path.is_file():
-        raise UnreadableFile(f"file not found: {path}.")
-    module = FORMATS.get(path.suffix.lower())
-    if module is None:
-        raise UnreadableFile(f"unknown file format {path.suffix!r} for {path.name}; "
-                             f"supported: {', '.join(sorted(FORMATS))}.")
-    reader = importlib.import_module(module).file_reader
-    options = {"select_type": "spectrum_image"} if module == "rsciio.bruker" else {}
-    try:
-        with reader_errors(path, "a spectrum-image"):
-            signals = reader(str(path), **options)
-    except UnreadableFile:
-        raise
-    except Exception as exc:  # RosettaSciIO raises many kinds; the user needs the file and the cause
-        raise UnreadableFile(f"{path.name} is damaged or not a spectrum-image file; it could not be read "
-                             f"(the reader said: {type(exc).__name__}: {exc}).") from exc
-    cubes = [s for s in signals if np.ndim(s.get("data")) == 3]
-    if not cubes:
-        raise UnreadableFile(f"{path.name} holds no spectrum image (no signal with two spatial axes and an "
-                             "energy axis); EDX element maps need one.")
-    return spectrum_image_from_signal(cubes[0], path.name)
+    return spectrum_image_from_signal(read_signal(path, spectrum_image=True), Path(path).name)

@@ -71,12 +71,15 @@ def _get(tree: dict, dotted: str):
     return node
 
 
-def read_signal(path) -> dict:
+def read_signal(path, *, spectrum_image: bool = False) -> dict:
     """Read the first signal of a file with RosettaSciIO.
 
     Parameters
     ----------
     path : str or Path
+    spectrum_image : bool
+        Take the first EDX spectrum image (two spatial axes and an energy axis) instead of
+        the first image.
 
     Returns
     -------
@@ -102,7 +105,7 @@ def read_signal(path) -> dict:
         _check_mrc_size(path)
     reader = importlib.import_module(module).file_reader
     kind = module.split('.')[-1].upper()
-    options = {"select_type": "image"} if module == "rsciio.bruker" else {}  # the images, not the spectrum image
+    options = {"select_type": "spectrum_image" if spectrum_image else "image"} if module == "rsciio.bruker" else {}
     try:
         with reader_errors(path, f"a {kind}"):
             signals = reader(str(path), **options)
@@ -111,6 +114,12 @@ def read_signal(path) -> dict:
     except Exception as exc:  # RosettaSciIO raises many kinds; the user needs the file and the cause
         raise UnreadableFile(f"{path.name} is damaged, truncated or not a {kind} file; "
                              f"it could not be read (the reader said: {type(exc).__name__}: {exc}).") from exc
+    if spectrum_image:
+        cubes = [s for s in signals if np.ndim(s.get("data")) == 3 and np.size(s.get("data")) > 0]
+        if not cubes:
+            raise UnreadableFile(f"{path.name} holds no spectrum image (no signal with two spatial axes and an "
+                                 "energy axis); EDX element maps need one.")
+        return cubes[0]
     images = [s for s in signals if np.ndim(s.get("data")) >= 2 and np.size(s.get("data")) > 0]
     if not images:
         raise UnreadableFile(f"{path.name} holds no image data.")

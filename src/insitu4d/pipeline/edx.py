@@ -27,11 +27,13 @@ Then, for each X-ray line:
    lines account for all of the HAADF signal.
 6. **Outputs.** ``elements/<LINE>.h5`` (``/data`` (z, y, x) float32, attribute
    ``voxel_size_nm``), ``elements/HAADF.h5`` (the HAADF volume on the same grid),
-   ``composition.csv`` and ``elements.png``.
+   ``composition.csv`` (count fractions per particle, counted on the maps over each
+   particle's projected footprint, :mod:`insitu4d.measure.composition`) and ``elements.png``.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,17 +41,17 @@ import numpy as np
 
 from ..align.series import Alignment, apply_alignment
 from ..edx.lines import XrayLine, parse_lines
-from ..edx.maps import line_maps, line_overlaps
+from ..edx.maps import denoise_line_map, line_maps, line_overlaps
 from ..edx.spectrum_image import read_spectrum_image
 from ..errors import InvalidParameter, UnknownXrayLine
 from ..io.writers import write_array, write_csv
-from ..measure.composition import COMPOSITION_COLUMNS, particle_composition
+from ..measure.composition import COMPOSITION_COLUMNS, particle_composition, particle_footprints
 from ..recon.backends import get_projector
 from ..recon.fused import fused_reconstruction
 from ..recon.poisson import mlem
 
 __all__ = ["EdxParameters", "EdxRecord", "MapsRecord", "run_edx", "spectrum_image_maps", "detector_gain",
-           "edx_bin_factor", "holds_spectrum_images",
+           "edx_bin_factor", "holds_spectrum_images", "edx_files_for",
            "EDX_METHODS", "MIN_COUNTS_PER_PIXEL", "REFERENCE_MIN_KEV"]
 
 #: Reconstruction methods of element volumes.
@@ -130,6 +132,64 @@ def holds_spectrum_images(files) -> bool:
     except Exception:  # noqa: BLE001 - any failure means: not an EDX series
         return False
     return True
+
+
+def edx_files_for(path, tilts_deg) -> list[Path]:
+    """The spectrum-image files of a folder or glob, one per tilt, in the order of the HAADF tilts.
+
+    Each file's angle comes from its name (:func:`insitu4d.io.tilt_files.tilt_from_file_name`);
+    each HAADF tilt takes the file within 0.5° of it. Files without angles in their names
+    are taken in natural order.
+
+    Parameters
+    ----------
+    path : str or Path
+    tilts_deg : (n_tilts,) array_like
+
+    Returns
+    -------
+    list of Path
+
+    Raises
+    ------
+    NotAStack
+        No spectrum-image file there.
+    TiltAngleMismatch
+        Another number of files than tilts, or a tilt without a file.
+    """
+    from ..errors import TiltAngleMismatch
+    from ..io.tilt_files import tilt_file_in, tilt_from_file_name, tilt_series_files
+
+    files = tilt_series_files(path, set(_SPECTRUM_SUFFIXES))
+    if tilt_file_in(path) is not None:
+        files = [f for f in files if f != tilt_file_in(path)]
+    tilts = [float(t) for t in np.asarray(tilts_deg, float)]
+    if len(files) != len(tilts):
+        raise TiltAngleMismatch(f"{path} holds {len(files)} spectrum-image file(s) for {len(tilts)} tilts of the HAADF "
+                                "series; give one file per tilt.")
+    angles = [tilt_from_file_name(f.name) for f in files]
+    if any(a is None for a in angles):
+        return files
+    ordered = []
+    for t in tilts:
+        k = int(np.argmin([abs(a - t) for a in angles]))
+        if abs(angles[k] - t) > 0.5:
+            raise TiltAngleMismatch(f"no spectrum-image file in {path} is named for the tilt {t:g}° (nearest: "
+                                    f"{files[k].name}); name the files by their tilt, as the HAADF series is.")
+        ordered.append(files[k])
+    return ordered
+
+
+def _to_grid(stack: np.ndarray, shape) -> np.ndarray:
+    """Maps on a grid ``k`` times coarser than the HAADF images spread evenly over its pixels (counts kept)."""
+    ny, nx = stack.shape[-2:]
+    if (ny, nx) == tuple(shape):
+        return stack
+    k = shape[0] // ny
+    if k < 1 or shape[0] != k * ny or shape[1] != k * nx:
+        raise InvalidParameter(f"the spectrum images are {ny} × {nx} pixels and the HAADF images {shape[0]} × "
+                               f"{shape[1]}; they must be equal or differ by a whole factor.")
+    return np.repeat(np.repeat(stack, k, axis=-2), k, axis=-1) / float(k * k)
 
 
 def _sum_bin(stack: np.ndarray, factor: int) -> np.ndarray:
@@ -236,6 +296,7 @@ def _lines_for(files, params: EdxParameters) -> tuple[tuple[XrayLine, ...], str]
 
 
 def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, preprocess_bin: int,
+            haadf_shape: tuple[int, int] | None = None,
             pixel_size_nm: float, tilts_deg, nz_haadf: int, labels: np.ndarray | None, outdir,
             params: EdxParameters, haadf_volume: np.ndarray | None = None, figures: bool = True) -> EdxRecord:
     """Element volumes of an EDX tilt series aligned by its HAADF images (module docstring).
@@ -250,6 +311,9 @@ def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, pr
         The HAADF's; None when alignment was skipped (maps used as recorded).
     preprocess_bin : int
         The HAADF's pixel binning before alignment.
+    haadf_shape : (int, int), optional
+        The HAADF images as recorded (before binning): spectrum images on a grid a whole
+        factor coarser are spread onto it. Default: the spectrum images' own.
     pixel_size_nm : float, nm
         Of ``haadf_aligned``.
     tilts_deg : (n_tilts,) array_like
@@ -275,6 +339,8 @@ def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, pr
     files = [Path(f) for f in files]
     lines, lines_source = _lines_for(files, params)
     peak, background, unclean, resolution = _line_stacks(files, lines)
+    if haadf_shape is not None:
+        peak, background = _to_grid(peak, haadf_shape), _to_grid(background, haadf_shape)
     peak, background = _sum_bin(peak, preprocess_bin), _sum_bin(background, preprocess_bin)
     if alignment is not None:
         peak = np.stack([np.maximum(apply_alignment(p, alignment), 0) for p in peak])
@@ -311,8 +377,8 @@ def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, pr
                     attrs={"voxel_size_nm": voxel, "axes": "z,y,x", "line": "HAADF"})
         outputs.append("elements/HAADF.h5")
     if labels is not None:
-        rows = particle_composition(_block_labels(labels, factor, volumes.shape[1:]), volumes,
-                                    [line.name for line in lines], n_tilts=len(gain))
+        footprints = particle_footprints(projector, _block_labels(labels, factor, volumes.shape[1:]))
+        rows = particle_composition(peak, background, footprints, [line.name for line in lines])
         write_csv(outdir / "composition.csv", [r.to_row() for r in rows], COMPOSITION_COLUMNS)
         outputs.append("composition.csv")
     if figures:
@@ -377,16 +443,18 @@ class MapsRecord:
     unclean_background: tuple[str, ...]
     core_shell: tuple = ()
     outputs: tuple[str, ...] = ()
+    denoising: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"source": self.source, "lines": list(self.lines), "lines_source": self.lines_source,
                 "pixel_size_nm": self.pixel_size_nm, "net_counts": dict(self.net_counts),
                 "overlaps": list(self.overlaps), "background_windows_hold_other_lines": list(self.unclean_background),
-                "core_shell": [f.to_row() for f in self.core_shell], "outputs": list(self.outputs)}
+                "core_shell": [f.to_row() for f in self.core_shell], "outputs": list(self.outputs),
+                "denoising": dict(self.denoising)}
 
 
 def spectrum_image_maps(path, outdir, *, lines=None, core_line: str | None = None, shell_line: str | None = None,
-                        pixel_size_nm: float | None = None) -> MapsRecord:
+                        pixel_size_nm: float | None = None, denoise: str | None = None) -> MapsRecord:
     """Element maps of one spectrum image, and the core radius and shell thickness of its particles.
 
     Writes ``maps/<LINE>.h5`` (``/data`` (y, x) net counts, ``/peak`` and ``/background``;
@@ -404,6 +472,9 @@ def spectrum_image_maps(path, outdir, *, lines=None, core_line: str | None = Non
         Lines of the core and of the shell; added to ``lines`` if missing.
     pixel_size_nm : float, optional
         Overrides the file's calibration.
+    denoise : {"tv", "nlm", "wavelet", "gaussian", "bm3d"}, optional
+        Denoise each map's counts, Poisson-aware (:func:`insitu4d.edx.maps.denoise_line_map`);
+        the core–shell fit always takes the raw counts, whose noise its likelihood knows.
 
     Returns
     -------
@@ -436,7 +507,8 @@ def spectrum_image_maps(path, outdir, *, lines=None, core_line: str | None = Non
     extra = [n for n in (core_line, shell_line) if n is not None and n not in [c.name for c in chosen]]
     chosen = tuple(chosen) + (parse_lines(extra) if extra else ())
     pixel = pixel_size_nm if pixel_size_nm is not None else si.pixel_size_nm
-    maps = line_maps(si, chosen)
+    raw = line_maps(si, chosen)
+    maps = [denoise_line_map(m, denoise) for m in raw] if denoise is not None else raw
     outdir = Path(outdir)
     (outdir / "maps").mkdir(parents=True, exist_ok=True)
     outputs = []
@@ -446,14 +518,15 @@ def spectrum_image_maps(path, outdir, *, lines=None, core_line: str | None = Non
         with h5py.File(tmp, "w") as f:
             f["data"], f["peak"], f["background"] = m.net, m.peak, m.background
             f.attrs.update({"pixel_size_nm": pixel if pixel is not None else float("nan"), "line": m.line.name,
-                            "energy_keV": m.line.energy_keV, "window_keV": m.window_keV, "axes": "y,x"})
+                            "energy_keV": m.line.energy_keV, "window_keV": m.window_keV, "axes": "y,x",
+                            "denoising": json.dumps(m.denoising)})
         tmp.replace(target)
         outputs.append(f"maps/{m.line.name}.h5")
     fits: list = []
     if core_line is not None:
         if pixel is None:
             raise MissingPixelSize(f"{Path(path).name} has no pixel size; give it (--pixel-size, nm) to measure radii.")
-        by_name = {m.line.name: m for m in maps}
+        by_name = {m.line.name: m for m in raw}
         core, shell = by_name[parse_lines(core_line)[0].name], by_name[parse_lines(shell_line)[0].name]
         labels = locate_particles(core.net + shell.net)
         fits = fit_core_shell(core.peak, core.background, shell.peak, shell.background, labels, pixel)
@@ -468,6 +541,7 @@ def spectrum_image_maps(path, outdir, *, lines=None, core_line: str | None = Non
                         pixel_size_nm=pixel, net_counts={m.line.name: round(float(m.net.sum()), 1) for m in maps},
                         overlaps=tuple(line_overlaps(chosen, si.resolution_mnka_eV)),
                         unclean_background=tuple(m.line.name for m in maps if not m.background_clean),
-                        core_shell=tuple(fits), outputs=tuple(outputs))
+                        core_shell=tuple(fits), outputs=tuple(outputs),
+                        denoising={m.line.name: m.denoising for m in maps} if denoise is not None else {})
     write_json(outdir / "maps.json", record.to_dict())
     return record

@@ -49,6 +49,7 @@ key that is not in it is an error that names the nearest valid one::
     temperature_C = 350.0
     tiltseries = "T01.mrc"        # omit to let [simulation] make it
     tilts = "T01.rawtlt"          # optional (a sidecar beside the stack is found)
+    edx = "T01_edx/"              # optional: EDX spectrum images, one file per tilt (element volumes)
 
     [simulation]                  # the digital twin (insitu4d.simulate)
     shape_px = [48, 64, 96]       # (nz, ny, nx)
@@ -103,6 +104,7 @@ class TimePoint:
     temperature_C: float | None
     tiltseries: Path | None
     tilts: Path | None
+    edx: Path | None = None
 
     @property
     def name(self) -> str:
@@ -135,7 +137,7 @@ ACQUISITION_KEYS = ("pixel_size_nm", "tilts_unit", "dose_e_per_nm2", "holder_log
                     "holder_clock_offset_s", "beam_energy_keV",
                     "probe_current_pA", "dwell_time_ns", "dwell_time_s", "frame_time_s", "microscope", "detector",
                     "notes")
-TIMEPOINT_KEYS = ("time_s", "temperature_C", "tiltseries", "tilts")
+TIMEPOINT_KEYS = ("time_s", "temperature_C", "tiltseries", "tilts", "edx")
 SIMULATION_KEYS = ("shape_px", "tilt_min_deg", "tilt_max_deg", "tilt_step_deg", "seed", "drift_max_px",
                    "tilt_axis_offset_px", "tilt_axis_rotation_deg", "lambda_cu_nm", "pairs", "spheres")
 PAIR_KEYS = ("midpoint_nm", "axis", "r_p_nm", "law_n", "law_B_per_s", "t0_s", "max_neck_ratio", "Z")
@@ -338,7 +340,8 @@ def read_experiment(path) -> Experiment:
         w = f"{where} [[timepoints]] #{i + 1}"
         _check_keys(tp, TIMEPOINT_KEYS, w)
         timepoints.append(TimePoint(i, _number(tp, "time_s", w, required=True), _number(tp, "temperature_C", w),
-                                    _path(tp, "tiltseries", w, path.parent), _path(tp, "tilts", w, path.parent)))
+                                    _path(tp, "tiltseries", w, path.parent), _path(tp, "tilts", w, path.parent),
+                                    _path(tp, "edx", w, path.parent)))
     times = [t.time_s for t in timepoints]
     if any(b <= a for a, b in zip(times, times[1:])):
         raise InvalidParameter(f"{where}: time_s must increase from one time point to the next; got {times}.")

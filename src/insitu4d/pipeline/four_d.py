@@ -6,10 +6,11 @@ point into ``T01/``, ``T02/`` …, track particles through time, and write
 ``pairs_timeseries.csv``, ``particles_timeseries.csv``, ``events.json``, the plots, a
 neck-growth fit per pair with its time origin free, ``twin_accuracy.csv`` when the twin
 made every time point, error bars from the twin (``uncertainty.csv`` and the ``*_err``
-columns, :mod:`insitu4d.pipeline.uncertainty`), ``report.html``, and ``experiment.json``
-(written last). A time point whose ``run.json`` records the same input checksum and
-parameters is not run again, so an interrupted run resumes at the first unfinished time
-point; so are the twin's repeats.
+columns, :mod:`insitu4d.pipeline.uncertainty`), ``composition_timeseries.csv`` when time
+points carry EDX series (each particle's line fractions with its track id),
+``report.html``, and ``experiment.json`` (written last). A time point whose ``run.json``
+records the same input checksum and parameters is not run again, so an interrupted run
+resumes at the first unfinished time point; so are the twin's repeats.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ..io.holder_log import isothermal_segments
 from ..io.output_folder import output_folder
 from ..io.writers import copy_file, sha256_file, write_csv, write_json
 from ..measure.protocol import PROTOCOL_2D_COLUMNS
+from ..measure.composition import COMPOSITION_COLUMNS
 from ..measure import Measurements, Pair, Particle
 from ..measure.tracking import track_particles
 from ..simulate.compare import PAIR_QUANTITIES
@@ -38,6 +40,8 @@ from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_unc
 
 __all__ = ["run_experiment", "run_experiment_file", "resolve_automatic", "PAIR_TIMESERIES_COLUMNS"]
 
+#: Columns of composition_timeseries.csv: the time point, then composition.csv's (insitu4d.measure.composition).
+COMPOSITION_TIMESERIES_COLUMNS = ["time_point", "time_s", "temperature_C", "track_id", *COMPOSITION_COLUMNS]
 #: Columns of pairs_timeseries.csv: time, hold and track ids, the pair's quantities with their error bars, then
 #: any other quantity of :class:`~insitu4d.measure.records.Pair` the time series keep (``timeseries=True``).
 _PAIR_TIMESERIES_FIXED = ["time_s", "temperature_C", "segment", "pair_id", "label_a", "label_b", "r_n_nm",
@@ -165,11 +169,12 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         use = resolved or params
         seeds = previous if params.seed_from_previous else None
         prior = previous_volume if params.temporal_prior else None
-        measurements = finished_measurements(tp_dir, Path(stack), use.to_dict(), seeds, prior, tilts=tilts)
+        measurements = finished_measurements(tp_dir, Path(stack), use.to_dict(), seeds, prior, tilts=tilts,
+                                             edx=tp.edx)
         resumed = measurements is not None
         if measurements is None:
             run_tilt_series(stack, tp_dir, tilts=tilts, params=use, previous_labels=seeds, previous_volume=prior,
-                            progress=lambda stage, done, total, name=tp.name: report(name, done, total))
+                            progress=lambda stage, done, total, name=tp.name: report(name, done, total), edx=tp.edx)
             measurements = Measurements.load(tp_dir / "measurements.json")
         run = TimePointResult.load(tp_dir / "run.json")
         if resolved is None:
@@ -189,6 +194,9 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     kinetics = _kinetics(experiment, pair_rows)
     write_csv(outdir / "pairs_timeseries.csv", pair_rows, PAIR_TIMESERIES_COLUMNS)
     write_csv(outdir / "particles_timeseries.csv", particle_rows, PARTICLE_TIMESERIES_COLUMNS)
+    composition_rows = composition_timeseries(experiment, outdir, tracks["track_of"])
+    if composition_rows:
+        write_csv(outdir / "composition_timeseries.csv", composition_rows, COMPOSITION_TIMESERIES_COLUMNS)
     write_json(outdir / "events.json", {"events": tracks["events"], "frame_shifts_nm": tracks["shifts_nm"]})
     pair_fits = fit_pairs(pair_rows, n_bootstrap=N_BOOTSTRAP, seed=BOOTSTRAP_SEED)
     fits = [f.to_dict() for f in pair_fits]
@@ -212,6 +220,10 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
                             temperatures=[(tp.time_s, tp.temperature_C) for tp in experiment.timepoints],
                             holds=kinetics.get("segments"))
     plots += [_particles_3d(experiment, outdir, tracks).name, *extra]
+    if composition_rows:
+        from ..report.timeseries import save_composition_plot
+
+        plots.append(save_composition_plot(outdir / "composition_vs_time.png", composition_rows).name)
     if pair_rows:
         plots.append(_neck_slices(experiment, outdir, pair_rows, particle_rows, tracks).name)
     summary = {
@@ -237,7 +249,8 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
             **({"uncertainty": experiment.uncertainty.seed} if experiment.uncertainty.repeats else {})).to_dict(),
         "outputs": sorted(["experiment.toml", "pairs_timeseries.csv", "particles_timeseries.csv", "events.json",
                            "experiment.json",
-                           *plots, *(["uncertainty.csv"] if uncertainty.get("file") else [])]),
+                           *plots, *(["uncertainty.csv"] if uncertainty.get("file") else []),
+                           *(["composition_timeseries.csv"] if composition_rows else [])]),
     }
     from ..report.html import write_report
     from ..io.nexus import export_nexus, nexus_available
@@ -251,6 +264,36 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         export_nexus(outdir)
         report("nexus", 1, 1)
     return summary
+
+
+def composition_timeseries(experiment: Experiment, outdir: Path, track_of) -> list[dict]:
+    """The rows of every time point's ``composition.csv`` with its time, temperature and the particles' track ids.
+
+    Parameters
+    ----------
+    experiment : Experiment
+    outdir : Path
+    track_of : list of dict
+        Per time point, label -> track id (:func:`insitu4d.measure.tracking.track_particles`).
+
+    Returns
+    -------
+    list of dict
+        Columns :data:`COMPOSITION_TIMESERIES_COLUMNS`; empty when no time point has EDX.
+    """
+    import csv
+
+    rows = []
+    for tp, ids in zip(experiment.timepoints, track_of):
+        path = outdir / tp.name / "composition.csv"
+        if not path.is_file():
+            continue
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                label = int(row["particle"])
+                rows.append({"time_point": tp.name, "time_s": tp.time_s, "temperature_C": tp.temperature_C,
+                             "track_id": ids.get(label), **row})
+    return rows
 
 
 def _truth_curves(accuracy_rows: list[dict], pair_rows: list[dict]) -> list[dict]:

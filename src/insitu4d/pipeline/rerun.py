@@ -62,4 +62,4 @@ def rerun_time_point(run_json, outdir, *, progress: Callable[[str, int, int], No
     path = {name: recorded.path for name, recorded in record.inputs.items() if not recorded.unused}
     return run_tilt_series(path["tilt_series"], outdir, tilts=path.get("tilts"), params=record.parameters,
                            progress=progress, figures=figures, previous_labels=path.get("previous_labels"),
-                           previous_volume=path.get("previous_volume"))
+                           previous_volume=path.get("previous_volume"), edx=path.get("edx"))

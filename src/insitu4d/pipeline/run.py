@@ -40,7 +40,7 @@ from ..recon import check_parameters as check_reconstruction
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
 from .result import InputFile, TiltSeriesRecord, TimePointResult
-from .edx import EdxParameters, holds_spectrum_images, run_edx
+from .edx import EdxParameters, edx_files_for, holds_spectrum_images, run_edx
 
 __all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES",
            "STAGE_TABLES"]
@@ -296,7 +296,7 @@ def _recon_key(ts: TiltSeries, params: RunParameters, noise: dict, prior_sha256:
 
 def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | None = None,
                     progress: Callable[[str, int, int], None] | None = None, figures: bool = True,
-                    previous_labels=None, previous_volume=None) -> TimePointResult:
+                    previous_labels=None, previous_volume=None, edx=None) -> TimePointResult:
     """Run the main job on one tilt series and write every output to ``outdir``.
 
     Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attributes
@@ -328,6 +328,11 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         ``volume.h5`` of the previous time point: with ``params.temporal_prior`` the
         reconstruction's prior (:func:`insitu4d.recon.reconstruct` ``prior``); recorded with
         its checksum. Ignored, with the reason in ``run.json``, on another grid.
+    edx : str or Path, optional
+        A folder or glob of EDX spectrum-image files, one per tilt, recorded beside the HAADF
+        series (files named by their tilt, or in natural order): element volumes
+        (:mod:`insitu4d.pipeline.edx`). Without it, the tilt series' own files are used
+        when they hold spectrum images (Bruker ``.bcf``).
 
     Returns
     -------
@@ -342,11 +347,11 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     params = params or RunParameters()
     with output_folder(outdir, "run.json") as folder:
         return _run_tilt_series(input_path, folder, tilts=tilts, params=params, progress=progress, figures=figures,
-                                previous_labels=previous_labels, previous_volume=previous_volume)
+                                previous_labels=previous_labels, previous_volume=previous_volume, edx=edx)
 
 
 def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, progress, figures: bool,
-                     previous_labels, previous_volume) -> TimePointResult:
+                     previous_labels, previous_volume, edx=None) -> TimePointResult:
     """:func:`run_tilt_series` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
     timings: dict[str, float] = {}
@@ -369,6 +374,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
     with stage("read"):
         ts = read_tilt_series(input_path, tilts=tilts, pixel_size_nm=params.pixel_size_nm,
                               tilts_unit=params.tilts_unit)
+        raw_shape = ts.shape
         inputs = {"tilt_series": InputFile.of(input_path)}
         dose = tilt_series_dose(ts)
         tilt_file = _tilt_file(tilts, ts.raw_metadata.get("tilts_source"))
@@ -445,10 +451,18 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                  *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution, tilts_deg=ts.tilts_deg,
                               fitted=[f.labels for f in neck_fits if f.accepted])]
     edx_record = None
-    spectrum_files = ts.raw_metadata.get("files") if params.edx == "auto" else None
-    if spectrum_files and holds_spectrum_images(spectrum_files):
+    if edx is not None:
+        if params.edx == "off":
+            raise InvalidParameter("an EDX series was given with edx = 'off'; drop one of them.")
+        spectrum_files = edx_files_for(edx, ts.tilts_deg)
+        inputs["edx"] = InputFile.of(edx)
+    else:
+        spectrum_files = ts.raw_metadata.get("files") if params.edx == "auto" else None
+        spectrum_files = spectrum_files if spectrum_files and holds_spectrum_images(spectrum_files) else None
+    if spectrum_files:
         with stage("edx"):
             edx_record = run_edx(spectrum_files, ts.data, alignment, preprocess_bin=params.preprocessing.bin_factor,
+                                 haadf_shape=tuple(raw_shape[1:]),
                                  pixel_size_nm=ts.pixel_size_nm, tilts_deg=ts.tilts_deg, nz_haadf=volume.shape[0],
                                  labels=labels, outdir=outdir, params=params.edx_parameters,
                                  haadf_volume=volume.data, figures=figures)
@@ -553,7 +567,7 @@ def _figure_centre(labels: np.ndarray) -> tuple[int, int, int] | None:
 
 
 def finished_measurements(outdir, stack, params: dict, previous_labels=None, previous_volume=None,
-                          tilts=None) -> Measurements | None:
+                          tilts=None, edx=None) -> Measurements | None:
     """The measurements of a finished :func:`run_tilt_series` in ``outdir`` with the same inputs and parameters.
 
     Returns None unless ``outdir/run.json`` was written by this version of insitu4d and
@@ -575,6 +589,8 @@ def finished_measurements(outdir, stack, params: dict, previous_labels=None, pre
         The previous time point's ``labels.h5`` and ``volume.h5`` it would be given.
     tilts : str or Path, optional
         The tilt file it would be given.
+    edx : str or Path, optional
+        The EDX series it would be given.
 
     Returns
     -------
@@ -592,7 +608,8 @@ def finished_measurements(outdir, stack, params: dict, previous_labels=None, pre
         same_input = (run.software_version == __version__ and run.inputs["tilt_series"].same_content(stack)
                       and _same_file(recorded_tilts, tilt_file))
         same_previous = all(_same_file(run.inputs.get(name), path) for name, path in
-                            (("previous_labels", previous_labels), ("previous_volume", previous_volume)))
+                            (("previous_labels", previous_labels), ("previous_volume", previous_volume),
+                             ("edx", edx)))
         same_params = json.loads(json.dumps(run.parameters.to_dict(), default=str)) == \
             json.loads(json.dumps(params, default=str))
         if same_input and same_previous and same_params:

@@ -178,6 +178,15 @@ def write_report(outdir, summary: dict, pair_rows: list[dict]) -> Path:
         parts.append(_table(["MAE r_n (vox)", "MAE d (vox)", "MAE d, sphere centres (vox)", "pairs found"],
                             [[_num(a["mae_r_n_vox"], "{:.2f}"), _num(a["mae_d_vox"], "{:.2f}"),
                               _num(a["mae_d_centre_vox"], "{:.2f}"), _num(a["found_fraction"], "{:.0%}")]]))
+    if (outdir / "composition_vs_time.png").is_file():
+        parts.append("<h2>Composition over time</h2>")
+        parts.append(_figure(outdir / "composition_vs_time.png", "Each X-ray line's share of a particle's detected "
+                             "counts (composition_timeseries.csv), counted on the element maps over the particle's "
+                             "footprint; error bars: counting statistics. Fractions of X-rays, not atomic fractions."))
+        first_edx = next((t["time_point"] for t in s["time_points"]
+                          if (outdir / t["time_point"] / "elements.png").is_file()), None)
+        if first_edx is not None:
+            parts.append(_figure(outdir / first_edx / "elements.png", f"{first_edx}: element volumes."))
     parts.append("<h2>Identity events</h2>")
     names = [t["time_point"] for t in s["time_points"]]
     parts.append(_table(["time point", "kind", "tracks", "into / from track"],

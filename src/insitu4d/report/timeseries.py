@@ -10,7 +10,7 @@ import numpy as np
 from ..io.writers import atomic_path
 from ..physics import model_c_com_distance, model_c_distance, truncated_sphere
 
-__all__ = ["save_pair_plots"]
+__all__ = ["save_pair_plots", "save_composition_plot"]
 
 
 def save_pair_plots(outdir, rows: list[dict], *, fits=(), truth: list[dict] | None = None,
@@ -176,6 +176,54 @@ def save_fit_plot(path, rows: list[dict], fits: list) -> Path:
     axes[1].set(xlabel="d / 2r_p", ylabel="r_n / r_p", xlim=(0.4, 1.1), ylim=(0, 1.05))
     for ax in axes:
         ax.legend(fontsize=6)
+    path = Path(path)
+    _save(fig, path)
+    return path
+
+
+def save_composition_plot(path, rows: list[dict]) -> Path:
+    """Plot each line's count fraction vs time, one panel per line, one curve per particle track, with error bars.
+
+    Parameters
+    ----------
+    path : str or Path
+    rows : list of dict
+        Rows of ``composition_timeseries.csv`` (``time_s``, ``track_id``, ``line``,
+        ``count_fraction``, ``count_fraction_error``).
+
+    Returns
+    -------
+    Path
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from .render3d import TRACK_COLOURS
+
+    lines = list(dict.fromkeys(r["line"] for r in rows))
+    tracks = sorted({str(r["track_id"]) for r in rows}, key=lambda t: (len(t), t))
+    cols = min(len(lines), 4)
+    n_rows = int(np.ceil(len(lines) / cols))
+    fig, axes = plt.subplots(n_rows, cols, figsize=(3.2 * cols, 2.6 * n_rows), squeeze=False)
+    for ax, line in zip(axes.ravel(), lines):
+        for k, track in enumerate(tracks):
+            mine = sorted((r for r in rows if r["line"] == line and str(r["track_id"]) == track),
+                          key=lambda r: float(r["time_s"]))
+            if not mine:
+                continue
+            ax.errorbar([float(r["time_s"]) for r in mine], [float(r["count_fraction"]) for r in mine],
+                        yerr=[float(r["count_fraction_error"]) for r in mine], marker="o", ms=3, capsize=2,
+                        color=TRACK_COLOURS[k % len(TRACK_COLOURS)], label=f"track {track}")
+        ax.set_title(line, fontsize=9)
+        ax.set_xlabel("t (s)", fontsize=8)
+        ax.set_ylabel("count fraction", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.ravel()[len(lines):]:
+        ax.axis("off")
+    axes[0, 0].legend(fontsize=6)
+    fig.tight_layout()
     path = Path(path)
     _save(fig, path)
     return path
