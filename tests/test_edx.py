@@ -473,6 +473,18 @@ def test_experiment_with_edx_series_writes_composition_over_time(tmp_path):
     assert all(r["track_id"] not in ("", "None") for r in rows)
     run = json.loads((tmp_path / "out" / "T02" / "run.json").read_text())
     assert run["inputs"]["edx"]["path"].endswith("T2_edx") and run["edx"]["lines"] == list(LINES)
+    from insitu4d.io.nexus import nexus_available, validate_nexus
+
+    if nexus_available():  # the element volumes and the composition are in the NXem file, which stays valid
+        import h5py
+
+        report = validate_nexus(tmp_path / "out" / "T02" / "run.nxs")
+        assert report.valid, report.problems
+        with h5py.File(tmp_path / "out" / "T02" / "run.nxs") as f:
+            group = f["/entry1/element_reconstruction"]
+            assert group["Cd_La/intensity"].shape[1:] == (16, 48)
+            assert group["composition/fraction_Cd_La"].shape == group["composition/fraction_Cd_La_errors"].shape
+            assert f["/entry1/sample/atom_types"][()].decode() == "Cd, Cu, P, Se"
 
 
 @pytest.mark.parametrize("options, words", [

@@ -361,18 +361,60 @@ def time_point_entry(folder, *, acquisition: dict | None = None, temperature_C: 
     e.put("/noteID[note_run_record]/description", json.dumps(run.to_dict(), default=str))
     e.put("/sampleID[sample]/is_simulation", bool(is_simulation))
     e.put("/sampleID[sample]/name", sample_name)
-    e.put("/sampleID[sample]/atom_types", "unknown")
+    elements = sorted({line.split("_")[0] for line in (run.edx or {}).get("lines", [])})
+    e.put("/sampleID[sample]/atom_types", ", ".join(elements) if elements else "unknown")
     e.put("/sampleID[sample]/preparation_date", "1970-01-01T00:00:00+00:00")
     e.put("/sampleID[sample]/description", UNKNOWN_SAMPLE)
     _frames(e, run, voxel)
     _instrument(e, run, temperature_C, is_simulation)
     _stages(e, run, acquisition, volume, labels, voxel, measurements, folder, start)
+    _elements(e, folder, run)
     _correlation(e, folder, run.software_version)
     return dict(e)
 
 
 #: ``insitu4d correlate`` runs after the time point's stages: its NXprocess comes after them all.
 CORRELATION_SEQUENCE_INDEX = 99
+#: The EDX stage (element volumes, :mod:`insitu4d.pipeline.edx`) follows the HAADF stages.
+ELEMENTS_SEQUENCE_INDEX = 90
+
+
+def _elements(e: _Entry, folder: Path, run) -> None:
+    """The element volumes and the composition of an EDX series (``run.json`` ``edx``), as NXdata of one NXprocess."""
+    if not run.edx:
+        return
+    edx = run.edx
+    g = _process(e, "element_reconstruction", ELEMENTS_SEQUENCE_INDEX, run.software_version, None,
+                 {k: edx[k] for k in ("method", "bin_factor", "reference_line", "lines_source", "overlaps")
+                  if k in edx})
+    e.put(f"{g}/PARAMETERS[parameters]/PARAMETER[lines]", ", ".join(edx["lines"]))
+    e.put(f"{g}/PARAMETERS[parameters]/PARAMETER[line_energies]", np.asarray(edx["line_energies_keV"], float), "keV")
+    e.put(f"{g}/PARAMETERS[parameters]/PARAMETER[gain_per_tilt]", np.asarray(edx["gain_per_tilt"], float))
+    e.put(f"{g}/PARAMETERS[parameters]/PARAMETER[voxel_size]", float(edx["voxel_size_nm"]), "nm")
+    for line in edx["lines"]:
+        path = folder / "elements" / f"{line}.h5"
+        if not path.is_file():
+            continue
+        volume, _ = read_array(path)
+        axes = [(a, np.arange(n) * float(edx["voxel_size_nm"]), "nm") for a, n in zip("zyx", volume.shape)]
+        e.data(f"{g}/DATA[{line}]", {"intensity": ({"compress": volume.astype(np.float32), "strength": 4}, None,
+                                                   None)},
+               axes, f"{line}: expected X-ray counts per voxel and tilt (z, y, x)")
+    composition = folder / "composition.csv"
+    if composition.is_file():
+        import csv
+
+        with open(composition, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        particles = sorted({int(r["particle"]) for r in rows})
+        if particles:
+            signals = {}
+            for line in edx["lines"]:
+                mine = {int(r["particle"]): r for r in rows if r["line"] == line}
+                signals[f"fraction_{line}"] = ([float(mine[p]["count_fraction"]) for p in particles], None,
+                                               [float(mine[p]["count_fraction_error"]) for p in particles])
+            e.data(f"{g}/DATA[composition]", signals, [("particle", np.asarray(particles), None)],
+                   "count fraction of each line per particle (errors: counting statistics)")
 
 
 def _correlation(e: _Entry, folder: Path, version: str) -> None:
