@@ -13,7 +13,8 @@ from scipy.special import erf
 from insitu4d.edx.lines import element_lines, fwhm_keV, parse_lines, xray_line
 from insitu4d.edx.maps import background_windows, line_maps, line_overlaps, neighbour_lines
 from insitu4d.edx.spectrum_image import SpectrumImage, read_spectrum_image, spectrum_image_from_signal
-from insitu4d.errors import InvalidParameter, MissingEnergyCalibration, UnknownElement, UnknownXrayLine, UnreadableFile
+from insitu4d.errors import (InvalidParameter, MissingEnergyCalibration, TiltAngleMismatch, UnknownElement,
+                             UnknownXrayLine, UnreadableFile)
 from insitu4d.measure.composition import exchange_fronts, particle_composition, particle_footprints
 from insitu4d.pipeline.edx import EdxParameters, detector_gain, edx_bin_factor, run_edx
 from insitu4d.recon.backends import get_projector
@@ -519,3 +520,23 @@ def test_poisson_denoising_of_a_map_lowers_its_error():
         gains.append(np.mean((counts - truth) ** 2) / np.mean((out.peak - truth) ** 2))
         assert out.denoising["strategy"] == "poisson_thinning"
     assert min(gains) > 3.0  # measured 11–12× lower squared error on these seeds
+
+
+def test_a_bad_line_stops_the_run_before_the_reconstruction(tmp_path):
+    from insitu4d.data import TiltSeries
+    from insitu4d.io.writers import write_tilt_series
+    from insitu4d.pipeline import RunParameters, run_tilt_series
+
+    twin = core_shell_twin(np.random.default_rng(2), n_vox=24, n_particles=1, tilts_deg=np.arange(-60.0, 61.0, 10.0))
+    write_tilt_series(tmp_path / "haadf.mrc", TiltSeries(data=twin.haadf, tilts_deg=twin.tilts_deg, pixel_size_nm=1.0))
+    write_spectrum_files(tmp_path / "edx", twin.counts, ["Pt_La", "Fe_Ka"], twin.tilts_deg)
+    with pytest.raises(UnknownXrayLine, match="Pt_Ka at 66.*outside the spectrum"):
+        run_tilt_series(tmp_path / "haadf.mrc", tmp_path / "out", edx=tmp_path / "edx",
+                        params=RunParameters(edx_lines=["Pt_Ka", "Fe_Ka"]))
+    assert not (tmp_path / "out" / "volume.h5").exists()
+    (tmp_path / "edx" / "10.hspy").rename(tmp_path / "edx" / "15.hspy")
+    with pytest.raises(TiltAngleMismatch, match="named for the tilt 10°"):
+        run_tilt_series(tmp_path / "haadf.mrc", tmp_path / "out2", edx=tmp_path / "edx")
+    (tmp_path / "edx" / "15.hspy").unlink()
+    with pytest.raises(TiltAngleMismatch, match="holds 12 spectrum-image file"):
+        run_tilt_series(tmp_path / "haadf.mrc", tmp_path / "out3", edx=tmp_path / "edx")

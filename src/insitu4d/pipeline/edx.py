@@ -51,7 +51,7 @@ from ..recon.fused import fused_reconstruction
 from ..recon.poisson import mlem
 
 __all__ = ["EdxParameters", "EdxRecord", "MapsRecord", "run_edx", "spectrum_image_maps", "detector_gain",
-           "edx_bin_factor", "holds_spectrum_images", "edx_files_for",
+           "edx_bin_factor", "holds_spectrum_images", "edx_files_for", "check_edx_lines",
            "EDX_METHODS", "MIN_COUNTS_PER_PIXEL", "REFERENCE_MIN_KEV"]
 
 #: Reconstruction methods of element volumes.
@@ -295,6 +295,29 @@ def _lines_for(files, params: EdxParameters) -> tuple[tuple[XrayLine, ...], str]
     return parse_lines(listed), "the files' metadata (Sample.xray_lines)"
 
 
+def check_edx_lines(files, params: EdxParameters) -> tuple[XrayLine, ...]:
+    """The lines an EDX series will map, checked on its first file before any long work.
+
+    Parameters
+    ----------
+    files : sequence of path
+    params : EdxParameters
+
+    Returns
+    -------
+    tuple of XrayLine
+
+    Raises
+    ------
+    UnknownXrayLine, UnknownElement, MissingEnergyCalibration, UnreadableFile
+        A line that is not in the table or outside the first file's energy range, or a file
+        without a spectrum image or an energy calibration.
+    """
+    lines, _ = _lines_for(files, params)
+    line_maps(read_spectrum_image(files[0]), lines)
+    return lines
+
+
 def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, preprocess_bin: int,
             haadf_shape: tuple[int, int] | None = None,
             pixel_size_nm: float, tilts_deg, nz_haadf: int, labels: np.ndarray | None, outdir,
@@ -356,7 +379,8 @@ def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, pr
     projector = get_projector(tilts_deg, nz, peak.shape[-1])
     fused_info: dict = {}
     if params.method == "fused":
-        noise_var = float(np.var(np.diff(haadf, axis=-1)) / 2.0)  # pixel noise from neighbour differences
+        # pixel noise from neighbour differences: an upper bound (edges count as noise), so μ errs low
+        noise_var = float(np.var(np.diff(haadf, axis=-1)) / 2.0)
         result = fused_reconstruction(projector, peak, background, haadf, haadf_noise_var=max(noise_var, 1e-12),
                                       gain=gain)
         volumes = result.volumes

@@ -40,7 +40,7 @@ from ..recon import check_parameters as check_reconstruction
 from ..report.orthoslices import save_orthoslices
 from ..segment import SegmentationParameters, segment
 from .result import InputFile, TiltSeriesRecord, TimePointResult
-from .edx import EdxParameters, edx_files_for, holds_spectrum_images, run_edx
+from .edx import EdxParameters, check_edx_lines, edx_files_for, holds_spectrum_images, run_edx
 
 __all__ = ["RunParameters", "run_tilt_series", "finished_measurements", "PARTICLE_COLUMNS", "PAIR_COLUMNS", "STAGES",
            "STAGE_TABLES"]
@@ -376,6 +376,9 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                               tilts_unit=params.tilts_unit)
         raw_shape = ts.shape
         inputs = {"tilt_series": InputFile.of(input_path)}
+        spectrum_files = _spectrum_files(ts, params, edx, inputs)
+        if spectrum_files:  # lines and energy windows checked now, not after the reconstruction
+            check_edx_lines(spectrum_files, params.edx_parameters)
         dose = tilt_series_dose(ts)
         tilt_file = _tilt_file(tilts, ts.raw_metadata.get("tilts_source"))
         if tilt_file is not None:  # given, or the sidecar found beside the stack
@@ -451,14 +454,6 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                  *check_pairs(measurements.pairs, volume.voxel_size_nm, neck_resolution, tilts_deg=ts.tilts_deg,
                               fitted=[f.labels for f in neck_fits if f.accepted])]
     edx_record = None
-    if edx is not None:
-        if params.edx == "off":
-            raise InvalidParameter("an EDX series was given with edx = 'off'; drop one of them.")
-        spectrum_files = edx_files_for(edx, ts.tilts_deg)
-        inputs["edx"] = InputFile.of(edx)
-    else:
-        spectrum_files = ts.raw_metadata.get("files") if params.edx == "auto" else None
-        spectrum_files = spectrum_files if spectrum_files and holds_spectrum_images(spectrum_files) else None
     if spectrum_files:
         with stage("edx"):
             edx_record = run_edx(spectrum_files, ts.data, alignment, preprocess_bin=params.preprocessing.bin_factor,
@@ -503,6 +498,18 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                               *(edx_record.outputs if edx_record is not None else [])])))
     write_json(outdir / "run.json", result.to_dict())
     return result
+
+
+def _spectrum_files(ts: TiltSeries, params: RunParameters, edx, inputs: dict) -> list | None:
+    """The EDX spectrum-image files of a run in tilt order: those given (recorded in ``inputs``), else the tilt
+    series' own when they hold spectrum images, else None."""
+    if edx is not None:
+        if params.edx == "off":
+            raise InvalidParameter("an EDX series was given with edx = 'off'; drop one of them.")
+        inputs["edx"] = InputFile.of(edx)
+        return edx_files_for(edx, ts.tilts_deg)
+    files = ts.raw_metadata.get("files") if params.edx == "auto" else None
+    return files if files and holds_spectrum_images(files) else None
 
 
 def _tilt_file(tilts, source) -> Path | None:
