@@ -90,7 +90,23 @@ def _window(si: SpectrumImage, line: XrayLine, low: float, high: float, what: st
 
 def neighbour_lines(lines, extra_elements=()) -> tuple[XrayLine, ...]:
     """Every line family (:func:`~insitu4d.edx.lines.element_lines`) of the elements of ``lines`` and of
-    ``extra_elements``: the lines that may sit in a window."""
+    ``extra_elements``: the lines that may sit in a window.
+
+    Parameters
+    ----------
+    lines : sequence of XrayLine
+    extra_elements : sequence of str
+        Element symbols (those the file's metadata lists).
+
+    Returns
+    -------
+    tuple of XrayLine
+
+    Raises
+    ------
+    UnknownElement
+        An extra element that is not in the table.
+    """
     elements = dict.fromkeys([line.element for line in lines] + list(extra_elements))
     return tuple(other for element in elements for other in element_lines(element))
 

@@ -123,7 +123,17 @@ class EdxRecord:
 
 
 def holds_spectrum_images(files) -> bool:
-    """Whether the first of a tilt series' files holds a spectrum image (read, so a few seconds for a .bcf)."""
+    """Whether the first of a tilt series' files holds a spectrum image (read, so a few seconds for a .bcf).
+
+    Parameters
+    ----------
+    files : sequence of path
+
+    Returns
+    -------
+    bool
+        False for no files, another format, or a file that cannot be read as one.
+    """
     files = list(files or [])
     if not files or Path(files[0]).suffix.lower() not in _SPECTRUM_SUFFIXES:
         return False

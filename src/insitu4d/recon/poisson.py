@@ -31,7 +31,23 @@ MLEM_ITERATIONS = 20
 
 
 def rows_per_tilt(projector: Projector, values) -> np.ndarray:
-    """A per-tilt value repeated over each tilt's detector rows: ``(n_tilts,)`` -> ``(n_tilts * n_det, 1)``."""
+    """A per-tilt value repeated over each tilt's detector rows.
+
+    Parameters
+    ----------
+    projector : Projector
+    values : (n_tilts,) array_like
+
+    Returns
+    -------
+    (n_tilts * n_det, 1) array of float32
+        On the projector's device.
+
+    Raises
+    ------
+    InvalidParameter
+        Another number of values than tilts.
+    """
     values = np.asarray(values, np.float32).ravel()
     if values.shape != (projector.n_tilts,):
         raise InvalidParameter(f"{values.size} per-tilt values for {projector.n_tilts} tilts.")

@@ -62,7 +62,24 @@ class CoreShellTwin:
 
 def random_core_shell_particles(rng: np.random.Generator, n_vox: int, n_particles: int = 2
                                 ) -> tuple[CoreShellParticle, ...]:
-    """Non-overlapping core–shell spheres with random sizes inside a cube of ``n_vox``."""
+    """Non-overlapping core–shell spheres with random sizes inside a cube of ``n_vox``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+    n_vox : int
+    n_particles : int
+
+    Returns
+    -------
+    tuple of CoreShellParticle
+        Core radius 8–16 % of the box, shell 30–60 % of the core, 2 voxels apart at least.
+
+    Raises
+    ------
+    InvalidParameter
+        The particles do not fit (200 tries each).
+    """
     placed: list[CoreShellParticle] = []
     for _ in range(200 * n_particles):
         if len(placed) == n_particles:
