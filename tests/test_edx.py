@@ -534,6 +534,9 @@ def test_a_bad_line_stops_the_run_before_the_reconstruction(tmp_path):
         run_tilt_series(tmp_path / "haadf.mrc", tmp_path / "out", edx=tmp_path / "edx",
                         params=RunParameters(edx_lines=["Pt_Ka", "Fe_Ka"]))
     assert not (tmp_path / "out" / "volume.h5").exists()
+    with pytest.raises(UnknownXrayLine, match="shadowing reference Si_K is not among the lines"):
+        run_tilt_series(tmp_path / "haadf.mrc", tmp_path / "out1", edx=tmp_path / "edx",
+                        params=RunParameters(edx_reference_line="Si_K"))
     (tmp_path / "edx" / "10.hspy").rename(tmp_path / "edx" / "15.hspy")
     with pytest.raises(TiltAngleMismatch, match="named for the tilt 10°"):
         run_tilt_series(tmp_path / "haadf.mrc", tmp_path / "out2", edx=tmp_path / "edx")

@@ -320,10 +320,14 @@ def check_edx_lines(files, params: EdxParameters) -> tuple[XrayLine, ...]:
     Raises
     ------
     UnknownXrayLine, UnknownElement, MissingEnergyCalibration, UnreadableFile
-        A line that is not in the table or outside the first file's energy range, or a file
-        without a spectrum image or an energy calibration.
+        A line that is not in the table or outside the first file's energy range, a
+        shadowing reference that is not among the lines, or a file without a spectrum image
+        or an energy calibration.
     """
     lines, _ = _lines_for(files, params)
+    if params.reference_line is not None and params.reference_line not in [line.name for line in lines]:
+        raise UnknownXrayLine(f"the shadowing reference {params.reference_line} is not among the lines "
+                              f"{', '.join(line.name for line in lines)}; name one of them.")
     line_maps(read_spectrum_image(files[0]), lines)
     return lines
 
