@@ -543,3 +543,29 @@ def test_a_bad_line_stops_the_run_before_the_reconstruction(tmp_path):
     (tmp_path / "edx" / "15.hspy").unlink()
     with pytest.raises(TiltAngleMismatch, match="holds 12 spectrum-image file"):
         run_tilt_series(tmp_path / "haadf.mrc", tmp_path / "out3", edx=tmp_path / "edx")
+
+
+def test_z_contrast_fraction_of_a_binary_particle():
+    from scipy import ndimage
+
+    from insitu4d.data import TiltSeries
+    from insitu4d.measure.z_contrast import scale_from_reference, two_element_fraction
+    from insitu4d.recon import reconstruct
+
+    rng = np.random.default_rng(0)
+    z, y, x = np.mgrid[:32, :24, :48]
+    pure_b = (z - 16) ** 2 + (y - 12) ** 2 + (x - 12) ** 2 < 8 ** 2     # a pure Cu particle (reference)
+    alloy = (z - 16) ** 2 + (y - 12) ** 2 + (x - 35) ** 2 < 8 ** 2      # Au0.3Cu0.7
+    truth = pure_b * 29 ** 1.7 + alloy * (0.3 * 79 ** 1.7 + 0.7 * 29 ** 1.7)
+    tilts = np.arange(-70.0, 71.0, 2.0)
+    clean = get_projector(tilts, 32, 48).forward(truth.astype(np.float32))
+    counts = rng.poisson(clean * 500.0 / clean.max()).astype(np.float32)
+    volume = reconstruct(TiltSeries(data=counts, tilts_deg=tilts, pixel_size_nm=1.0), method="sirt",
+                         thickness_px=32).data
+    inner_b, inner_alloy = ndimage.binary_erosion(pure_b, iterations=2), ndimage.binary_erosion(alloy, iterations=2)
+    scale = scale_from_reference(volume, inner_b, z_a=79, z_b=29, fraction_a=0.0)
+    result = two_element_fraction(volume, inner_alloy, z_a=79, z_b=29, scale=scale)
+    # a SIRT volume of a Poisson series at 500 counts: the interior mean within 0.03 of x = 0.3
+    assert result.mean == pytest.approx(0.3, abs=0.03)
+    with pytest.raises(InvalidParameter, match="same atomic number"):
+        two_element_fraction(volume, alloy, z_a=29, z_b=29, scale=scale)
