@@ -569,3 +569,19 @@ def test_z_contrast_fraction_of_a_binary_particle():
     assert result.mean == pytest.approx(0.3, abs=0.03)
     with pytest.raises(InvalidParameter, match="same atomic number"):
         two_element_fraction(volume, alloy, z_a=29, z_b=29, scale=scale)
+
+
+def test_unaligned_maps_turn_with_the_given_tilt_axis(tmp_path):
+    from insitu4d.io.writers import read_array
+
+    rng = np.random.default_rng(3)
+    twin = core_shell_twin(rng, n_vox=24, peak_counts=20.0, background_counts=0.0, n_particles=1,
+                           tilts_deg=np.arange(-60.0, 61.0, 10.0))
+    turned = np.rot90(twin.counts, k=1, axes=(2, 3))  # recorded with the tilt axis along image x
+    files = write_spectrum_files(tmp_path / "edx", np.ascontiguousarray(turned), ["Pt_La", "Fe_Ka"], twin.tilts_deg)
+    straight = run_edx(files, twin.haadf, None, preprocess_bin=1, pixel_size_nm=1.0, tilts_deg=twin.tilts_deg,
+                       nz_haadf=24, labels=None, outdir=tmp_path, params=EdxParameters(bin_factor=1),
+                       figures=False, tilt_axis_deg=90.0)
+    pt, _ = read_array(tmp_path / "elements" / "Pt_La.h5")
+    core = twin.volumes[0] > 0.5 * twin.volumes[0].max()
+    assert straight.lines == ("Pt_La", "Fe_Ka") and pt[core].mean() > 3 * pt[~core].mean()

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from ..align.series import Alignment, apply_alignment
+from ..preprocess import rotate_images
 from ..edx.lines import XrayLine, parse_lines
 from ..edx.maps import denoise_line_map, line_maps, line_overlaps
 from ..edx.spectrum_image import read_spectrum_image
@@ -333,7 +334,7 @@ def check_edx_lines(files, params: EdxParameters) -> tuple[XrayLine, ...]:
 
 
 def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, preprocess_bin: int,
-            haadf_shape: tuple[int, int] | None = None,
+            haadf_shape: tuple[int, int] | None = None, tilt_axis_deg: float = 0.0,
             pixel_size_nm: float, tilts_deg, nz_haadf: int, labels: np.ndarray | None, outdir,
             params: EdxParameters, haadf_volume: np.ndarray | None = None, figures: bool = True) -> EdxRecord:
     """Element volumes of an EDX tilt series aligned by its HAADF images (module docstring).
@@ -345,9 +346,12 @@ def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, pr
     haadf_aligned : (n_tilts, ny, nx) ndarray
         The HAADF tilt series as reconstructed (binned by ``preprocess_bin``, aligned).
     alignment : Alignment or None
-        The HAADF's; None when alignment was skipped (maps used as recorded).
+        The HAADF's; None when alignment was skipped: the maps are then only turned by
+        ``tilt_axis_deg``, as the HAADF images were.
     preprocess_bin : int
         The HAADF's pixel binning before alignment.
+    tilt_axis_deg : float, degrees
+        Direction of the tilt axis used without alignment.
     haadf_shape : (int, int), optional
         The HAADF images as recorded (before binning): spectrum images on a grid a whole
         factor coarser are spread onto it. Default: the spectrum images' own.
@@ -382,6 +386,9 @@ def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, pr
     if alignment is not None:
         peak = np.stack([np.maximum(apply_alignment(p, alignment), 0) for p in peak])
         background = np.stack([np.maximum(apply_alignment(b, alignment), 0) for b in background])
+    elif tilt_axis_deg:
+        peak = np.stack([np.maximum(rotate_images(p, tilt_axis_deg), 0) for p in peak])
+        background = np.stack([np.maximum(rotate_images(b, tilt_axis_deg), 0) for b in background])
     ny, nx = haadf_aligned.shape[1:]
     peak, background = peak[..., :ny, :nx], background[..., :ny, :nx]
     factor = edx_bin_factor(peak, haadf_aligned) if params.bin_factor == "auto" else int(params.bin_factor)

@@ -458,6 +458,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         with stage("edx"):
             edx_record = run_edx(spectrum_files, ts.data, alignment, preprocess_bin=params.preprocessing.bin_factor,
                                  haadf_shape=tuple(raw_shape[1:]),
+                                 tilt_axis_deg=0.0 if params.tilt_axis_deg == "auto" else float(params.tilt_axis_deg),
                                  pixel_size_nm=ts.pixel_size_nm, tilts_deg=ts.tilts_deg, nz_haadf=volume.shape[0],
                                  labels=labels, outdir=outdir, params=params.edx_parameters,
                                  haadf_volume=volume.data, figures=figures)
