@@ -22,7 +22,8 @@ Then, for each X-ray line:
    The reference is the line with the most net counts above :data:`REFERENCE_MIN_KEV`
    (lines below are absorbed in the sample), as the peer chose Si K.
 5. **Reconstruction.** ``separate``: Poisson EM per line with background and gain
-   (:func:`insitu4d.recon.poisson.mlem`); ``fused``: all lines with the HAADF
+   (:func:`insitu4d.recon.poisson.mlem`); ``fused``: all lines with the HAADF images and
+   the HAADF volume as the TNV's structure channel
    (:func:`insitu4d.recon.fused.fused_reconstruction`), which assumes that the listed
    lines account for all of the HAADF signal.
 6. **Outputs.** ``elements/<LINE>.h5`` (``/data`` (z, y, x) float32, attribute
@@ -402,11 +403,15 @@ def run_edx(files, haadf_aligned: np.ndarray, alignment: Alignment | None, *, pr
     if params.method == "fused":
         # pixel noise from neighbour differences: an upper bound (edges count as noise), so μ errs low
         noise_var = float(np.var(np.diff(haadf, axis=-1)) / 2.0)
+        # the HAADF volume guides the TNV; ×factor: its voxel values against projections in binned-pixel lengths
+        structure = None if haadf_volume is None else \
+            _block_mean(haadf_volume, factor, (nz,) + peak.shape[-2:]) * factor
         result = fused_reconstruction(projector, peak, background, haadf, haadf_noise_var=max(noise_var, 1e-12),
-                                      gain=gain)
+                                      gain=gain, structure=structure)
         volumes = result.volumes
         fused_info = {"haadf_weights": result.haadf_weights.tolist(), "modality_weight": result.modality_weight,
-                      "regularisation": result.regularisation, "coupling": "tnv"}
+                      "regularisation": result.regularisation, "coupling": "tnv",
+                      "structure": "the HAADF volume" if structure is not None else None}
     else:
         volumes = np.stack([mlem(projector, peak[i], background[i], gain) for i in range(len(lines))])
     voxel = pixel_size_nm * factor
