@@ -626,3 +626,17 @@ def test_edx_stage_fused_with_the_haadf_volume(tmp_path):
     core = twin.volumes[0] > 0.5 * twin.volumes[0].max()
     shell = twin.volumes[1] > 0.5 * twin.volumes[1].max()
     assert pt[core].mean() > 3 * pt[shell].mean() and fe[shell].mean() > 3 * fe[core].mean()
+
+
+def test_a_stale_composition_file_is_not_read(tmp_path):
+    from types import SimpleNamespace
+
+    from insitu4d.pipeline.four_d import composition_timeseries
+
+    (tmp_path / "T01").mkdir()
+    (tmp_path / "T01" / "composition.csv").write_text(
+        "particle,line,net_counts,count_fraction,count_fraction_error,n_pixels\n1,Fe_Ka,10,1.0,0.0,4\n")
+    experiment = SimpleNamespace(timepoints=[SimpleNamespace(name="T01", time_s=0.0, temperature_C=300.0)])
+    assert composition_timeseries(experiment, tmp_path, [{1: 7}], set()) == []
+    rows = composition_timeseries(experiment, tmp_path, [{1: 7}], {"T01"})
+    assert rows[0]["track_id"] == 7 and rows[0]["line"] == "Fe_Ka"

@@ -161,6 +161,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         for tp in simulated:
             stacks[tp.index] = (twin_dir / f"{tp.name}.mrc", twin_dir / f"{tp.name}.rawtlt")
     frames, pair_frames, runs, segmentations = [], [], [], []
+    with_edx: set[str] = set()
     params = experiment.params
     resolved, choices, previous, previous_volume = None, None, None, None
     for tp in experiment.timepoints:
@@ -177,6 +178,8 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
                             progress=lambda stage, done, total, name=tp.name: report(name, done, total), edx=tp.edx)
             measurements = Measurements.load(tp_dir / "measurements.json")
         run = TimePointResult.load(tp_dir / "run.json")
+        if run.edx is not None:
+            with_edx.add(tp.name)
         if resolved is None:
             resolved, choices = resolve_automatic(params, run, tp.name)
         segmentations.append(run.segmentation)
@@ -194,7 +197,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     kinetics = _kinetics(experiment, pair_rows)
     write_csv(outdir / "pairs_timeseries.csv", pair_rows, PAIR_TIMESERIES_COLUMNS)
     write_csv(outdir / "particles_timeseries.csv", particle_rows, PARTICLE_TIMESERIES_COLUMNS)
-    composition_rows = composition_timeseries(experiment, outdir, tracks["track_of"])
+    composition_rows = composition_timeseries(experiment, outdir, tracks["track_of"], with_edx)
     if composition_rows:
         write_csv(outdir / "composition_timeseries.csv", composition_rows, COMPOSITION_TIMESERIES_COLUMNS)
     write_json(outdir / "events.json", {"events": tracks["events"], "frame_shifts_nm": tracks["shifts_nm"]})
@@ -266,7 +269,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     return summary
 
 
-def composition_timeseries(experiment: Experiment, outdir: Path, track_of) -> list[dict]:
+def composition_timeseries(experiment: Experiment, outdir: Path, track_of, with_edx) -> list[dict]:
     """The rows of every time point's ``composition.csv`` with its time, temperature and the particles' track ids.
 
     Parameters
@@ -275,6 +278,9 @@ def composition_timeseries(experiment: Experiment, outdir: Path, track_of) -> li
     outdir : Path
     track_of : list of dict
         Per time point, label -> track id (:func:`insitu4d.measure.tracking.track_particles`).
+    with_edx : collection of str
+        The time points whose ``run.json`` of this run records an EDX stage: a
+        ``composition.csv`` left in another time point's folder by an earlier run is stale.
 
     Returns
     -------
@@ -286,7 +292,7 @@ def composition_timeseries(experiment: Experiment, outdir: Path, track_of) -> li
     rows = []
     for tp, ids in zip(experiment.timepoints, track_of):
         path = outdir / tp.name / "composition.csv"
-        if not path.is_file():
+        if tp.name not in with_edx or not path.is_file():
             continue
         with open(path, newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
