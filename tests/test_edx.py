@@ -640,3 +640,25 @@ def test_a_stale_composition_file_is_not_read(tmp_path):
     assert composition_timeseries(experiment, tmp_path, [{1: 7}], set()) == []
     rows = composition_timeseries(experiment, tmp_path, [{1: 7}], {"T01"})
     assert rows[0]["track_id"] == 7 and rows[0]["line"] == "Fe_Ka"
+
+
+def test_holds_spectrum_images_refuses_a_broken_one_rather_than_skip_it(tmp_path):
+    from rsciio.hspy import file_writer
+
+    from insitu4d.pipeline.edx import holds_spectrum_images
+
+    base = {"metadata": {"General": {"title": "x"}, "Signal": {"signal_type": ""}}, "original_metadata": {},
+            "tmp_parameters": {}, "attributes": {"_lazy": False}, "package_info": {"name": "test", "version": ""},
+            "learning_results": {}, "models": {}}
+    image = {"data": np.ones((8, 8), np.float32), "axes": [
+        {"name": a, "size": 8, "scale": 1.0, "offset": 0.0, "units": "nm", "navigate": False} for a in "yx"], **base}
+    file_writer(str(tmp_path / "haadf.hspy"), image)
+    assert holds_spectrum_images([tmp_path / "haadf.hspy"]) is False  # images only: a HAADF series
+    cube = {"data": np.ones((4, 4, 50), np.float32), "axes": [
+        {"name": "y", "size": 4, "scale": 1.0, "offset": 0.0, "units": "nm", "navigate": True},
+        {"name": "x", "size": 4, "scale": 1.0, "offset": 0.0, "units": "nm", "navigate": True},
+        {"name": "Energy", "size": 50, "scale": 1.0, "offset": 0.0, "units": "<undefined>", "navigate": False}],
+        **base}
+    file_writer(str(tmp_path / "uncalibrated.hspy"), cube)
+    with pytest.raises(MissingEnergyCalibration, match="no energy calibration"):
+        holds_spectrum_images([tmp_path / "uncalibrated.hspy"])

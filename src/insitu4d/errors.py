@@ -19,6 +19,7 @@ __all__ = [
     "UnknownElement",
     "UnknownXrayLine",
     "MissingEnergyCalibration",
+    "NoSpectrumImage",
 ]
 
 
@@ -84,3 +85,7 @@ class UnknownXrayLine(Insitu4dError, ValueError):
 
 class MissingEnergyCalibration(Insitu4dError, ValueError):
     """A spectrum (image) without an energy axis in keV or eV: its channels cannot be turned into energies."""
+
+
+class NoSpectrumImage(UnreadableFile):
+    """A file that reads but holds no EDX spectrum image (an image alone)."""

@@ -15,7 +15,8 @@ import numpy as np
 
 from ..choices import TILT_UNITS
 from ..data import TiltSeries, require_contrast
-from ..errors import InvalidTiltAngles, MissingPixelSize, MissingTiltAngles, NotAStack, UnreadableFile
+from ..errors import (InvalidTiltAngles, MissingPixelSize, MissingTiltAngles, NoSpectrumImage, NotAStack,
+                      UnreadableFile)
 from .tilt_files import common_pixel_size, is_file_per_tilt, stack_images, tilt_file_in, tilt_series_files
 from .tilts import find_tilt_sidecar, read_tilt_file
 from .writers import reader_errors
@@ -90,6 +91,8 @@ def read_signal(path, *, spectrum_image: bool = False) -> dict:
     ------
     UnreadableFile
         If the file is missing, its format is unknown, or RosettaSciIO cannot parse it.
+    NoSpectrumImage
+        ``spectrum_image`` and the file holds none.
     """
     path = Path(path)
     if not path.is_file():
@@ -117,7 +120,7 @@ def read_signal(path, *, spectrum_image: bool = False) -> dict:
     if spectrum_image:
         cubes = [s for s in signals if np.ndim(s.get("data")) == 3 and np.size(s.get("data")) > 0]
         if not cubes:
-            raise UnreadableFile(f"{path.name} holds no spectrum image (no signal with two spatial axes and an "
+            raise NoSpectrumImage(f"{path.name} holds no spectrum image (no signal with two spatial axes and an "
                                  "energy axis); EDX element maps need one.")
         return cubes[0]
     images = [s for s in signals if np.ndim(s.get("data")) >= 2 and np.size(s.get("data")) > 0]

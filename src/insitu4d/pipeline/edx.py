@@ -45,7 +45,7 @@ from ..preprocess import rotate_images
 from ..edx.lines import XrayLine, parse_lines
 from ..edx.maps import denoise_line_map, line_maps, line_overlaps
 from ..edx.spectrum_image import read_spectrum_image
-from ..errors import InvalidParameter, UnknownXrayLine
+from ..errors import InvalidParameter, NoSpectrumImage, UnknownXrayLine
 from ..io.writers import write_array, write_csv
 from ..measure.composition import COMPOSITION_COLUMNS, particle_composition, particle_footprints
 from ..recon.backends import get_projector
@@ -134,14 +134,20 @@ def holds_spectrum_images(files) -> bool:
     Returns
     -------
     bool
-        False for no files, another format, or a file that cannot be read as one.
+        False for no files, another format, or a file that holds images only.
+
+    Raises
+    ------
+    UnreadableFile, MissingEnergyCalibration
+        A spectrum image that is damaged or has no energy calibration: the run stops rather
+        than leave the elements out without a word.
     """
     files = list(files or [])
     if not files or Path(files[0]).suffix.lower() not in _SPECTRUM_SUFFIXES:
         return False
     try:
         read_spectrum_image(files[0])
-    except Exception:  # noqa: BLE001 - any failure means: not an EDX series
+    except NoSpectrumImage:  # images only: a HAADF series; a damaged or uncalibrated spectrum image is an error
         return False
     return True
 
