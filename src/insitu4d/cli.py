@@ -528,7 +528,9 @@ def elements(spectrum_image: Path = typer.Argument(..., metavar="SPECTRUM_IMAGE"
         _say(f"[bold yellow]note[/] {escape(said)}", f"note {said}")
     for f in record.core_shell:
         out.print(f"particle {f.particle}: core radius {f.core_radius_nm:.2f} ± {f.core_radius_error_nm:.2f} nm, "
-                  f"shell {f.shell_thickness_nm:.2f} ± {f.shell_thickness_error_nm:.2f} nm")
+                  f"shell {f.shell_thickness_nm:.2f} ± {f.shell_thickness_error_nm:.2f} nm, core "
+                  f"{shell_line}/{core_line} {f.core_shell_line_ratio:.2f} ± {f.core_shell_line_ratio_error:.2f}, "
+                  f"blur σ {f.blur_nm:.2f} nm")
     out.print(f"outputs in [bold]{output}[/]: {', '.join(record.outputs)}")
 
 

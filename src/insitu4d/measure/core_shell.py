@@ -6,15 +6,23 @@ the particle's centre have the mean
 
     μ(r) = β + a_core · ℓ(r; R_c) + a_shell · [ℓ(r; R_o) − ℓ(r; R_c)],  ℓ(r; R) = 2 √(R² − r²)  (r < R),
 
-the chord through a sphere, averaged over the pixel; β the background under the line
-(:mod:`insitu4d.edx.maps`). The core line (Pt Lα for FePt) is fitted with a_shell = 0; the
-shell line (Fe Kα or O K for an iron-oxide shell) with both amplitudes, as the core may hold
-the shell's element too. Both maps are fitted together by Poisson maximum likelihood over
-the pixels of the particle (its watershed region): centre, R_c, R_o and the three
-amplitudes. The standard errors are those of the inverse Fisher information
+the chord through a sphere, averaged over the pixel and blurred by a Gaussian whose σ is
+fitted with the rest (the probe, drift and scan noise spread a 2 nm core over a few 0.5 nm
+pixels; left out, the blur moves the shell's annulus into the core); β the background under
+the line (:mod:`insitu4d.edx.maps`). The core line (Pt Lα for FePt) is fitted with
+a_shell = 0; the shell line (Fe Kα or O K for an iron-oxide shell) with both amplitudes, as
+the core may hold the shell's element too. Both maps are fitted together by Poisson maximum
+likelihood over the pixels of the particle (its watershed region): centre, R_c, R_o, the
+three amplitudes and the blur.
+
+The ratio of the shell line's to the core line's amplitude inside the core (Fe Kα / Pt Lα
+for FePt) is the core's composition as a count ratio per unit path. It compares with the
+ratio of bare cores measured in the same windows; Rossouw et al., Nano Lett. 15, 2716
+(2015), doi:10.1021/acs.nanolett.5b00449, test their unmixed core signal that way.
+
+The standard errors are those of the inverse Fisher information
 (Jᵀ diag(1/μ) J)⁻¹, J the model's Jacobian (Cramér–Rao; e.g. Pawitan, *In All
-Likelihood* (2001), §8). The probe and beam broadening are left out: the radii are
-those of the projected maps.
+Likelihood* (2001), §8). Beam broadening in the particle is left out.
 """
 
 from __future__ import annotations
@@ -34,11 +42,17 @@ __all__ = ["CoreShellFit", "locate_particles", "fit_core_shell", "projected_core
 #: Columns of ``core_shell.csv``.
 CORE_SHELL_COLUMNS = ["particle", "centre_y_nm", "centre_x_nm", "core_radius_nm", "core_radius_error_nm",
                       "outer_radius_nm", "outer_radius_error_nm", "shell_thickness_nm", "shell_thickness_error_nm",
-                      "n_pixels", "deviance_per_pixel"]
+                      "core_shell_line_ratio", "core_shell_line_ratio_error", "blur_nm", "n_pixels",
+                      "deviance_per_pixel"]
 
 _SUPERSAMPLE = 5
 #: Core radii the fit starts from, as fractions of the region's equivalent radius.
 START_CORE_FRACTIONS = (0.3, 0.5, 0.7)
+#: Largest and starting σ of the Gaussian blur (probe, drift, scan noise) in pixels.
+MAX_BLUR_PX = 3.0
+START_BLUR_PX = 0.7
+#: Below this σ (px) the blur is held fixed in the standard errors (module docstring).
+MIN_FREE_BLUR_PX = 0.1
 #: Pixels by which a particle's watershed region is grown (into the background only) for the fit.
 MARGIN_PX = 3
 
@@ -56,6 +70,9 @@ class CoreShellFit:
     outer_radius_error_nm: float
     shell_thickness_nm: float
     shell_thickness_error_nm: float
+    core_shell_line_ratio: float
+    core_shell_line_ratio_error: float
+    blur_nm: float
     n_pixels: int
     deviance_per_pixel: float
 
@@ -171,6 +188,10 @@ def fit_core_shell(core_peak, core_background, shell_peak, shell_background, lab
         box = (slice(lo_y, rows.max() + 1), slice(lo_x, cols.max() + 1))
         p, cov, deviance, n = _fit_particle(region[box], yc_all[box], bc_all[box], ys_all[box], bs_all[box])
         thickness_var = cov[3, 3] + cov[2, 2] - 2 * cov[2, 3]
+        ratio = p[6] / p[4] if p[4] > 0 else float("nan")
+        # delta method for a_shell_in_core / a_core
+        ratio_var = ratio ** 2 * (cov[6, 6] / max(p[6], 1e-12) ** 2 + cov[4, 4] / p[4] ** 2
+                                  - 2 * cov[4, 6] / (p[4] * max(p[6], 1e-12))) if p[4] > 0 else float("nan")
         h = pixel_size_nm
         fits.append(CoreShellFit(
             particle=int(pid), centre_y_nm=float((lo_y + p[0]) * h), centre_x_nm=float((lo_x + p[1]) * h),
@@ -178,13 +199,15 @@ def fit_core_shell(core_peak, core_background, shell_peak, shell_background, lab
             outer_radius_nm=float(p[3] * h), outer_radius_error_nm=float(np.sqrt(cov[3, 3]) * h),
             shell_thickness_nm=float((p[3] - p[2]) * h),
             shell_thickness_error_nm=float(np.sqrt(max(thickness_var, 0.0)) * h),
+            core_shell_line_ratio=float(ratio), core_shell_line_ratio_error=float(np.sqrt(max(ratio_var, 0.0))),
+            blur_nm=float(p[7] * h),
             n_pixels=n, deviance_per_pixel=float(deviance / (2 * n))))
     return fits
 
 
 def _fit_particle(inside, y_core, b_core, y_shell, b_shell):
-    """Poisson ML fit of one particle's box: parameters (y, x, R_c, R_o, a_core, a_shell, a_shell_in_core) in box
-    pixels, their covariance, the deviance and the number of pixels."""
+    """Poisson ML fit of one particle's box: parameters (y, x, R_c, R_o, a_core, a_shell, a_shell_in_core, blur) in
+    box pixels, their covariance, the deviance and the number of pixels."""
     net_core = np.maximum(y_core - b_core, 0) * inside
     weight = net_core.sum() or 1.0
     cy = float((net_core * np.arange(inside.shape[0])[:, None]).sum() / weight)
@@ -195,20 +218,23 @@ def _fit_particle(inside, y_core, b_core, y_shell, b_shell):
     data = (y_core[inside], y_shell[inside])
 
     def model(p):
-        yy, xx, rc, ro, ac, as_, asc = p
-        core = projected_core_shell(inside.shape, (yy, xx), rc, ro, ac, 0.0, b_core)
-        shell = projected_core_shell(inside.shape, (yy, xx), rc, ro, asc, as_, b_shell)
-        return core[inside], shell[inside]
+        yy, xx, rc, ro, ac, as_, asc, blur = p
+        core = projected_core_shell(inside.shape, (yy, xx), rc, ro, ac, 0.0)
+        shell = projected_core_shell(inside.shape, (yy, xx), rc, ro, asc, as_)
+        if blur > 0:
+            core = ndimage.gaussian_filter(core, blur, mode="constant")
+            shell = ndimage.gaussian_filter(shell, blur, mode="constant")
+        return (core + b_core)[inside], (shell + b_shell)[inside]
 
     def objective(p):
         mc, ms = model(p)
         return _negative_log_likelihood(mc, data[0]) + _negative_log_likelihood(ms, data[1])
 
     bounds = [(cy - 3, cy + 3), (cx - 3, cx + 3), (0.3, 2 * outer0), (0.5, 3 * outer0), (0, None), (0, None),
-              (0, None)]
+              (0, None), (0.0, MAX_BLUR_PX)]
     # several core sizes to start from: the likelihood has local minima where core and shell trade pixels
     best = min((optimize.minimize(objective, np.array([cy, cx, f * outer0, outer0, a_core0 / f * 0.5, a_shell0,
-                                                       a_shell0]), method="L-BFGS-B", bounds=bounds)
+                                                       a_shell0, START_BLUR_PX]), method="L-BFGS-B", bounds=bounds)
                 for f in START_CORE_FRACTIONS), key=lambda r: r.fun)
     # the pixel-averaged chords make the likelihood only piecewise smooth in the radii: polish without gradients
     best = optimize.minimize(objective, best.x, method="Nelder-Mead", bounds=bounds,
@@ -229,13 +255,17 @@ def _covariance(model, p) -> np.ndarray:
     for k in range(p.size):
         # centre and radii (the first four) in pixels: a step of 0.05 px spans several of the 5 × 5 samples whose
         # chords begin at the sphere's edge, where one sample's derivative is unbounded
-        step = 0.05 if k < 4 else 1e-3 * max(abs(p[k]), 1e-3)
+        step = 0.05 if k < 4 or k == 7 else 1e-3 * max(abs(p[k]), 1e-3)
         shifted = p.copy()
         shifted[k] += step
         jac[:, k] = (np.concatenate(model(shifted)) - base) / step
+    # a blur at its lower bound (sharp maps) has a zero derivative (the blur is even in σ): held fixed there
+    free = np.arange(p.size) if p[7] > MIN_FREE_BLUR_PX else np.arange(7)
+    jac = jac[:, free]
     fisher = jac.T @ (jac / np.maximum(base, 1e-9)[:, None])
+    cov = np.full((p.size, p.size), np.inf)
     try:
-        cov = np.linalg.inv(fisher)
+        cov[np.ix_(free, free)] = np.linalg.inv(fisher)
     except np.linalg.LinAlgError:
-        cov = np.full_like(fisher, np.inf)
+        pass
     return cov
