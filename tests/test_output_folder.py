@@ -37,7 +37,12 @@ def test_status_says_running_then_finished(tmp_path):
     with output_folder(tmp_path, "run.json"):
         status = json.loads((tmp_path / STATUS_NAME).read_text())
         assert status["state"] == "running" and status["software"]["version"] == __version__
+        (tmp_path / "run.json").write_text("{}")
     assert json.loads((tmp_path / STATUS_NAME).read_text())["state"] == "finished"
+    # a run that ends without its result (a volume made ahead of the rest) is "stopped", not "finished"
+    with output_folder(tmp_path / "ahead", "run.json"):
+        pass
+    assert json.loads((tmp_path / "ahead" / STATUS_NAME).read_text())["state"] == "stopped"
 
 
 def test_an_interruption_marks_the_folder_failed_and_moves_the_old_result_aside(tmp_path):

@@ -241,20 +241,33 @@ def run(ctx: typer.Context,
         edx_bin: str = typer.Option("auto", "--edx-bin", help="EDX: bin the X-ray maps by this factor, or 'auto'."),
         no_edx: bool = typer.Option(False, "--no-edx", help="Skip the element volumes of spectrum-image files."),
         edx: Optional[Path] = typer.Option(None, "--edx", help="EDX: a folder or glob of spectrum images, one file "
-                                                                  "per tilt, recorded beside the HAADF series.")
+                                                                  "per tilt, recorded beside the HAADF series."),
+        workers: Optional[int] = typer.Option(None, "--workers", help="EXPERIMENT.toml: run the time points and "
+                                                                      "the twin's repeats on a local dask cluster "
+                                                                      "of N processes."),
+        scheduler: Optional[str] = typer.Option(None, "--scheduler", help="EXPERIMENT.toml: run them on a running "
+                                                                          "dask scheduler (tcp://HOST:8786).")
         ) -> None:
     """Tilt series to volume, labels, particles.csv, pairs.csv and run.json; an EXPERIMENT.toml to
     every time point, tracked particles and pairs_timeseries.csv (the options then come from the file)."""
     from .pipeline import RunParameters, run_tilt_series
 
+    cluster_options = ("workers", "scheduler")
     if input_path.suffix.lower() == ".toml":
-        given = _given(ctx, *(p.name for p in ctx.command.params if p.name not in ("input_path", "output")))
+        given = _given(ctx, *(p.name for p in ctx.command.params
+                              if p.name not in ("input_path", "output", *cluster_options)))
         if given:
             raise InvalidParameter(f"{', '.join(given)} do(es) not apply to an experiment file: its settings come "
                                    f"from the file. Set them in {input_path.name} (one table per stage: [align], "
                                    "[reconstruct] …), or leave them out.")
-        _run_experiment(input_path, output)
+        from .pipeline.cluster import ClusterSettings
+
+        cluster = ClusterSettings(workers, scheduler) if workers is not None or scheduler is not None else None
+        _run_experiment(input_path, output, cluster)
         return
+    if workers is not None or scheduler is not None:
+        raise InvalidParameter("--workers and --scheduler spread the time points of an EXPERIMENT.toml; one tilt "
+                               "series runs in this process.")
     params = RunParameters(pixel_size_nm=pixel_size, tilts_unit=tilts_unit.value, tilt_axis_deg=_tilt_axis(tilt_axis),
                            method=method.value, iterations=iterations,
                            tv_weight=_auto_or_number(tv_weight, "--tv-weight"), backend=backend.value,
@@ -315,11 +328,11 @@ def _warn(flags: list[dict]) -> None:
         _say(f"[bold yellow]warning[/] {escape(text)}", f"warning {text}")
 
 
-def _run_experiment(path: Path, output: Path) -> dict:
+def _run_experiment(path: Path, output: Path, cluster=None) -> dict:
     from .pipeline import run_experiment_file
 
     with _StageProgress() as progress:
-        summary = run_experiment_file(path, output, progress=progress)
+        summary = run_experiment_file(path, output, progress=progress, cluster=cluster)
     resumed = sum(t["resumed"] for t in summary["time_points"])
     for code, points in summary["quality_flags"].items():
         first = next(f for t in summary["time_points"] for f in t["quality_flags"] if f["code"] == code)

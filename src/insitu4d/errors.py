@@ -20,6 +20,8 @@ __all__ = [
     "UnknownXrayLine",
     "MissingEnergyCalibration",
     "NoSpectrumImage",
+    "SchedulerUnreachable",
+    "WorkerLost",
 ]
 
 
@@ -89,3 +91,11 @@ class MissingEnergyCalibration(Insitu4dError, ValueError):
 
 class NoSpectrumImage(UnreadableFile):
     """A file that reads but holds no EDX spectrum image (an image alone)."""
+
+
+class SchedulerUnreachable(Insitu4dError, ConnectionError):
+    """A dask scheduler address (``--scheduler``) that does not answer."""
+
+
+class WorkerLost(Insitu4dError, RuntimeError):
+    """A task whose dask worker died every time it was tried (out of memory, killed)."""

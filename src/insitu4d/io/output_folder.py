@@ -4,8 +4,9 @@ finished or failed, and cleaned of what an interrupted run left.
 A run's result file (``run.json``, ``experiment.json``) is only ever this run's: an earlier
 run's result is moved aside to ``NAME.previous`` when the new run starts, so a run that then
 fails cannot leave an old result that looks like its own. ``status.json`` says at every moment
-whether the folder holds a finished result (``"state": "finished"``), a run in progress, or a
-failed one (with its error).
+whether the folder holds a finished result (``"state": "finished"``), a run in progress, a
+failed one (with its error), or a run that stopped early on purpose without a result
+(``"stopped"``: a volume reconstructed ahead of the rest).
 """
 
 from __future__ import annotations
@@ -176,6 +177,8 @@ def output_folder(path, result_name: str):
                 _write_status(folder, "failed", started, error=f"{type(exc).__name__}: {exc}",
                               ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
             raise
-        _write_status(folder, "finished", started, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        # a run may stop early on purpose (a time point reconstructed ahead of its segmentation): no result yet
+        _write_status(folder, "finished" if result.is_file() else "stopped", started,
+                      ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     finally:
         lock.unlink(missing_ok=True)

@@ -37,6 +37,10 @@ key that is not in it is an error that names the nearest valid one::
     [segment]                     # seed_from_previous and any field of insitu4d.segment.SegmentationParameters
     min_volume_vox = 64
 
+    [pipeline]                    # optional: where the runs go (insitu4d.pipeline.cluster); default inline
+    workers = 4                   # a local dask cluster of 4 processes
+    # scheduler = "tcp://10.0.0.5:8786"   # or a running dask scheduler (not with workers)
+
     [uncertainty]                 # error bars from the twin (insitu4d.pipeline.uncertainty)
     repeats = 3                   # noise realisations per evaluated time point; 0: no error bars
     time_points = 3               # evaluated time points (first, last, evenly between); 0: all
@@ -89,6 +93,7 @@ from ..io.holder_log import HolderLog, read_holder_log
 from ..simulate import PairSpec, Sphere, TwinSpec
 from .kinetics import KineticsParameters
 from ..segment import SegmentationParameters
+from .cluster import ClusterSettings
 from .run import STAGE_TABLES, RunParameters
 from .uncertainty import UncertaintyParameters
 
@@ -125,6 +130,7 @@ class Experiment:
     uncertainty: UncertaintyParameters
     kinetics: KineticsParameters = KineticsParameters()
     holder_log: HolderLog | None = None
+    cluster: ClusterSettings = ClusterSettings()
 
     @property
     def times_s(self) -> np.ndarray:
@@ -132,7 +138,9 @@ class Experiment:
 
 
 #: Tables of an experiment file (and the top-level ``name``).
-TABLES = ("name", "acquisition", *STAGE_TABLES, "kinetics", "uncertainty", "timepoints", "simulation")
+TABLES = ("name", "acquisition", *STAGE_TABLES, "kinetics", "uncertainty", "timepoints", "simulation", "pipeline")
+#: Keys of the [pipeline] table (insitu4d.pipeline.cluster.ClusterSettings).
+PIPELINE_KEYS = ("workers", "scheduler")
 ACQUISITION_KEYS = ("pixel_size_nm", "tilts_unit", "dose_e_per_nm2", "holder_log", "holder_timezone",
                     "holder_clock_offset_s", "beam_energy_keV",
                     "probe_current_pA", "dwell_time_ns", "dwell_time_s", "frame_time_s", "microscope", "detector",
@@ -273,14 +281,25 @@ def _run_parameters(doc: dict, acq: dict, pixel_size: float | None, where: str) 
         raise InvalidParameter(f"{where}: a value has the wrong type ({exc}).") from None
 
 
-def _no_pipeline_table(table, where: str) -> None:
-    """The flat [pipeline] table of earlier versions: say where each of its keys goes now."""
-    moves = []
-    for key in table if isinstance(table, dict) else []:
-        stage = next((s for s in (*STAGE_TABLES, "acquisition") if key in RunParameters.stage_fields(s)), None)
-        moves.append(f"{key} → [{stage}]" if stage else f"{key} (not a parameter)")
-    raise InvalidParameter(f"{where}: [pipeline] was split into one table per stage ({', '.join(STAGE_TABLES)}); "
-                           f"move {', '.join(moves) or 'its keys'}.")
+def _pipeline(doc: dict, where: str) -> ClusterSettings:
+    """The [pipeline] table: where the runs go. Stage parameters in it (the flat table of earlier
+    versions) get a message saying where each now goes."""
+    if "pipeline" not in doc:
+        return ClusterSettings()
+    table = _table(doc, "pipeline", where)
+    stages = [key for key in table if key not in PIPELINE_KEYS and
+              any(key in RunParameters.stage_fields(s) for s in (*STAGE_TABLES, "acquisition"))]
+    if stages:
+        moves = [f"{key} → [{next(s for s in (*STAGE_TABLES, 'acquisition') if key in RunParameters.stage_fields(s))}]"
+                 for key in stages]
+        raise InvalidParameter(f"{where}: the stage parameters of [pipeline] moved to one table per stage "
+                               f"({', '.join(STAGE_TABLES)}); move {', '.join(moves)}. [pipeline] holds only "
+                               f"{' and '.join(PIPELINE_KEYS)}.")
+    _check_keys(table, PIPELINE_KEYS, f"{where} [pipeline]")
+    try:
+        return ClusterSettings(**table)
+    except InvalidParameter as exc:
+        raise InvalidParameter(f"{where} [pipeline]: {exc}") from None
 
 
 def _uncertainty(doc: dict, dose: float | None, where: str) -> UncertaintyParameters:
@@ -323,9 +342,8 @@ def read_experiment(path) -> Experiment:
     except IsADirectoryError:
         raise UnreadableFile(f"{path} is a folder; give the experiment's .toml file.") from None
     where = path.name
-    if "pipeline" in doc:
-        _no_pipeline_table(doc["pipeline"], where)
     _check_keys(doc, TABLES, where)
+    cluster = _pipeline(doc, where)
     if not isinstance(doc.get("name", ""), str):
         raise InvalidParameter(f"{where}: name must be text in quotes; got {doc['name']!r}.")
     acq = _table(doc, "acquisition", where)
@@ -364,4 +382,4 @@ def read_experiment(path) -> Experiment:
         raise InvalidParameter(f"{where}: time points {', '.join(missing)} name no tiltseries and there is no "
                                "[simulation] to make them.")
     return Experiment(str(doc.get("name", path.stem)), path, tuple(timepoints), params, dose, twin, dict(acq),
-                      _uncertainty(doc, dose, where), kinetics, log)
+                      _uncertainty(doc, dose, where), kinetics, log, cluster)

@@ -34,8 +34,9 @@ from ..simulate.compare import PAIR_QUANTITIES
 from ..simulate import write_twin
 from .experiment import Experiment, read_experiment
 from .kinetics import arrhenius_pairs, assign_segments, excluded_points, fit_pairs
+from .cluster import ClusterSettings, Runner, RunJob
 from .result import TimePointResult
-from .run import THINNING_SEED, RunParameters, finished_measurements, run_tilt_series
+from .run import THINNING_SEED, RunParameters
 from .uncertainty import UNCERTAINTY_COLUMNS, error_bars, error_column, twin_uncertainty
 
 __all__ = ["run_experiment", "run_experiment_file", "resolve_automatic", "PAIR_TIMESERIES_COLUMNS"]
@@ -62,8 +63,8 @@ PARTICLE_TIMESERIES_COLUMNS = _PARTICLE_TIMESERIES_FIXED + [c for c in Particle.
                                                             if c not in _PARTICLE_TIMESERIES_FIXED]
 
 
-def run_experiment(experiment: Experiment, outdir, *,
-                   progress: Callable[[str, int, int], None] | None = None) -> dict:
+def run_experiment(experiment: Experiment, outdir, *, progress: Callable[[str, int, int], None] | None = None,
+                   cluster: ClusterSettings | None = None) -> dict:
     """Run the 4D pipeline on every time point and follow the particles through time.
 
     Parameters
@@ -73,6 +74,9 @@ def run_experiment(experiment: Experiment, outdir, *,
     outdir : str or Path
     progress : callable(stage, done, total), optional
         Stage names are the time points' (``T01`` …) plus ``track``.
+    cluster : ClusterSettings, optional
+        Where the time points and the twin's repeats run (:mod:`insitu4d.pipeline.cluster`);
+        default: the experiment's ``[pipeline]`` table, else inline. The results are the same.
 
     Returns
     -------
@@ -84,14 +88,19 @@ def run_experiment(experiment: Experiment, outdir, *,
     UnwritableOutput, OutputInUse
         The output folder cannot be written, or another run holds it
         (:func:`insitu4d.io.output_folder.output_folder`).
+    SchedulerUnreachable, WorkerLost
+        The cluster's scheduler does not answer, or a worker died on every try of a run
+        (:class:`~insitu4d.pipeline.cluster.Runner`).
     Insitu4dError
         What a time point's :func:`~insitu4d.pipeline.run.run_tilt_series` raises.
     """
-    with output_folder(outdir, "experiment.json") as folder:
-        return _run_experiment(experiment, folder, progress)
+    with Runner(cluster or experiment.cluster, progress) as runner, \
+            output_folder(outdir, "experiment.json") as folder:
+        return _run_experiment(experiment, folder, progress, runner)
 
 
-def run_experiment_file(path, outdir, *, progress: Callable[[str, int, int], None] | None = None) -> dict:
+def run_experiment_file(path, outdir, *, progress: Callable[[str, int, int], None] | None = None,
+                        cluster: ClusterSettings | None = None) -> dict:
     """The ``run EXPERIMENT.toml`` job: read the experiment file, then :func:`run_experiment`.
 
     Parameters
@@ -100,6 +109,8 @@ def run_experiment_file(path, outdir, *, progress: Callable[[str, int, int], Non
         Experiment file (:func:`~insitu4d.pipeline.experiment.read_experiment`).
     outdir : str or Path
     progress : callable(stage, done, total), optional
+    cluster : ClusterSettings, optional
+        Overrides the file's ``[pipeline]`` table.
 
     Returns
     -------
@@ -110,10 +121,10 @@ def run_experiment_file(path, outdir, *, progress: Callable[[str, int, int], Non
     ------
     UnreadableFile, InvalidParameter
         The experiment file cannot be read or holds a wrong setting (the message names it).
-    UnwritableOutput, OutputInUse, Insitu4dError
+    UnwritableOutput, OutputInUse, SchedulerUnreachable, WorkerLost, Insitu4dError
         As :func:`run_experiment`.
     """
-    return run_experiment(read_experiment(path), outdir, progress=progress)
+    return run_experiment(read_experiment(path), outdir, progress=progress, cluster=cluster)
 
 
 def _date_confirmed_merges(tracks: dict, segmentations: list[dict]) -> None:
@@ -142,7 +153,46 @@ def _date_confirmed_merges(tracks: dict, segmentations: list[dict]) -> None:
             event["time_index"], event["confirmed_time_index"] = t - 1, t
 
 
-def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
+def _run_time_points(experiment: Experiment, outdir: Path, stacks: dict,
+                     runner: Runner) -> tuple[dict, RunParameters, dict | None]:
+    """Run (or resume) every time point; return whether each was resumed, and the parameters with the
+    automatic choices fixed, and those choices.
+
+    The first time point runs alone: its automatic choices (:func:`resolve_automatic`) hold
+    for the rest. Each later one is seeded by the previous one's labels (and, with the
+    temporal prior, reconstructed from its volume), so they run in order; on a cluster their
+    reconstructions, which need nothing of the previous time point unless the temporal prior
+    is on, run first and at the same time (``until="reconstruct"``), and the ordered runs
+    then reuse the volumes. Without seeds and prior, they all run at the same time.
+    """
+    params = experiment.params
+    points = experiment.timepoints
+
+    def job(tp, use, previous, until=None) -> RunJob:
+        stack, tilts = stacks[tp.index]
+        before = outdir / previous.name if previous is not None else None
+        return RunJob(tp.name, Path(stack), outdir / tp.name, use, tilts=tilts,
+                      previous_labels=before / "labels.h5" if before is not None and params.seed_from_previous
+                      else None,
+                      previous_volume=before / "volume.h5" if before is not None and params.temporal_prior else None,
+                      edx=tp.edx, until=until)
+
+    resumed = {points[0].name: runner.run([job(points[0], params, None)])[0]}
+    first = TimePointResult.load(outdir / points[0].name / "run.json")
+    use, choices = resolve_automatic(params, first, points[0].name)
+    later = list(zip(points, points[1:]))
+    if later and runner.parallel:
+        if not (params.seed_from_previous or params.temporal_prior):
+            resumed.update(zip([tp.name for _, tp in later], runner.run([job(tp, use, prev) for prev, tp in later])))
+        elif not params.temporal_prior:
+            runner.run([job(tp, use, prev, until="reconstruct") for prev, tp in later])
+    for prev, tp in later:
+        if tp.name not in resumed:
+            resumed[tp.name] = runner.run([job(tp, use, prev)])[0]
+    return resumed, use, choices
+
+
+def _run_experiment(experiment: Experiment, outdir: Path, progress, runner: Runner) -> dict:
     """:func:`run_experiment` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
     environment = current_environment()
@@ -163,37 +213,25 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
     frames, pair_frames, runs, segmentations = [], [], [], []
     with_edx: set[str] = set()
     params = experiment.params
-    resolved, choices, previous, previous_volume = None, None, None, None
+    resumed, resolved, choices = _run_time_points(experiment, outdir, stacks, runner)
     for tp in experiment.timepoints:
-        stack, tilts = stacks[tp.index]
+        stack, _ = stacks[tp.index]
         tp_dir = outdir / tp.name
-        use = resolved or params
-        seeds = previous if params.seed_from_previous else None
-        prior = previous_volume if params.temporal_prior else None
-        measurements = finished_measurements(tp_dir, Path(stack), use.to_dict(), seeds, prior, tilts=tilts,
-                                             edx=tp.edx)
-        resumed = measurements is not None
-        if measurements is None:
-            run_tilt_series(stack, tp_dir, tilts=tilts, params=use, previous_labels=seeds, previous_volume=prior,
-                            progress=lambda stage, done, total, name=tp.name: report(name, done, total), edx=tp.edx)
-            measurements = Measurements.load(tp_dir / "measurements.json")
+        measurements = Measurements.load(tp_dir / "measurements.json")
         run = TimePointResult.load(tp_dir / "run.json")
         if run.edx is not None:
             with_edx.add(tp.name)
-        if resolved is None:
-            resolved, choices = resolve_automatic(params, run, tp.name)
         segmentations.append(run.segmentation)
         frames.append(list(measurements.particles))
         pair_frames.append(list(measurements.pairs))
         runs.append({"time_point": tp.name, "time_s": tp.time_s, "temperature_C": tp.temperature_C,
-                     "tilt_series": str(stack), "resumed": resumed,
+                     "tilt_series": str(stack), "resumed": resumed[tp.name],
                      "quality_flags": [f.to_dict() for f in run.quality_flags]})
-        previous, previous_volume = tp_dir / "labels.h5", tp_dir / "volume.h5"
     report("track", 0, 1)
     tracks = track_particles(frames)
     _date_confirmed_merges(tracks, segmentations)
     pair_rows, particle_rows = _timeseries(experiment, frames, pair_frames, tracks)
-    uncertainty = _uncertainty(experiment, resolved, outdir, pair_frames, tracks, pair_rows, report)
+    uncertainty = _uncertainty(experiment, resolved, outdir, pair_frames, tracks, pair_rows, report, runner)
     kinetics = _kinetics(experiment, pair_rows)
     write_csv(outdir / "pairs_timeseries.csv", pair_rows, PAIR_TIMESERIES_COLUMNS)
     write_csv(outdir / "particles_timeseries.csv", particle_rows, PARTICLE_TIMESERIES_COLUMNS)
@@ -236,6 +274,7 @@ def _run_experiment(experiment: Experiment, outdir: Path, progress) -> dict:
         "acquisition": experiment.acquisition,
         "parameters": params.to_dict(),
         "automatic_choices": choices,
+        "cluster": runner.describe(),
         "time_points": runs,
         "quality_flags": _flag_summary(runs),
         "twin": twin_info,
@@ -405,7 +444,7 @@ def _flag_summary(runs: list[dict]) -> dict:
 
 
 def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pair_frames, tracks,
-                 pair_rows: list[dict], report) -> dict:
+                 pair_rows: list[dict], report, runner: Runner) -> dict:
     """Error bars from the twin (:mod:`insitu4d.pipeline.uncertainty`) into ``pair_rows`` and ``uncertainty.csv``."""
     settings = experiment.uncertainty
     info = {"method": "twin of the measured state, re-imaged with new noise (insitu4d.pipeline.uncertainty); "
@@ -426,7 +465,8 @@ def _uncertainty(experiment: Experiment, params: RunParameters, outdir: Path, pa
             la, lb = pair.labels
             pair_ids[(la, lb)] = pair_of[tuple(sorted((ids[la], ids[lb])))]
         time_points.append({"name": tp.name, "time_s": tp.time_s, "pair_ids": pair_ids})
-    rows = twin_uncertainty(outdir, time_points, params, experiment.dose_e_per_nm2, settings, progress=report)
+    rows = twin_uncertainty(outdir, time_points, params, experiment.dose_e_per_nm2, settings, progress=report,
+                            runner=runner)
     write_csv(outdir / "uncertainty.csv", rows, UNCERTAINTY_COLUMNS)
     for pid in {r["pair_id"] for r in pair_rows}:
         mine = [r for r in pair_rows if r["pair_id"] == pid]

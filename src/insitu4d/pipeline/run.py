@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .. import __version__
 from ..align import AlignmentParameters, align_tilt_series, apply_alignment
@@ -296,7 +297,8 @@ def _recon_key(ts: TiltSeries, params: RunParameters, noise: dict, prior_sha256:
 
 def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | None = None,
                     progress: Callable[[str, int, int], None] | None = None, figures: bool = True,
-                    previous_labels=None, previous_volume=None, edx=None) -> TimePointResult:
+                    previous_labels=None, previous_volume=None, edx=None,
+                    until: str | None = None) -> TimePointResult | None:
     """Run the main job on one tilt series and write every output to ``outdir``.
 
     Outputs: ``volume.h5`` and ``labels.h5`` (dataset ``/data``, (z, y, x), attributes
@@ -333,11 +335,17 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
         series (files named by their tilt, or in natural order): element volumes
         (:mod:`insitu4d.pipeline.edx`). Without it, the tilt series' own files are used
         when they hold spectrum images (Bruker ``.bcf``).
+    until : {"reconstruct"}, optional
+        Stop after this stage: ``volume.h5`` is written (and reused by a later full run with
+        the same aligned tilt series and parameters), nothing else; no ``run.json``. A 4D run
+        on a cluster reconstructs its time points this way in parallel before segmenting them
+        in order (:mod:`insitu4d.pipeline.cluster`).
 
     Returns
     -------
-    TimePointResult
-        Its :meth:`~insitu4d.pipeline.result.TimePointResult.to_dict` is ``run.json``.
+    TimePointResult or None
+        Its :meth:`~insitu4d.pipeline.result.TimePointResult.to_dict` is ``run.json``; None
+        with ``until``.
 
     Raises
     ------
@@ -345,13 +353,16 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     InvalidPixelValues, NotAStack, InvalidParameter
     """
     params = params or RunParameters()
+    if until not in (None, "reconstruct"):
+        raise InvalidParameter(f"until must be None or 'reconstruct'; got {until!r}.")
     with output_folder(outdir, "run.json") as folder:
         return _run_tilt_series(input_path, folder, tilts=tilts, params=params, progress=progress, figures=figures,
-                                previous_labels=previous_labels, previous_volume=previous_volume, edx=edx)
+                                previous_labels=previous_labels, previous_volume=previous_volume, edx=edx,
+                                until=until)
 
 
 def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, progress, figures: bool,
-                     previous_labels, previous_volume, edx=None) -> TimePointResult:
+                     previous_labels, previous_volume, edx=None, until=None) -> TimePointResult | None:
     """:func:`run_tilt_series` in a folder it holds."""
     report = progress or (lambda stage, done, total: None)
     timings: dict[str, float] = {}
@@ -423,6 +434,8 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
             write_array(volume_path, volume.data, attrs={
                 "voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x", "units": "nm",
                 "provenance": volume.provenance, "run_key": key})
+        if until == "reconstruct":
+            return None
         residual = reprojection_residual(volume, ts, backend=params.backend)
     with stage("segment"):
         previous, coalescing = None, ()
@@ -435,7 +448,9 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                     inputs["previous_labels"], unused=f"shape {list(previous.shape)} differs from the volume's")
                 previous = None
         labels, seg_info = segment(volume, params.segmentation, previous=previous, coalescing=coalescing)
-    with stage("measure"):
+    # BLAS on one thread: a multi-threaded BLAS sums in an order set by its thread count, which moves the neck
+    # fits by ~1e-4, so a time point on a dask worker (whose nanny sets OMP_NUM_THREADS=1) would differ from inline
+    with stage("measure"), threadpool_limits(limits=1, user_api="blas"):
         measurements = measure(labels, volume.voxel_size_nm)
         neck_fits = ()
         if params.neck_fit:

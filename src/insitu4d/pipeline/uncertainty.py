@@ -55,7 +55,8 @@ from ..simulate import SinteringPair, Sphere, simulate_scene
 from ..simulate.compare import PAIR_QUANTITIES, score_pairs
 from ..simulate.haadf import LAMBDA_CU_NM
 from .result import TimePointResult
-from .run import RunParameters, finished_measurements, run_tilt_series
+from .cluster import Runner, RunJob
+from .run import RunParameters
 
 __all__ = ["UncertaintyParameters", "scene_from_measurements", "twin_uncertainty", "error_bars", "error_column",
            "bias_response", "UNCERTAINTY_COLUMNS", "MIN_RESPONSE"]
@@ -221,21 +222,28 @@ class _MeasuredState:
     params: RunParameters
 
 
-def _twin_readings(outdir: Path, state: _MeasuredState, settings: UncertaintyParameters, dose_e_per_nm2: float,
-                   neck_scale: float, count: int, tag: str, step: Callable[[], None]) -> tuple[dict, dict]:
-    """Image the twin's scene of ``state`` (necks × ``neck_scale``) ``count`` times and measure it.
+@dataclass(frozen=True)
+class _Repeat:
+    """One noise realisation of a twin scene: its truth and the run that measures it."""
 
-    Returns, per scene pair index, its true quantities and the list of readings that found it;
-    the repeats go to ``outdir/uncertainty/<time point>_<tag><r>/`` and are reused when unchanged.
+    truth: object
+    true_labels: np.ndarray
+    job: RunJob
+
+
+def _twin_repeats(outdir: Path, state: _MeasuredState, settings: UncertaintyParameters, dose_e_per_nm2: float,
+                  neck_scale: float, count: int, tag: str) -> list[_Repeat]:
+    """Image the twin's scene of ``state`` (necks × ``neck_scale``) ``count`` times.
+
+    The tilt series go to ``outdir/uncertainty/<time point>_<tag><r>/``, where their runs
+    write (and are reused when unchanged).
     """
     h = state.voxel_size_nm
     spheres, pairs, _ = scene_from_measurements(state.measurements, state.shape_px, h, Z=settings.Z,
                                                 neck_scale=neck_scale)
-    found: dict[int, list[dict]] = {k: [] for k in range(len(pairs))}
-    true_of: dict[int, dict] = {}
     stream = {"R": 104729, "P": 7919}[tag]
+    repeats = []
     for r in range(count):
-        step()
         ts, truth, true_labels, _ = simulate_scene(
             state.shape_px, h, state.run.tilt_series.tilts_deg, dose_e_per_nm2, spheres=spheres, pairs=pairs,
             rng=np.random.default_rng([settings.seed, state.index, r, stream]), lambda_cu_nm=settings.lambda_cu_nm,
@@ -243,20 +251,28 @@ def _twin_readings(outdir: Path, state: _MeasuredState, settings: UncertaintyPar
         rdir = outdir / "uncertainty" / f"{state.name}_{tag}{r + 1}"
         rdir.mkdir(parents=True, exist_ok=True)
         stack, tilts = _write_stack(rdir / "tiltseries.mrc", ts)
-        meas = finished_measurements(rdir, stack, state.params.to_dict(), tilts=tilts)
-        if meas is None:
-            run_tilt_series(stack, rdir, tilts=tilts, params=state.params, figures=False)
-            meas = Measurements.load(rdir / "measurements.json")
-        for k, sc in enumerate(score_pairs(truth, true_labels, meas, h)):
+        repeats.append(_Repeat(truth, true_labels, RunJob(rdir.name, Path(stack), rdir, state.params,
+                                                          tilts=Path(tilts), figures=False)))
+    return repeats
+
+
+def _readings(repeats: list[_Repeat], h: float) -> tuple[dict, dict]:
+    """Per scene pair index, its true quantities and the list of finished repeats' readings that found it."""
+    found: dict[int, list[dict]] = {}
+    true_of: dict[int, dict] = {}
+    for repeat in repeats:
+        meas = Measurements.load(repeat.job.outdir / "measurements.json")
+        for k, sc in enumerate(score_pairs(repeat.truth, repeat.true_labels, meas, h)):
             true_of[k] = sc["true"]
+            found.setdefault(k, [])
             if sc["found"]:
                 found[k].append(sc["measured"])
     return true_of, found
 
 
 def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dose_e_per_nm2: float,
-                     settings: UncertaintyParameters, *,
-                     progress: Callable[[str, int, int], None] | None = None) -> list[dict]:
+                     settings: UncertaintyParameters, *, progress: Callable[[str, int, int], None] | None = None,
+                     runner: Runner | None = None) -> list[dict]:
     """Error statistics of every pair quantity from the twin, at a few time points of a finished run.
 
     Parameters
@@ -276,6 +292,9 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
     settings : UncertaintyParameters
     progress : callable(stage, done, total), optional
         Stage ``uncertainty``.
+    runner : Runner, optional
+        Where the repeats run (:mod:`insitu4d.pipeline.cluster`); all at once on a cluster.
+        It reports their progress. Default: inline, reporting to ``progress``.
 
     Returns
     -------
@@ -295,16 +314,8 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
         raise InvalidParameter("the twin's error bars need the dose: set [acquisition] dose_e_per_nm2 (per tilt "
                                "series), or [uncertainty] repeats = 0 to go without error bars.")
     outdir = Path(outdir)
-    report = progress or (lambda stage, done, total: None)
     chosen = _evaluated(len(time_points), settings.time_points)
-    total, done = len(chosen) * (settings.repeats + (settings.probe_repeats if settings.repeats else 0)), 0
-    rows = []
-
-    def step() -> None:
-        nonlocal done
-        report("uncertainty", done, total)
-        done += 1
-
+    rows, plans = [], []
     for index in chosen:
         tp = time_points[index]
         tp_dir = outdir / tp["name"]
@@ -314,11 +325,18 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
         h = float(attrs["voxel_size_nm"])
         state = _MeasuredState(tp["name"], index, run, measurements, labels.shape, h,
                                dataclasses.replace(params, pixel_size_nm=h, bin_factor=1, tilt_axis_deg=0.0))
-
-        _, _, pair_labels = scene_from_measurements(measurements, labels.shape, h, Z=settings.Z)
-        true_of, found = _twin_readings(outdir, state, settings, dose_e_per_nm2, 1.0, settings.repeats, "R", step)
-        probe_true, probe_found = _twin_readings(outdir, state, settings, dose_e_per_nm2, PROBE_NECK_SCALE,
-                                                 settings.probe_repeats if settings.repeats else 0, "P", step)
+        repeats = _twin_repeats(outdir, state, settings, dose_e_per_nm2, 1.0, settings.repeats, "R")
+        probes = _twin_repeats(outdir, state, settings, dose_e_per_nm2, PROBE_NECK_SCALE,
+                               settings.probe_repeats if settings.repeats else 0, "P")
+        plans.append((tp, state, repeats, probes))
+    # every repeat of every evaluated time point at once (on a cluster, in parallel)
+    (runner or Runner(progress=progress)).run([r.job for _, _, repeats, probes in plans for r in repeats + probes],
+                             stage="uncertainty")
+    for tp, state, repeats, probes in plans:
+        measurements, h = state.measurements, state.voxel_size_nm
+        _, _, pair_labels = scene_from_measurements(measurements, state.shape_px, h, Z=settings.Z)
+        true_of, found = _readings(repeats, h)
+        probe_true, probe_found = _readings(probes, h)
         by_labels = {frozenset(p.labels): p for p in measurements.pairs}
         for k, (la, lb) in enumerate(pair_labels):
             pair_id = tp["pair_ids"].get((la, lb), tp["pair_ids"].get((lb, la)))
@@ -329,7 +347,7 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
                         "hw_b": measurements.particle(lb).aspect_ratio_hw}
             true = true_of.get(k, {})
             for q in PAIR_QUANTITIES:
-                e = np.array([m[q] - true[q] for m in found[k]], float)
+                e = np.array([m[q] - true[q] for m in found.get(k, [])], float)
                 e = e[np.isfinite(e)]
                 probe = np.array([m[q] for m in probe_found.get(k, [])], float)
                 probe = probe[np.isfinite(probe)]
@@ -341,7 +359,6 @@ def twin_uncertainty(outdir, time_points: list[dict], params: RunParameters, dos
                              "rms": float(np.sqrt(np.mean(e ** 2))) if len(e) else float("nan"),
                              "probe_true": float(probe_true[k][q]) if probed else float("nan"),
                              "probe_measured": float(probe.mean()) if probed else float("nan")})
-    report("uncertainty", total, total)
     bias_response(rows)
     return rows
 
