@@ -92,12 +92,58 @@ def _diff(ours: np.ndarray, peer: np.ndarray) -> tuple[float, float, float]:
     return diff, scale, float(np.linalg.norm(ours - scale * peer) / np.linalg.norm(scale * peer))
 
 
+def machine_peaks(seconds: float = 2.0) -> tuple[float, float]:
+    """This machine's practical peaks: float32 matrix product (BLAS sgemm, all cores) in GFLOP/s, and the
+    memory bandwidth of a large copy (read + write, STREAM "copy") in GB/s."""
+    a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+    a @ a  # warm
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        a @ a
+        n += 1
+    gflops = n * 2 * 2048 ** 3 / (time.perf_counter() - t0) / 1e9
+    src = np.ones(64 * 1024 ** 2, np.float32)  # 256 MiB, far beyond the caches
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        np.copyto(dst, src)
+        n += 1
+    gbs = n * 2 * src.nbytes / (time.perf_counter() - t0) / 1e9
+    return gflops, gbs
+
+
+def roofline(shape, iterations: int, seconds: float) -> str:
+    """A roofline line for SIRT on a (n_tilts, ny, nx) tilt series with nz = nx.
+
+    Joseph's projector takes one sample per voxel row crossed (≈ nz per ray) and two taps per
+    sample, a multiply and an add each: 4 flop per sample, forward and back, so
+    8 · n_tilts · nx · nz · ny flop per iteration. Traffic: the taps' loads (8 bytes per sample
+    each way, mostly from cache) and the compulsory memory traffic of one iteration (read the
+    volume and write the sinogram, read the sinogram and write the volume: 2 · 4 · (volume +
+    sinogram) bytes).
+    """
+    n_tilts, ny, nx = shape
+    samples = n_tilts * nx * nx * ny * iterations
+    flop = 8.0 * samples
+    tap_bytes = 16.0 * samples
+    dram_bytes = 8.0 * (nx * ny * nx + n_tilts * ny * nx) * iterations
+    peak_gflops, peak_gbs = machine_peaks()
+    achieved = flop / seconds / 1e9
+    share = 100 * achieved / peak_gflops
+    return (f"roofline (SIRT-{iterations}, {flop:.2e} flop): {achieved:.1f} GFLOP/s = {share:.0f} % "
+            f"of this machine's sgemm {peak_gflops:.0f} GFLOP/s; taps {tap_bytes / seconds / 1e9:.0f} GB/s from "
+            f"cache (arithmetic intensity 0.5 flop/byte); compulsory memory traffic {dram_bytes / seconds / 1e9:.2f} "
+            f"GB/s of {peak_gbs:.1f} GB/s (copy)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--iterations", type=int, default=100)
     ap.add_argument("--slices", type=int, default=256, help="slices along the tilt axis (centre crop)")
     ap.add_argument("--peer-slices", type=int, default=16, help="slices ASTRA runs (0: all)")
     ap.add_argument("--backend", default="cpu", choices=["cpu", "gpu", "astra"])
+    ap.add_argument("--no-peer", action="store_true", help="our times and the roofline only (no ASTRA)")
     args = ap.parse_args()
 
     needle = Path(str(files("insitu4d.examples") / "needle" / "HAADF.mrc"))
@@ -122,6 +168,11 @@ def main() -> None:
         t0 = time.perf_counter()
         ours = reconstruct(ts, method=method, iterations=args.iterations, backend=args.backend).data
         t_ours = time.perf_counter() - t0
+        if method == "sirt":
+            sirt_seconds = t_ours
+        if args.no_peer:
+            lines.append(f"{method:<6}{t_ours:>9.2f}s")
+            continue
         try:
             strip, t_strip = astra_volume(ts.data, ts.tilts_deg, sample, method, args.iterations, "strip",
                                           etspy_workers)
@@ -136,6 +187,8 @@ def main() -> None:
                      f"{t_linear / t_ours:>7.1f}×{diff:>16.4f}{scale:>8.4f}{scaled:>13.4f}{diff_strip:>15.4f}")
     print(header)
     print("\n".join(lines))
+    if args.backend == "cpu":
+        print(roofline(ts.shape, args.iterations, sirt_seconds))
     print("ASTRA's FBP weights every angle by π/n_angles (a 180° range); ours by the actual angular step,")
     print("so at ±76° in 2° steps the two differ by the factor (π/77)/(2° in rad) = 1.169 in scale.")
     try:

@@ -371,7 +371,10 @@ def reconstruct(tilt_series: Path = TILTSERIES_ARGUMENT,
                                               help="Tilt-axis direction from image y, or 'auto'."),
                 no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned)."),
                 thickness: Optional[int] = typer.Option(None, "--thickness-px",
-                                                        help="Volume size along z (default: the image width).")
+                                                        help="Volume size along z (default: the image width)."),
+                max_memory_gb: Optional[float] = typer.Option(
+                    None, "--max-memory-gb", help="Stay within this memory (GB): reconstruct in slabs along the tilt "
+                                                  "axis, written one by one into the .h5 output (FBP, SIRT, TV).")
                 ) -> None:
     """Reconstruct a volume (background removal, optional alignment, then FBP, SIRT, SART, CGLS, TV or ASD-POCS)."""
     from .pipeline import reconstruct_file
@@ -381,7 +384,12 @@ def reconstruct(tilt_series: Path = TILTSERIES_ARGUMENT,
                                tilt_axis_deg=_tilt_axis(tilt_axis), align=not no_align, method=method.value,
                                iterations=iterations, filter_name=filter_name.value, thickness_px=thickness,
                                tv_weight=_auto_or_number(tv_weight, "--tv-weight"), backend=backend.value,
-                               progress=lambda i, n: progress("reconstruct", i, n))
+                               max_memory_gb=max_memory_gb, progress=lambda i, n: progress("reconstruct", i, n))
+    if isinstance(vol, dict):  # made in slabs: the provenance
+        slabs = vol["slabs"]
+        out.print(f"{vol['method'].upper()} in {slabs['n_slabs']} slab(s) of {slabs['rows']} slice(s) within "
+                  f"{slabs['max_memory_gb']:g} GB -> {output}")
+        return
     out.print(f"volume {vol.shape} (z, y, x), voxel {vol.voxel_size_nm:g} nm -> {output}")
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "NoSpectrumImage",
     "SchedulerUnreachable",
     "WorkerLost",
+    "MemoryBudgetTooSmall",
 ]
 
 
@@ -99,3 +100,7 @@ class SchedulerUnreachable(Insitu4dError, ConnectionError):
 
 class WorkerLost(Insitu4dError, RuntimeError):
     """A task whose dask worker died every time it was tried (out of memory, killed)."""
+
+
+class MemoryBudgetTooSmall(Insitu4dError, ValueError):
+    """A memory budget (``--max-memory-gb``) below what the smallest slab of a reconstruction needs."""

@@ -22,7 +22,9 @@ from ..io.readers import read_tilt_series
 from ..io.writers import read_array, write_array, write_json, write_tilt_series
 from ..measure import Measurements, measure
 from ..preprocess import normalise, remove_background, rotate_to_vertical_axis
+from ..noise import noise_level
 from ..recon import reconstruct
+from ..recon.auto import choose_method
 from ..report.drift import save_drift_plot
 from ..segment import SegmentationParameters, segment
 from .experiment import read_experiment
@@ -39,7 +41,8 @@ def reconstruct_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: flo
                      tilts_unit: str = "deg", tilt_axis_deg: float | str = "auto", align: bool = True,
                      method: str = "auto", iterations: int | None = None, filter_name: str = "ramp",
                      thickness_px: int | None = None, tv_weight: float | str = "auto", backend: str = "auto",
-                     progress: Callable[[int, int], None] | None = None) -> Volume:
+                     max_memory_gb: float | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> Volume | dict:
     """Reconstruct the volume of a tilt-series file and write it.
 
     Parameters
@@ -60,13 +63,18 @@ def reconstruct_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: flo
         False for data already aligned.
     method, iterations, filter_name, thickness_px, tv_weight, backend
         As :func:`insitu4d.recon.reconstruct`.
+    max_memory_gb : float, GB, optional
+        Keep the process within this budget: the volume is made in slabs along the tilt axis
+        and written slab by slab (:func:`insitu4d.recon.slabs.reconstruct_slabs`; FBP, SIRT or
+        TV, HDF5 output). The budget is checked on the tilt series' shape before alignment.
     progress : callable(done, total), optional
         Called after each iteration.
 
     Returns
     -------
-    Volume
-        ``(nz, ny, nx)`` float32, voxel size in nm, with its provenance; as written.
+    Volume or dict
+        ``(nz, ny, nx)`` float32, voxel size in nm, with its provenance; as written. With
+        ``max_memory_gb``, the provenance alone (the volume stays on disk).
 
     Raises
     ------
@@ -79,10 +87,27 @@ def reconstruct_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: flo
     output = check_output_file(output, VOLUME_SUFFIXES, "volume")
     ts = normalise(remove_background(read_tilt_series(tilt_series_path, tilts=tilts, pixel_size_nm=pixel_size_nm,
                                                       tilts_unit=tilts_unit)))
+    if max_memory_gb is not None:
+        from ..recon.slabs import SLAB_METHODS, TV_OVERLAP_ROWS, plan_slabs
+
+        if method == "auto":
+            method = choose_method(ts.tilts_deg, noise_level(ts.data)).method
+        if method not in SLAB_METHODS:
+            raise InvalidParameter(f"--max-memory-gb reconstructs in slabs by {', '.join(SLAB_METHODS)}; got "
+                                   f"--method {method}.")
+        n_tilts, ny, nx = ts.data.shape  # checked now, before the alignment
+        plan_slabs(n_tilts, ny, nx, int(thickness_px or nx), method, max_memory_gb,
+                   overlap_rows=TV_OVERLAP_ROWS if method == "tv" else 0)
     if align:
         ts, _ = align_tilt_series(ts, tilt_axis_deg=tilt_axis_deg)
     else:
         ts = rotate_to_vertical_axis(ts.replace(tilt_axis_deg=0.0 if tilt_axis_deg == "auto" else tilt_axis_deg))
+    if max_memory_gb is not None:
+        from ..recon.slabs import reconstruct_slabs
+
+        return reconstruct_slabs(ts, output, max_memory_gb=max_memory_gb, method=method, iterations=iterations,
+                                 filter_name=filter_name, thickness_px=thickness_px, tv_weight=tv_weight,
+                                 backend=backend, progress=progress)[0]
     volume = reconstruct(ts, method=method, iterations=iterations, filter_name=filter_name,
                          thickness_px=thickness_px, tv_weight=tv_weight, backend=backend, progress=progress)
     write_array(output, volume.data, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x",

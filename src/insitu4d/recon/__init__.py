@@ -122,7 +122,8 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
                 filter_name: str = "ramp", thickness_px: int | None = None, nonnegative: bool = True,
                 tv_weight: float | str = "auto", n_subsets: int = 8, backend: str = "auto",
                 n_workers: int | None = None, noise: NoiseLevel | None = None, prior: Volume | None = None,
-                prior_share: float = PRIOR_SHARE, progress: Callable[[int, int], None] | None = None) -> Volume:
+                prior_share: float = PRIOR_SHARE, tv_scale: float | None = None,
+                progress: Callable[[int, int], None] | None = None) -> Volume:
     """Reconstruct a volume from an aligned tilt series, all slices along the tilt axis at once.
 
     Parameters
@@ -167,6 +168,9 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     prior_share : float
         α in [0, 1] (default :data:`PRIOR_SHARE`); the TV weight is shared as
         (1 − α) TV(x) + α TV(x − x_prior).
+    tv_scale : float, optional
+        TV: the density scale the data are divided by (default: these data's,
+        :func:`insitu4d.recon.algorithms.density_scale`); slabs of one volume share it.
     progress : callable(done, total), optional
         Called after each iteration.
 
@@ -237,7 +241,7 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
             elif prior is not None:  # an empty previous volume (nothing there yet) is no prior
                 choices["temporal_prior"] = {"unused": "the prior volume projects to no signal"}
             block = tv_block(proj, b, iterations=iterations, tv_weight=float(tv_weight), nonnegative=nonnegative,
-                             prior=prior_block, prior_share=prior_share, progress=progress)
+                             prior=prior_block, prior_share=prior_share, scale=tv_scale, progress=progress)
             params = {"iterations": iterations, "tv_weight": float(tv_weight), "nonnegative": nonnegative}
         else:
             block = asd_pocs_block(proj, b, iterations=iterations, n_subsets=n_subsets, nonnegative=nonnegative,

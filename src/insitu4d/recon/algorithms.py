@@ -357,14 +357,23 @@ def density_scale(projector: Projector, b) -> float:
     float
         1.0 when the step is zero everywhere.
     """
+    return float(projector.xp.percentile(first_sirt_step(projector, b), DENSITY_PERCENTILE)) or 1.0
+
+
+#: The percentile of one SIRT step that :func:`density_scale` takes.
+DENSITY_PERCENTILE = 99.9
+
+
+def first_sirt_step(projector: Projector, b):
+    """One SIRT step from zero, C Aᵀ R b: ``(nz * nx, ny)`` (:func:`density_scale`)."""
     xp = projector.xp
     first = projector.back_block(_inverse(xp, projector.row_sums())[:, None] * b)
     first *= _inverse(xp, projector.col_sums())[:, None]
-    return float(xp.percentile(first, 99.9)) or 1.0
+    return first
 
 
 def tv_block(projector: Projector, sino_block, *, iterations: int = 150, tv_weight: float = 1.0,
-             nonnegative: bool = True, prior=None, prior_share: float = 0.0,
+             nonnegative: bool = True, prior=None, prior_share: float = 0.0, scale: float | None = None,
              progress: Callable[[int, int], None] | None = None):
     """Total-variation-regularised reconstruction (compressed sensing against the missing wedge).
 
@@ -396,6 +405,9 @@ def tv_block(projector: Projector, sino_block, *, iterations: int = 150, tv_weig
         start, and the PICCS term of :func:`tv_iterations`.
     prior_share : float
         α of the PICCS term, in [0, 1].
+    scale : float, optional
+        The density scale s; default :func:`density_scale` of these data. A volume made in
+        slabs (:mod:`insitu4d.recon.slabs`) gives every slab the whole volume's.
     progress : callable(done, total), optional
 
     Returns
@@ -412,7 +424,7 @@ def tv_block(projector: Projector, sino_block, *, iterations: int = 150, tv_weig
     if tv_weight < 0:
         raise InvalidParameter(f"tv_weight must be ≥ 0; got {tv_weight}.")
     b = projector.xp.asarray(sino_block, dtype=np.float32)
-    scale = density_scale(projector, b)
+    scale = density_scale(projector, b) if scale is None else float(scale)
     prior = None if prior is None else projector.xp.asarray(prior, dtype=np.float32) / scale
     state = tv_iterations(projector, b / scale, tv_weight, iterations, nonnegative=nonnegative, prior=prior,
                           prior_share=prior_share, progress=progress)
