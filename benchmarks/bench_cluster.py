@@ -30,23 +30,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from experiment_text import EXAMPLE, first_time_points
+
 from insitu4d.pipeline import read_experiment, run_experiment
 from insitu4d.pipeline.cluster import ClusterSettings
 from insitu4d.simulate import write_twin
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "src" / "insitu4d" / "examples" / "twin_ihara" / "experiment.toml"
 BEFORE_RECONSTRUCTION = ("read", "preprocess", "align")
-
-
-def _first_time_points(text: str, k: int) -> str:
-    """The experiment text with only its first ``k`` [[timepoints]] tables (the rest of the file kept)."""
-    head, *blocks = text.split("[[timepoints]]")
-    kept, rest = blocks[:k], blocks[k:]
-    if rest:  # tables after the last time point (e.g. [simulation]) follow the last block
-        tail = rest[-1]
-        cut = tail.find("\n[")
-        kept[-1] = kept[-1].rstrip("\n") + "\n" + (tail[cut:] if cut >= 0 else "")
-    return head + "".join("[[timepoints]]" + b for b in kept)
 
 
 def _timings(folder: Path) -> dict:
@@ -67,7 +57,7 @@ def main() -> None:
     root.mkdir(parents=True, exist_ok=True)
     text = args.experiment.read_text()
     if args.time_points:
-        text = _first_time_points(text, args.time_points)
+        text = first_time_points(text, args.time_points)
     toml = root / "experiment.toml"
     toml.write_text(text)
     experiment = read_experiment(toml)

@@ -270,10 +270,10 @@ def test_global_options_quiet_verbose_and_log_file(tmp_path):
     assert "volume (16, 16, 16)" in res.output
     lines = log.read_text().splitlines()
     assert lines[1].endswith("reconstruct 1/20") and lines[-1].endswith("reconstruct 20/20")  # progress: to the log
-    res = runner.invoke(app, ["--verbose", "--workers", "1", *args])
+    res = runner.invoke(app, ["--verbose", "--threads", "1", *args])
     assert res.exit_code == 0 and "reconstruct 10/20" in res.output  # lines, not bars
-    res = runner.invoke(app, ["--workers", "0", *args])
-    assert res.exit_code == 2 and "--workers" in res.output
+    res = runner.invoke(app, ["--threads", "0", *args])
+    assert res.exit_code == 2 and "--threads" in res.output
     res = runner.invoke(app, ["--quiet", "--log-file", str(log), "run", str(tmp_path / "missing.mrc"), "-o",
                               str(tmp_path / "o")])
     assert res.exit_code == 2 and "file not found" in res.output  # errors are printed even when quiet

@@ -188,6 +188,16 @@ def test_an_unreachable_scheduler_fails_fast_with_a_clear_message(experiment, tm
     assert "Traceback" not in result.output
 
 
+def test_local_workers_share_the_cores_and_keep_glibcs_dynamic_mmap_threshold():
+    from insitu4d.pipeline.cluster import worker_environment
+
+    cores = os.cpu_count() or 1
+    env = worker_environment(2)
+    assert "MALLOC_TRIM_THRESHOLD_" not in env  # any value turns glibc's dynamic threshold off (1.6× slower)
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["NUMBA_NUM_THREADS"] == max(1, cores // 2)
+    assert worker_environment(4 * cores)["OMP_NUM_THREADS"] == 1
+
+
 def test_cluster_settings_are_checked(tmp_path):
     with pytest.raises(InvalidParameter, match="either workers .* or scheduler"):
         ClusterSettings(workers=2, scheduler="tcp://127.0.0.1:8786")

@@ -32,7 +32,7 @@ class _Session:
     quiet: bool = False
     verbose: bool = False
     log_file: Path | None = None
-    workers: int | None = None
+    threads: int | None = None
 
 
 session = _Session()
@@ -96,11 +96,11 @@ def _command(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            if session.workers is None:
+            if session.threads is None:
                 return fn(*args, **kwargs)
             from .recon.joseph import cpu_threads
 
-            with cpu_threads(session.workers):
+            with cpu_threads(session.threads):
                 return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
@@ -795,10 +795,10 @@ def _main(version: bool = typer.Option(False, "--version", help="Print the versi
           verbose: bool = typer.Option(False, "--verbose", "-v", help="Progress as timestamped lines, not bars."),
           log_file: Optional[Path] = typer.Option(None, "--log-file",
                                                   help="Append progress, warnings and errors to this file."),
-          workers: Optional[int] = typer.Option(None, "--workers", min=1,
+          threads: Optional[int] = typer.Option(None, "--threads", min=1,
                                                 help="CPU threads of the projectors (default: all cores).")) -> None:
     """Global options, given before the command: insitu4d --quiet run …"""
-    session.quiet, session.verbose, session.log_file, session.workers = quiet, verbose, log_file, workers
+    session.quiet, session.verbose, session.log_file, session.threads = quiet, verbose, log_file, threads
     if log_file is not None:
         try:
             _log(f"insitu4d {__version__}")
