@@ -47,7 +47,13 @@ CHUNK_BYTES = 8 * 1024 ** 2
 
 
 def process_memory_bytes() -> int:
-    """The resident memory of this process now (bytes; :mod:`psutil`)."""
+    """The resident memory of this process now (:mod:`psutil`).
+
+    Returns
+    -------
+    int
+        Bytes.
+    """
     import psutil
 
     return int(psutil.Process().memory_info().rss)
