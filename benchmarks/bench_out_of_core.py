@@ -87,7 +87,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", MAKE, str(args.size), str(args.tilts), str(stack)], check=True)
         common = ["reconstruct", str(stack), "--tilts",
                   str(stack.with_suffix(".rawtlt")), "--pixel-size", "1", "--no-align", "--backend", "cpu",
-                  "--method", args.method, "--iterations", str(args.iterations)]
+                  "--method", args.method, "--iterations", str(args.iterations), "--region", "whole"]
         if args.method == "tv":
             common += ["--tv-weight", args.tv_weight]
         print(f"{args.size}³ from {args.tilts} tilts, {args.method.upper()}-{args.iterations}, budget "

@@ -125,3 +125,19 @@ def test_broadcast_signed_distance_matches_the_point_form_and_the_spheres():
     # oracle: at a sphere's centre the distance is minus its radius; 3 voxels past sphere b along the axis, +3
     assert union_sdf_zyx(p, np.array(10.0), np.array(12.0), np.array(11.0)) == pytest.approx(-8.0)
     assert union_sdf_zyx(p, np.array(10.0), np.array(12.0), np.array(38.0)) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_occupancy_equals_the_array_formula(seed):
+    # oracle: clip(½ − d, 0, 1) with d from union_sdf_zyx (NumPy, float64), on a box off the origin,
+    # random spheres and collars (float32 output: 1e-6)
+    from insitu4d.shape_fit import render_occupancy, union_sdf_zyx
+    rng = np.random.default_rng(seed)
+    p = np.concatenate([rng.uniform(5, 25, 3), rng.uniform(5, 25, 3), rng.uniform(2, 9, 2), [rng.uniform(0, 5)]])
+    origin = tuple(int(v) for v in rng.integers(-3, 4, 3))
+    out = np.empty((23, 30, 27), np.float32)
+    render_occupancy(p, origin, out)
+    axes = np.ix_(*[np.arange(o, o + n, dtype=np.float64) for o, n in zip(origin, out.shape)])
+    expected = np.clip(0.5 - union_sdf_zyx(p, *axes), 0.0, 1.0)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
+    assert 0 < out.sum() < out.size  # the box holds surface

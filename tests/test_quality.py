@@ -5,7 +5,8 @@ import pytest
 from scipy import ndimage
 
 from insitu4d.quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
-                              check_residual, check_tilts, edge_width_vox, signal_counts)
+                              check_residual, check_tilts, edge_width_vox, edge_widths_vox,
+                              signal_counts, signed_distance_vox)
 
 
 def _codes(flags):
@@ -111,6 +112,36 @@ def test_edge_width_along_a_direction():
     mask = blurred > 0.5
     assert edge_width_vox(blurred, mask, direction=(1, 0, 0)) == pytest.approx(2.5631 * 2.0, rel=0.1)
     assert edge_width_vox(blurred, mask, direction=(0, 0, 1)) == pytest.approx(2.5631 * 1.2, rel=0.1)
+
+
+def test_edge_widths_along_several_directions_equal_the_whole_volume_gradient():
+    # oracle: the normals from np.gradient of the whole smoothed distance map (the shell-only
+    # computation must select the same voxels), and one call per direction
+    rng = np.random.default_rng(3)
+    block = np.zeros((40, 36, 44))
+    block[6:30, 8:28, 5:40] = 1.0
+    blurred = ndimage.gaussian_filter(block, (1.8, 1.0, 1.3)) + rng.normal(0, 0.02, block.shape)
+    mask = blurred > 0.5
+    directions = [None, (1, 0, 0), (0, 0.6, 0.8), (0.3, -0.2, 0.93)]
+    widths = edge_widths_vox(blurred, mask, directions)
+    assert widths == [edge_width_vox(blurred, mask, direction=d) for d in directions]
+    signed = signed_distance_vox(mask)
+    grad = np.stack(np.gradient(ndimage.gaussian_filter(signed, 1.0)))
+    for d, w in zip(directions[1:], widths[1:]):
+        u = np.asarray(d, float) / np.linalg.norm(d)
+        cos = np.abs(np.tensordot(u, grad, axes=(0, 0))) / (np.linalg.norm(grad, axis=0) + 1e-12)
+        select = (cos >= np.cos(np.deg2rad(30.0))) & (np.abs(signed) <= 5.5)
+        bins = np.arange(-5.0, 5.25, 0.5)
+        idx = np.digitize(signed[select], bins)
+        sums = np.bincount(idx, weights=blurred[select], minlength=bins.size + 1)
+        counts = np.bincount(idx, minlength=bins.size + 1)
+        profile = sums[1:bins.size] / np.maximum(counts[1:bins.size], 1)
+        centres = (bins[:-1] + bins[1:]) / 2
+        valid = counts[1:bins.size] > 0
+        centres, profile = centres[valid], profile[valid]
+        lo, hi = profile[centres < -3.5].mean(), profile[centres > 3.5].mean()
+        rise = np.maximum.accumulate((profile - lo) / (hi - lo))
+        assert w == pytest.approx(np.interp(0.9, rise, centres) - np.interp(0.1, rise, centres), rel=1e-9)
 
 
 def _pair(labels, r_n_nm, r_n_over_r_p, d_over_2r_p):

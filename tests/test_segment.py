@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from scipy import ndimage
 from test_measure import two_sphere_labels
 
 from insitu4d.data import Volume
@@ -53,3 +54,24 @@ def test_constant_volume_and_bad_parameters():
         segment(Volume(np.zeros((5, 5, 5)), 1.0))
     with pytest.raises(InvalidParameter, match="split_h must be in"):
         SegmentationParameters(split_h=1.5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_debris_removal_decides_as_the_whole_volume_distance_transform(seed):
+    # oracle: the inscribed-radius test on the distance transform of the whole mask (as before the
+    # per-object boxes): random blobs of many sizes, touching and apart, some at the volume's edge
+    from insitu4d.segment import SegmentationParameters, binarise
+    rng = np.random.default_rng(seed)
+    volume = ndimage.gaussian_filter(rng.random((40, 44, 48)), rng.uniform(0.8, 2.0))
+    params = SegmentationParameters(threshold=float(np.percentile(volume, 70)), opening_radius_vox=0,
+                                    closing_radius_vox=0, min_volume_vox=5, min_inscribed_radius_vox=2.0)
+    mask, _ = binarise(volume, params)
+    raw = ndimage.binary_fill_holes(volume > params.threshold)
+    lab, n = ndimage.label(raw)
+    sizes = np.bincount(lab.ravel())
+    edt = ndimage.distance_transform_edt(np.pad(raw, 1))[1:-1, 1:-1, 1:-1]
+    reach = np.concatenate([[0.0], ndimage.maximum(edt, lab, index=np.arange(1, n + 1))])
+    keep = (sizes >= 5) & (reach >= 2.0)
+    keep[0] = False
+    assert 0 < keep.sum() < n  # some objects go, some stay
+    np.testing.assert_array_equal(mask, keep[lab])

@@ -5,7 +5,7 @@ Each stage's module re-exports its own tuple (``insitu4d.recon.METHOD_CHOICES`` 
 """
 
 __all__ = ["RECON_METHODS", "RECON_METHOD_CHOICES", "BACKENDS", "FBP_FILTERS", "ALIGN_METHODS", "DRIFT_METHODS",
-           "DENOISE_METHODS", "VSTS", "TILT_UNITS", "CONTRASTS"]
+           "DENOISE_METHODS", "VSTS", "TILT_UNITS", "CONTRASTS", "RECON_REGIONS"]
 
 #: Reconstruction methods (:func:`insitu4d.recon.reconstruct`).
 RECON_METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "asd-pocs")
@@ -13,6 +13,9 @@ RECON_METHODS = ("fbp", "sirt", "sart", "cgls", "tv", "asd-pocs")
 RECON_METHOD_CHOICES = ("auto", *RECON_METHODS)
 #: Projector backends (:mod:`insitu4d.recon.backends`).
 BACKENDS = ("auto", "cpu", "gpu", "astra")
+#: Where a reconstruction runs (:mod:`insitu4d.recon.region`): the box that holds the sample, the whole field,
+#: or "auto" (the box for large fields).
+RECON_REGIONS = ("auto", "sample", "whole")
 #: FBP filters (:func:`insitu4d.recon.algorithms.fourier_filter`).
 FBP_FILTERS = ("ramp", "shepp-logan", "hann")
 #: Image registration of tilt-series alignment (:func:`insitu4d.align.align_tilt_series`).

@@ -58,6 +58,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 
 Method = _choices("Method", choices.RECON_METHOD_CHOICES)
+Region = _choices("Region", choices.RECON_REGIONS)
 Backend = _choices("Backend", choices.BACKENDS)
 Filter = _choices("Filter", choices.FBP_FILTERS)
 AlignMethod = _choices("AlignMethod", choices.ALIGN_METHODS)
@@ -372,6 +373,10 @@ def reconstruct(tilt_series: Path = TILTSERIES_ARGUMENT,
                 no_align: bool = typer.Option(False, "--no-align", help="Skip alignment (data already aligned)."),
                 thickness: Optional[int] = typer.Option(None, "--thickness-px",
                                                         help="Volume size along z (default: the image width)."),
+                region: Region = typer.Option(Region("auto"), "--region",
+                                              help="Iterate only in the box that holds the sample ('sample'), over "
+                                                   "the whole field ('whole'), or the box for fields larger than "
+                                                   "256³ voxels ('auto'); the volume is the whole field."),
                 max_memory_gb: Optional[float] = typer.Option(
                     None, "--max-memory-gb", help="Stay within this memory (GB): reconstruct in slabs along the tilt "
                                                   "axis, written one by one into the .h5 output (FBP, SIRT, TV).")
@@ -384,7 +389,8 @@ def reconstruct(tilt_series: Path = TILTSERIES_ARGUMENT,
                                tilt_axis_deg=_tilt_axis(tilt_axis), align=not no_align, method=method.value,
                                iterations=iterations, filter_name=filter_name.value, thickness_px=thickness,
                                tv_weight=_auto_or_number(tv_weight, "--tv-weight"), backend=backend.value,
-                               max_memory_gb=max_memory_gb, progress=lambda i, n: progress("reconstruct", i, n))
+                               region=region.value, max_memory_gb=max_memory_gb,
+                               progress=lambda i, n: progress("reconstruct", i, n))
     if isinstance(vol, dict):  # made in slabs: the provenance
         slabs = vol["slabs"]
         out.print(f"{vol['method'].upper()} in {slabs['n_slabs']} slab(s) of {slabs['rows']} slice(s) within "

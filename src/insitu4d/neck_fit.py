@@ -55,7 +55,7 @@ from scipy.optimize import least_squares
 from .errors import InvalidParameter
 from .measure import Measurements
 from .recon import get_projector
-from .shape_fit import TwoSphereFit, _pack, _unpack, fit_two_spheres, union_sdf_zyx
+from .shape_fit import TwoSphereFit, _pack, _unpack, fit_two_spheres, render_occupancy
 
 __all__ = ["NeckFit", "fit_neck_to_tilt_series", "refine_necks", "MARGIN_VOX", "MAX_RADIUS_CHANGE",
            "MAX_NOISE_RATIO",
@@ -129,10 +129,6 @@ class NeckFit:
                        radius_a_vox=self.fit.radius_a, radius_b_vox=self.fit.radius_b,
                        collar_radius_vox=self.fit.neck_radius)
         return out
-
-
-def _occupancy(p: np.ndarray, axes) -> np.ndarray:
-    return np.clip(0.5 - union_sdf_zyx(p, *axes), 0.0, 1.0).astype(np.float32)
 
 
 def _waist_sd(p: np.ndarray, jac: np.ndarray, ray_variance: np.ndarray) -> float:
@@ -227,15 +223,22 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
     rows = box[1]  # the tilt axis is y: these rows of the images see the box and nothing else of it
     # other particles, with their blur, are taken from the reconstruction; the rest (the pair, its blur and the
     # background) is the model's
-    others = ndimage.binary_dilation((labels > 0) & ~mask, iterations=MARGIN_VOX) & ~mask
-    region = ~others
+    # (on the box's rows and MARGIN_VOX more on each side, as far as the dilation reaches: the same there)
+    grown = slice(max(rows.start - MARGIN_VOX, 0), min(rows.stop + MARGIN_VOX, volume.shape[1]))
+    near = mask[:, grown, :]
+    others = ndimage.binary_dilation((labels[:, grown, :] > 0) & ~near, iterations=MARGIN_VOX) & ~near
+    region = ~others[:, rows.start - grown.start:rows.stop - grown.start, :]
     projector = get_projector(tilts, volume.shape[0], volume.shape[2], backend)
+    # the model lives in the box: a window of the field, whose rays are the whole detector's
+    box_centre = tuple(sl.start + (sl.stop - sl.start - 1) / 2 - (n - 1) / 2
+                       for sl, n in ((box[0], volume.shape[0]), (box[2], volume.shape[2])))
+    box_projector = get_projector(tilts, box[0].stop - box[0].start, box[2].stop - box[2].start,
+                                  "cpu" if projector.name == "astra" else backend,  # ASTRA: whole fields only
+                                  n_det=volume.shape[2], centre_px=box_centre)
     slab = volume[:, rows, :]
-    axes = np.ix_(*[np.arange(s.start, s.stop, dtype=np.float32) for s in box])
-    local = (box[0], slice(0, rows.stop - rows.start), box[2])
-    rendered = np.zeros(slab.shape, np.float32)
-    rendered[local] = 1.0
-    through_box = projector.forward(rendered)
+    origin = tuple(sl.start for sl in box)
+    rendered = np.ones([sl.stop - sl.start for sl in box], np.float32)
+    through_box = box_projector.forward(rendered)
     valid = np.zeros(through_box.shape, bool)  # pixels that hold data, not the fill of a shift
     ey, ex = (max(int(e), 0) for e in edge_px)
     first, last = max(ey - rows.start, 0), min(volume.shape[1] - ey, rows.stop) - rows.start
@@ -246,16 +249,16 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
     if rays.sum() < 100 * len(p0):
         return NeckFit(labels_t, False, float("nan"), float("nan"), None, float("nan"), float("nan"), float("nan"), 0,
                        f"only {int(rays.sum())} rays through the pair hold data (the rest is the images' filled edges)")
-    target = (images[:, rows, :] - projector.forward(slab * ~region[:, rows, :])).ravel()[rays]
-    residual_volume = float(((target - projector.forward(slab * region[:, rows, :]).ravel()[rays]) ** 2).sum())
+    target = (images[:, rows, :] - projector.forward(slab * ~region)).ravel()[rays]
+    residual_volume = float(((target - projector.forward(slab * region).ravel()[rays]) ** 2).sum())
     ray_variance = np.broadcast_to(variance, images.shape)[:, rows, :].ravel()[rays]
     residual_noise = float(ray_variance.sum())
     count = [0]
 
     def residuals(q):
-        rendered[local] = _occupancy(p0 + q, axes)
+        render_occupancy(p0 + q, origin, rendered)
         count[0] += 1
-        model = projector.forward(rendered).ravel()[rays] / scale
+        model = box_projector.forward(rendered).ravel()[rays] / scale
         # density, saturation and offset by linear least squares (variable projection)
         design = np.stack([model, model * model, np.ones_like(model)], 1)
         coef = np.linalg.solve(design.T @ design + 1e-9 * np.eye(3), design.T @ target)

@@ -50,8 +50,8 @@ from scipy import ndimage
 from .align import CONVENTIONAL_DIRECTION_DEG, MIN_DIRECTION_CONTRAST, direction_contrast
 
 __all__ = ["QualityFlag", "check_tilts", "check_counts", "check_alignment", "check_residual",
-           "check_field_of_view", "check_particles", "check_pairs", "edge_width_vox", "signed_distance_vox",
-           "signal_counts"]
+           "check_field_of_view", "check_particles", "check_pairs", "edge_width_vox", "edge_widths_vox",
+           "signed_distance_vox", "signal_counts"]
 
 MAX_UNEXPLAINED_RESIDUAL = 0.15
 MAX_EDGE_SIGNAL = 0.15
@@ -326,23 +326,66 @@ def edge_width_vox(volume, mask, *, direction=None, signed=None, max_distance_vo
     float
         Voxels; NaN when the mask is empty or full, or no surface faces ``direction``.
     """
-    v = np.asarray(volume, np.float64)
+    return edge_widths_vox(volume, mask, [direction], signed=signed, max_distance_vox=max_distance_vox)[0]
+
+
+def edge_widths_vox(volume, mask, directions, *, signed=None, max_distance_vox: float = 5.0) -> list[float]:
+    """:func:`edge_width_vox` along several directions, the surface normals computed once.
+
+    Only the voxels within ``max_distance_vox`` of the surface enter, so the normals are
+    computed there alone (a full-resolution volume has tens of millions of voxels).
+
+    Parameters
+    ----------
+    volume : (nz, ny, nx) array_like
+    mask : (nz, ny, nx) array_like of bool
+    directions : sequence of (3,) array_like of float or None
+        (z, y, x); None for all voxels of the shell.
+    signed : (nz, ny, nx) ndarray, optional
+    max_distance_vox : float
+
+    Returns
+    -------
+    list of float
+        One width per direction, voxels (NaN as in :func:`edge_width_vox`).
+    """
     m = np.asarray(mask, bool)
     if not m.any() or m.all():
-        return float("nan")
+        return [float("nan")] * len(directions)
     signed = signed_distance_vox(m) if signed is None else signed
-    select = np.ones(m.shape, bool)
-    if direction is not None:
-        u = np.asarray(direction, float)
-        u = u / max(np.linalg.norm(u), 1e-12)
-        grad = np.stack(np.gradient(ndimage.gaussian_filter(signed, 1.0)))
-        cos = np.abs(np.tensordot(u, grad, axes=(0, 0))) / (np.linalg.norm(grad, axis=0) + 1e-12)
-        select = cos >= np.cos(np.deg2rad(30.0))
-        if not select.any():
-            return float("nan")
+    near = np.abs(signed) <= max_distance_vox + 0.5
+    values = np.asarray(volume, np.float64)[near]
+    distances = signed[near]
+    normals = None
+    if any(d is not None for d in directions):  # the gradient of the smoothed distance, at the shell's voxels
+        index = np.nonzero(near)
+        smooth = ndimage.gaussian_filter(np.asarray(signed, np.float64), 1.0)
+        normals = np.empty((3, distances.size))
+        for axis in range(3):
+            up = tuple(np.minimum(i + 1, n - 1) if a == axis else i for a, (i, n) in enumerate(zip(index, m.shape)))
+            down = tuple(np.maximum(i - 1, 0) if a == axis else i for a, i in enumerate(index))
+            span = np.where((index[axis] > 0) & (index[axis] < m.shape[axis] - 1), 2.0, 1.0)  # np.gradient's
+            normals[axis] = (smooth[up] - smooth[down]) / span
+        normals /= np.linalg.norm(normals, axis=0) + 1e-12
+    widths = []
+    for direction in directions:
+        select = slice(None)
+        if direction is not None:
+            u = np.asarray(direction, float)
+            u = u / max(np.linalg.norm(u), 1e-12)
+            select = np.abs(u @ normals) >= np.cos(np.deg2rad(30.0))
+            if not select.any():
+                widths.append(float("nan"))
+                continue
+        widths.append(_profile_width(distances[select], values[select], max_distance_vox))
+    return widths
+
+
+def _profile_width(distances: np.ndarray, values: np.ndarray, max_distance_vox: float) -> float:
+    """The 10–90 % rise of the mean value over 0.5-voxel bins of signed distance (:func:`edge_width_vox`)."""
     bins = np.arange(-max_distance_vox, max_distance_vox + 0.25, 0.5)
-    idx = np.digitize(signed[select], bins)
-    sums = np.bincount(idx, weights=v[select], minlength=bins.size + 1)
+    idx = np.digitize(distances, bins)
+    sums = np.bincount(idx, weights=values, minlength=bins.size + 1)
     counts = np.bincount(idx, minlength=bins.size + 1)
     centres = (bins[:-1] + bins[1:]) / 2
     profile = sums[1:bins.size] / np.maximum(counts[1:bins.size], 1)

@@ -41,7 +41,7 @@ def reconstruct_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: flo
                      tilts_unit: str = "deg", tilt_axis_deg: float | str = "auto", align: bool = True,
                      method: str = "auto", iterations: int | None = None, filter_name: str = "ramp",
                      thickness_px: int | None = None, tv_weight: float | str = "auto", backend: str = "auto",
-                     max_memory_gb: float | None = None,
+                     region: str = "auto", max_memory_gb: float | None = None,
                      progress: Callable[[int, int], None] | None = None) -> Volume | dict:
     """Reconstruct the volume of a tilt-series file and write it.
 
@@ -61,12 +61,13 @@ def reconstruct_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: flo
     align : bool
         Register the images and find the tilt axis (:func:`insitu4d.align.align_tilt_series`);
         False for data already aligned.
-    method, iterations, filter_name, thickness_px, tv_weight, backend
+    method, iterations, filter_name, thickness_px, tv_weight, backend, region
         As :func:`insitu4d.recon.reconstruct`.
     max_memory_gb : float, GB, optional
         Keep the process within this budget: the volume is made in slabs along the tilt axis
         and written slab by slab (:func:`insitu4d.recon.slabs.reconstruct_slabs`; FBP, SIRT or
-        TV, HDF5 output). The budget is checked on the tilt series' shape before alignment.
+        TV, HDF5 output; each slab over the whole field, whatever ``region``). The budget is
+        checked on the tilt series' shape before alignment.
     progress : callable(done, total), optional
         Called after each iteration.
 
@@ -109,7 +110,8 @@ def reconstruct_file(tilt_series_path, output, *, tilts=None, pixel_size_nm: flo
                                  filter_name=filter_name, thickness_px=thickness_px, tv_weight=tv_weight,
                                  backend=backend, progress=progress)[0]
     volume = reconstruct(ts, method=method, iterations=iterations, filter_name=filter_name,
-                         thickness_px=thickness_px, tv_weight=tv_weight, backend=backend, progress=progress)
+                         thickness_px=thickness_px, tv_weight=tv_weight, backend=backend, region=region,
+                         progress=progress)
     write_array(output, volume.data, attrs={"voxel_size_nm": volume.voxel_size_nm, "axes": "z,y,x",
                                             "provenance": volume.provenance})
     return volume

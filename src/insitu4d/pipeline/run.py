@@ -32,7 +32,7 @@ from ..measure import Measurements, Pair, Particle
 from ..neck_fit import refine_necks
 from ..noise import looks_like_counts, noise_level, noise_variance, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
-                       check_residual, check_tilts, edge_width_vox, signal_counts, signed_distance_vox)
+                       check_residual, check_tilts, edge_widths_vox, signal_counts, signed_distance_vox)
 from ..provenance import current_environment
 from ..preprocess import (PreprocessParameters, bin_tilt_series, normalise, remove_background, rotate_images,
                           rotate_to_vertical_axis)
@@ -109,12 +109,13 @@ class RunParameters:
         Image registration (:func:`insitu4d.align.align_tilt_series`).
     align_sigma_px : float or "auto"
         Smoothing scale of the registration; "auto" grows it at low counts.
-    method, iterations, filter_name, tv_weight, thickness_px, backend
+    method, iterations, filter_name, tv_weight, thickness_px, backend, region
         Reconstruction (:func:`insitu4d.recon.reconstruct`): ``method="auto"`` chooses it
         from the tilt range, the number of tilts and the noise, ``iterations=None`` takes
         the method's default, ``tv_weight="auto"`` the discrepancy principle on the noise
         (Poisson thinning of the counts when the file holds whole counts);
-        ``backend="auto"`` uses a GPU when one is usable.
+        ``backend="auto"`` uses a GPU when one is usable; ``region="auto"`` iterates only in
+        the box that holds the sample when the field is large (:mod:`insitu4d.recon.region`).
     segmentation : SegmentationParameters
     seed_from_previous : bool
         4D runs: segment each time point from the particles of the one before
@@ -162,6 +163,7 @@ class RunParameters:
     tv_weight: float | str = field(default="auto", metadata={"stage": "reconstruct"})
     thickness_px: int | None = field(default=None, metadata={"stage": "reconstruct"})
     backend: str = field(default="auto", metadata={"stage": "reconstruct"})
+    region: str = field(default="auto", metadata={"stage": "reconstruct"})
     segmentation: SegmentationParameters = field(default_factory=SegmentationParameters,
                                                  metadata={"stage": "segment"})
     seed_from_previous: bool = field(default=True, metadata={"stage": "segment"})
@@ -257,7 +259,7 @@ class RunParameters:
         """
         method = "tv" if self.temporal_prior and self.method == "auto" else self.method
         return ReconstructionParameters(method, self.iterations, self.filter_name, self.tv_weight,
-                                        self.thickness_px, self.backend, self.temporal_prior_share)
+                                        self.thickness_px, self.backend, self.temporal_prior_share, self.region)
 
     def to_dict(self) -> dict:
         """Every parameter, the segmentation's as a nested dict (for ``run.json``).
@@ -458,9 +460,9 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                                                    noise_variance(ts.data, difference=difference),
                                                    edge_px=_shift_margins(ts), backend=params.backend)
         signed = signed_distance_vox(labels > 0)
-        resolution_vox = edge_width_vox(volume.data, labels > 0, signed=signed)
-        neck_resolution = [edge_width_vox(volume.data, labels > 0, direction=p.neck_normal, signed=signed)
-                           for p in measurements.pairs]
+        resolution_vox, *neck_resolution = edge_widths_vox(volume.data, labels > 0,
+                                                           [None, *(p.neck_normal for p in measurements.pairs)],
+                                                           signed=signed)
         flags = [*check_tilts(ts.tilts_deg), *check_counts(counts_per_pixel, volume.provenance["method"]),
                  *(check_alignment(alignment.direction_residuals) if alignment is not None else []),
                  *check_residual(residual, noise.relative),

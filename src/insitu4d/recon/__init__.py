@@ -7,21 +7,25 @@ from typing import Callable
 
 import numpy as np
 
-from ..choices import RECON_METHOD_CHOICES, RECON_METHODS
+from ..choices import RECON_METHOD_CHOICES, RECON_METHODS, RECON_REGIONS
 from .. import __version__
 from ..data import TiltSeries, Volume, require_whole
 from ..errors import InvalidParameter
 from ..noise import NoiseLevel, noise_level
-from .algorithms import FILTERS, asd_pocs_block, cgls_block, fbp_block, sart_block, sirt_block, tv_block
+from .algorithms import FILTERS, asd_pocs_block, cgls_block, density_scale, fbp_block, sart_block, sirt_block, tv_block
 from .auto import choose_method, discrepancy_tv_weight
 from .backends import BACKENDS, available_backends, get_projector
 from .joseph import cpu_threads
 from .prior import RegisteredPrior, register_prior
 from .projector import Projector
+from .region import AUTO_MIN_VOXELS, OUTSIDE_SIGMAS, Region, find_region, outside_signal
 
 __all__ = ["reconstruct", "check_parameters", "ReconstructionParameters", "reprojection_residual", "Projector",
            "METHODS", "METHOD_CHOICES", "FILTERS", "BACKENDS", "available_backends", "DEFAULT_ITERATIONS",
-           "MAX_ITERATIONS", "PRIOR_SHARE"]
+           "MAX_ITERATIONS", "PRIOR_SHARE", "REGIONS"]
+
+#: What ``region`` accepts (:mod:`insitu4d.recon.region`).
+REGIONS = RECON_REGIONS
 
 METHODS = RECON_METHODS
 #: What ``method`` accepts: a method, or "auto" (:func:`insitu4d.recon.auto.choose_method`).
@@ -39,13 +43,13 @@ PRIOR_REGISTRATION_ITERATIONS = 20
 
 def check_parameters(*, method: str = "auto", iterations: int | None = None, tv_weight: float | str = "auto",
                      thickness_px: int | None = None, filter_name: str = "ramp", backend: str = "auto",
-                     prior: bool = False, prior_share: float = PRIOR_SHARE) -> float | str:
+                     prior: bool = False, prior_share: float = PRIOR_SHARE, region: str = "auto") -> float | str:
     """Check the reconstruction's parameters, the one place that does (:func:`reconstruct` and
     :class:`~insitu4d.pipeline.RunParameters` both call it).
 
     Parameters
     ----------
-    method, iterations, tv_weight, thickness_px, filter_name, backend, prior_share
+    method, iterations, tv_weight, thickness_px, filter_name, backend, prior_share, region
         As :func:`reconstruct`.
     prior : bool
         Whether a temporal prior is used.
@@ -58,7 +62,7 @@ def check_parameters(*, method: str = "auto", iterations: int | None = None, tv_
     Raises
     ------
     InvalidParameter
-        Unknown method, filter or backend; iterations or thickness_px not a whole number
+        Unknown method, filter, backend or region; iterations or thickness_px not a whole number
         ≥ 1 (iterations at most :data:`MAX_ITERATIONS`); a TV weight that is neither "auto"
         nor a number ≥ 0; a prior with a method other than TV, or a share outside [0, 1].
     """
@@ -68,6 +72,8 @@ def check_parameters(*, method: str = "auto", iterations: int | None = None, tv_
         raise InvalidParameter(f"unknown FBP filter {filter_name!r}; choose one of {', '.join(FILTERS)}.")
     if backend not in BACKENDS:
         raise InvalidParameter(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
+    if region not in REGIONS:
+        raise InvalidParameter(f"unknown reconstruction region {region!r}; choose one of {', '.join(REGIONS)}.")
     require_whole(thickness_px, "thickness_px", minimum=1, optional=True)
     require_whole(iterations, "iterations", minimum=1, maximum=MAX_ITERATIONS, optional=True)
     if tv_weight != "auto":
@@ -90,7 +96,7 @@ class ReconstructionParameters:
 
     Attributes
     ----------
-    method, iterations, filter_name, tv_weight, thickness_px, backend, prior_share
+    method, iterations, filter_name, tv_weight, thickness_px, backend, prior_share, region
         As :func:`reconstruct`; ``tv_weight`` is stored as a float unless "auto".
     """
 
@@ -101,12 +107,13 @@ class ReconstructionParameters:
     thickness_px: int | None = None
     backend: str = "auto"
     prior_share: float = PRIOR_SHARE
+    region: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tv_weight", check_parameters(
             method=self.method, iterations=self.iterations, tv_weight=self.tv_weight,
             thickness_px=self.thickness_px, filter_name=self.filter_name, backend=self.backend,
-            prior_share=self.prior_share))
+            prior_share=self.prior_share, region=self.region))
 
     def kwargs(self) -> dict:
         """The keyword arguments of :func:`reconstruct`.
@@ -122,7 +129,7 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
                 filter_name: str = "ramp", thickness_px: int | None = None, nonnegative: bool = True,
                 tv_weight: float | str = "auto", n_subsets: int = 8, backend: str = "auto",
                 n_workers: int | None = None, noise: NoiseLevel | None = None, prior: Volume | None = None,
-                prior_share: float = PRIOR_SHARE, tv_scale: float | None = None,
+                prior_share: float = PRIOR_SHARE, tv_scale: float | None = None, region: str = "auto",
                 progress: Callable[[int, int], None] | None = None) -> Volume:
     """Reconstruct a volume from an aligned tilt series, all slices along the tilt axis at once.
 
@@ -171,6 +178,12 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     tv_scale : float, optional
         TV: the density scale the data are divided by (default: these data's,
         :func:`insitu4d.recon.algorithms.density_scale`); slabs of one volume share it.
+    region : {"auto", "sample", "whole"}
+        Where the iterations run (:mod:`insitu4d.recon.region`): ``"sample"``, in the box
+        that holds the sample, found by a coarse pass and checked against the data (the
+        whole field when the check fails); ``"whole"``, the whole field; ``"auto"``, the
+        box for fields of more than :data:`~insitu4d.recon.region.AUTO_MIN_VOXELS` voxels.
+        The volume is the whole field either way, zero outside the box.
     progress : callable(done, total), optional
         Called after each iteration.
 
@@ -184,8 +197,8 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     Raises
     ------
     InvalidParameter
-        Unknown method, filter or backend, iterations or thickness_px not a whole number ≥ 1
-        (iterations at most :data:`MAX_ITERATIONS`), a TV weight that is neither
+        Unknown method, filter, backend or region, iterations or thickness_px not a whole
+        number ≥ 1 (iterations at most :data:`MAX_ITERATIONS`), a TV weight that is neither
         "auto" nor a number ≥ 0, or a prior with a method other than TV, on another grid,
         or with a share outside [0, 1].
     BackendUnavailable
@@ -193,7 +206,7 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     """
     tv_weight = check_parameters(method=method, iterations=iterations, tv_weight=tv_weight,
                                  thickness_px=thickness_px, filter_name=filter_name, backend=backend,
-                                 prior=prior is not None, prior_share=prior_share)
+                                 prior=prior is not None, prior_share=prior_share, region=region)
     data = np.asarray(tilt_series.data, dtype=np.float32)
     nx = data.shape[2]
     nz = int(thickness_px or nx)
@@ -204,7 +217,8 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
     if method == "auto" and prior is not None:
         method = "tv"
         choices["method_choice"] = {"method": "tv", "reason": "a temporal prior is given; it is a term of TV"}
-    if method == "auto" or (tv_weight == "auto" and method == "tv"):
+    use_box = region == "sample" or (region == "auto" and nz * data.shape[1] * nx > AUTO_MIN_VOXELS)
+    if method == "auto" or (tv_weight == "auto" and method == "tv") or use_box:
         noise = noise or noise_level(data)
         choices["noise"] = noise.to_dict()
     if method == "auto":
@@ -213,7 +227,24 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
         choices["method_choice"] = chosen.to_dict()
     iterations = DEFAULT_ITERATIONS.get(method, 1) if iterations is None else int(iterations)
     proj = get_projector(tilt_series.tilts_deg, nz, nx, backend)
-    b = proj.sino_to_backend(data)
+    box = None
+    if use_box:
+        with cpu_threads(n_workers):
+            box, choices["region"] = _sample_region(proj, data, tilt_series.tilts_deg, nz, noise)
+    unseen_sq = 0.0
+    if box is None:
+        b = proj.sino_to_backend(data)
+    else:
+        if method == "tv" and tv_scale is None:  # the whole field's density scale, as without the box
+            with cpu_threads(n_workers):
+                tv_scale = density_scale(proj, proj.sino_to_backend(data))
+        rows = data[:, box.y[0]:box.y[1], :]
+        unseen_sq = float(np.sum(data.astype(np.float64) ** 2) - np.sum(rows.astype(np.float64) ** 2))
+        proj = get_projector(tilt_series.tilts_deg, box.shape[0], box.shape[2], backend, n_det=nx,
+                             centre_px=box.centre_px)
+        b = proj.sino_to_backend(rows)
+        prior = None if prior is None else Volume(np.asarray(prior.data)[box.slices], prior.voxel_size_nm,
+                                                   prior.provenance)
     with cpu_threads(n_workers):
         if method == "fbp":
             block = fbp_block(proj, b, filter_name=filter_name)
@@ -230,7 +261,8 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
             params = {"iterations": iterations}
         elif method == "tv":
             if tv_weight == "auto":
-                weight = discrepancy_tv_weight(proj, b, noise, nonnegative=nonnegative)
+                weight = discrepancy_tv_weight(proj, b, noise, nonnegative=nonnegative, scale=tv_scale,
+                                               unseen_sq=unseen_sq)
                 choices["tv_weight_choice"] = weight.to_dict()
                 tv_weight = weight.tv_weight
             prior_block = None
@@ -249,7 +281,28 @@ def reconstruct(tilt_series: TiltSeries, *, method: str = "auto", iterations: in
             params = {"iterations": iterations, "n_subsets": n_subsets, "nonnegative": nonnegative}
     provenance = {"software": f"insitu4d {__version__}", "method": method, "projector": "joseph",
                   "backend": proj.name, "thickness_px": nz, **params, **choices}
-    return Volume(proj.volume_from_backend(block), tilt_series.pixel_size_nm, provenance)
+    volume = proj.volume_from_backend(block)
+    if box is not None:  # the whole field, zero outside the box
+        whole = np.zeros((nz, data.shape[1], nx), np.float32)
+        whole[box.slices] = volume
+        volume = whole
+    return Volume(volume, tilt_series.pixel_size_nm, provenance)
+
+
+def _sample_region(proj: Projector, data: np.ndarray, tilts_deg, nz: int,
+                   noise: NoiseLevel) -> tuple[Region | None, dict]:
+    """The box to reconstruct in (:mod:`insitu4d.recon.region`), or None, and the record of the choice."""
+    if proj.name == "astra":
+        return None, {"used": False, "reason": "the astra backend projects whole fields only"}
+    box = find_region(data, tilts_deg, nz, noise.sum_sq)
+    if box is None:
+        return None, {"used": False, "reason": "no box that holds the sample and saves enough of the field"}
+    sigmas = outside_signal(data, tilts_deg, box, noise.sum_sq)
+    record = {**box.to_dict(), "outside_signal_sd": round(float(sigmas), 2)}
+    if sigmas > OUTSIDE_SIGMAS:
+        return None, {"used": False, **record, "reason": f"the data hold {sigmas:.1f} noise SD of signal where no "
+                                                           f"ray through the box reaches (> {OUTSIDE_SIGMAS:g})"}
+    return box, {"used": True, **record}
 
 
 def _registered_prior(proj: Projector, b, prior: Volume) -> RegisteredPrior | None:

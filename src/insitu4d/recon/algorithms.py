@@ -17,6 +17,7 @@ import scipy.fft
 
 from ..choices import FBP_FILTERS
 from ..errors import InvalidParameter
+from . import tv_kernels
 from .projector import Projector
 
 __all__ = ["FILTERS", "fbp_block", "sirt_block", "sart_block", "cgls_block", "tv_block", "asd_pocs_block",
@@ -124,7 +125,7 @@ def fbp_block(projector: Projector, sino_block, *, filter_name: str = "ramp"):
         Unknown filter.
     """
     xp = projector.xp
-    n_t, n_det = projector.n_tilts, projector.nx
+    n_t, n_det = projector.n_tilts, projector.n_det
     filt, n_pad = fourier_filter(n_det, filter_name)
     weights = angular_weights_rad(projector.tilts_deg).astype(np.float32)
     kernel = xp.asarray((filt[: n_pad // 2 + 1, None][None, :, :] * weights[:, None, None]).astype(np.float32))
@@ -302,7 +303,7 @@ def sart_block(projector: Projector, sino_block, *, iterations: int = 10, n_subs
 def _sart_subsets(projector: Projector, n_subsets: int) -> list:
     """Interleaved tilt subsets with their rows and inverse row and column sums."""
     xp = projector.xp
-    n_t, n_det = projector.n_tilts, projector.nx
+    n_t, n_det = projector.n_tilts, projector.n_det
     n = max(1, min(int(n_subsets), n_t))
     subsets = []
     for s in range(n):
@@ -487,28 +488,41 @@ def tv_iterations(projector: Projector, b_scaled, tv_weight: float, iterations: 
     nz, nx = projector.nz, projector.nx
     ny = b_scaled.shape[1]
     lam = float(tv_weight) * projector.n_tilts
-    sigma_d = _inverse(xp, projector.row_sums())[:, None]  # 1 / row sums of A
-    tau = _inverse(xp, projector.col_sums() + 6.0 * lam)[:, None]
+    sigma_d = _inverse(xp, projector.row_sums())  # 1 / row sums of A
+    tau = _inverse(xp, projector.col_sums() + 6.0 * lam)
     if not 0.0 <= prior_share <= 1.0:
         raise InvalidParameter(f"prior_share must lie in [0, 1]; got {prior_share}.")
     if prior is not None and tuple(prior.shape) != (nz * nx, ny):
         raise InvalidParameter(f"the prior has shape {tuple(prior.shape)}; the volume block is {(nz * nx, ny)}.")
     alpha = float(prior_share) if prior is not None else 0.0
     n_q = 6 if prior is not None else 3
-    # each gradient row of K has |row| sum 2 λ_k, so the dual step 1/(2 λ_k) times λ_k is ½ for both
-    grad_prior = None if prior is None else _gradient(xp, xp.asarray(prior, np.float32).reshape(nz, nx, ny))
     if state is None:
         x = xp.zeros((nz * nx, ny), np.float32) if prior is None else xp.array(prior, dtype=np.float32)
         p = xp.zeros_like(b_scaled)
         q = xp.zeros((n_q, nz, nx, ny), np.float32)
     else:
         x, p, q = state.x.copy(), state.p.copy(), state.q.copy()
+    # the compiled steps (:mod:`insitu4d.recon.tv_kernels`) make one pass each and no temporaries
+    loop = _tv_loop_cpu if xp is np else _tv_loop_arrays
+    loop(projector, b_scaled, x, p, q, sigma_d, tau, lam, alpha, iterations, nonnegative, prior, progress)
+    return TVState(x, p, q)
+
+
+def _tv_loop_arrays(projector: Projector, b, x, p, q, sigma, tau, lam: float, alpha: float, iterations: int,
+                    nonnegative: bool, prior, progress) -> None:
+    """The iterations of :func:`tv_iterations` as array expressions (any array module, e.g. CuPy),
+    updating ``x``, ``p`` and ``q`` in place."""
+    xp = projector.xp
+    nz, nx, ny = projector.nz, projector.nx, b.shape[1]
+    sigma, tau = sigma[:, None], tau[:, None]
+    grad_prior = None if alpha == 0 else _gradient(xp, xp.asarray(prior, np.float32).reshape(nz, nx, ny))
     xbar = x.copy()
     for it in range(iterations):
-        p += sigma_d * (projector.forward_block(xbar) - b_scaled)
-        p /= 1.0 + sigma_d
+        p += sigma * (projector.forward_block(xbar) - b)
+        p /= 1.0 + sigma
         update = projector.back_block(p)
         if lam > 0:
+            # each gradient row of K has |row| sum 2 λ_k, so the dual step 1/(2 λ_k) times λ_k is ½ for both
             grad = _gradient(xp, xbar.reshape(nz, nx, ny))
             q[:3] += 0.5 * grad
             q[:3] /= xp.maximum(xp.sqrt((q[:3] ** 2).sum(axis=0)), 1.0)
@@ -521,9 +535,35 @@ def tv_iterations(projector: Projector, b_scaled, tv_weight: float, iterations: 
         if nonnegative:
             xp.maximum(x_new, 0, out=x_new)
         xbar = 2 * x_new - x
-        x = x_new
+        x[...] = x_new
         _report(progress, it, iterations)
-    return TVState(x, p, q)
+
+
+def _tv_loop_cpu(projector: Projector, b, x, p, q, sigma, tau, lam: float, alpha: float, iterations: int,
+                 nonnegative: bool, prior, progress) -> None:
+    """The iterations of :func:`tv_iterations` by the compiled kernels, updating ``x``, ``p`` and ``q`` in place."""
+    nz, nx, ny = projector.nz, projector.nx, b.shape[1]
+    xbar = x.copy()
+    b = np.ascontiguousarray(b, dtype=np.float32)
+    sigma = np.ascontiguousarray(sigma, dtype=np.float32)
+    tau = np.ascontiguousarray(tau, dtype=np.float32)
+    ax = np.empty_like(b)
+    update = np.empty_like(x)
+    with_prior = alpha > 0
+    prior_volume = np.ascontiguousarray(prior, dtype=np.float32).reshape(nz, nx, ny) if with_prior \
+        else np.zeros((1, 1, 1), np.float32)
+    q_used = q if with_prior else q[:3]
+    for it in range(iterations):
+        projector.forward_block(xbar, out=ax)
+        tv_kernels.dual_data_step(p, ax, b, sigma)
+        projector.back_block(p, out=update)
+        if lam > 0:
+            tv_kernels.dual_tv_step(xbar.reshape(nz, nx, ny), q_used, prior_volume)
+            tv_kernels.add_gradient_adjoint(q_used, 0, lam * (1.0 - alpha), update.reshape(nz, nx, ny))
+            if with_prior:
+                tv_kernels.add_gradient_adjoint(q_used, 3, lam * alpha, update.reshape(nz, nx, ny))
+        tv_kernels.primal_step(x, xbar, update, tau, nonnegative)
+        _report(progress, it, iterations)
 
 
 def asd_pocs_block(projector: Projector, sino_block, *, iterations: int = 50, n_subsets: int = 8,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InvalidParameter
 from .projector import Projector, copy_into
 
 __all__ = ["AstraProjector"]
@@ -21,8 +22,11 @@ class AstraProjector(Projector):
 
     name = "astra"
 
-    def __init__(self, tilts_deg, nz: int, nx: int) -> None:
-        super().__init__(tilts_deg, nz, nx)
+    def __init__(self, tilts_deg, nz: int, nx: int, **window) -> None:
+        super().__init__(tilts_deg, nz, nx, **window)
+        if not self.is_whole_field:
+            raise InvalidParameter("the 'astra' backend projects the whole field only, not a window of it (a "
+                                   "region of interest or one pair's box); use the 'cpu' or 'gpu' backend.")
         self._ops: dict = {}
 
     def _operator(self, tilts):

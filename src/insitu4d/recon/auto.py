@@ -123,7 +123,8 @@ def choose_method(tilts_deg, noise: NoiseLevel) -> MethodChoice:
 
 def discrepancy_tv_weight(projector: Projector, sino_block, noise: NoiseLevel, *, factor: float = DISCREPANCY_FACTOR,
                           grid=WEIGHT_GRID, first_iterations: int = 100, iterations: int = 50,
-                          nonnegative: bool = True) -> WeightChoice:
+                          nonnegative: bool = True, scale: float | None = None,
+                          unseen_sq: float = 0.0) -> WeightChoice:
     """Choose the TV weight by the discrepancy principle (module notes).
 
     Parameters
@@ -140,6 +141,14 @@ def discrepancy_tv_weight(projector: Projector, sino_block, noise: NoiseLevel, *
     first_iterations, iterations : int
         TV iterations at the first grid weight, and at each next one (warm started).
     nonnegative : bool
+    scale : float, optional
+        The density scale the data are divided by (default: these data's,
+        :func:`~insitu4d.recon.algorithms.density_scale`).
+    unseen_sq : float
+        Squared norm of data the projector does not see (the rows outside a region of
+        interest, :mod:`insitu4d.recon.region`), in the data's units squared: the model is
+        zero there, so it adds to the residual and to the data's norm alike, and the
+        residual is that of the whole field.
 
     Returns
     -------
@@ -157,15 +166,16 @@ def discrepancy_tv_weight(projector: Projector, sino_block, noise: NoiseLevel, *
         raise InvalidParameter(f"factor must be > 0; got {factor}.")
     xp = projector.xp
     b = xp.asarray(sino_block, dtype=np.float32)
-    scale = density_scale(projector, b)
+    scale = density_scale(projector, b) if scale is None else float(scale)
     bs = b / scale
-    norm = float(xp.linalg.norm(bs))
+    unseen = float(unseen_sq) / scale ** 2
+    norm = float(np.sqrt(float(xp.linalg.norm(bs)) ** 2 + unseen))
     target = noise.relative
     state, curve = None, []
     for k, weight in enumerate(grid):
         state = tv_iterations(projector, bs, weight, first_iterations if k == 0 else iterations, state=state,
                               nonnegative=nonnegative)
-        residual = float(xp.linalg.norm(projector.forward_block(state.x) - bs)) / norm
+        residual = float(np.sqrt(float(xp.linalg.norm(projector.forward_block(state.x) - bs)) ** 2 + unseen)) / norm
         curve.append((weight, residual))
         if residual <= target:
             break

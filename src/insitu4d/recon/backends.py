@@ -118,11 +118,14 @@ def projector_class(backend: str) -> type[Projector]:
 
 
 @functools.lru_cache(maxsize=2)
-def _cached_projector(backend: str, tilts_key: bytes, nz: int, nx: int) -> Projector:
-    return projector_class(backend)(np.frombuffer(tilts_key, dtype=np.float64), nz, nx)
+def _cached_projector(backend: str, tilts_key: bytes, nz: int, nx: int, n_det: int | None,
+                      centre_px: tuple[float, float]) -> Projector:
+    return projector_class(backend)(np.frombuffer(tilts_key, dtype=np.float64), nz, nx, n_det=n_det,
+                                    centre_px=centre_px)
 
 
-def get_projector(tilts_deg, nz: int, nx: int, backend: str = "cpu") -> Projector:
+def get_projector(tilts_deg, nz: int, nx: int, backend: str = "cpu", *, n_det: int | None = None,
+                  centre_px: tuple[float, float] = (0.0, 0.0)) -> Projector:
     """The projector for this geometry and backend, reused while it is one of the last two asked for.
 
     A pipeline reconstructs, then reprojects for the residual, with the same geometry;
@@ -135,6 +138,9 @@ def get_projector(tilts_deg, nz: int, nx: int, backend: str = "cpu") -> Projecto
     nz, nx : int
     backend : {"cpu", "gpu", "astra", "auto"}
         See :func:`resolve_backend`.
+    n_det, centre_px
+        A window of the field (:class:`~insitu4d.recon.projector.Projector`); default the whole
+        field, ``n_det = nx``.
 
     Returns
     -------
@@ -146,4 +152,5 @@ def get_projector(tilts_deg, nz: int, nx: int, backend: str = "cpu") -> Projecto
         The backend's optional dependency (or device) is missing.
     """
     key = np.ascontiguousarray(tilts_deg, dtype=np.float64).tobytes()
-    return _cached_projector(resolve_backend(backend), key, int(nz), int(nx))
+    return _cached_projector(resolve_backend(backend), key, int(nz), int(nx), None if n_det is None else int(n_det),
+                             (float(centre_px[0]), float(centre_px[1])))

@@ -18,11 +18,11 @@ class CupyProjector(Projector):
 
     name = "gpu"
 
-    def __init__(self, tilts_deg, nz: int, nx: int) -> None:
+    def __init__(self, tilts_deg, nz: int, nx: int, **window) -> None:
         import cupy
         import cupyx.scipy.sparse as csp
 
-        super().__init__(tilts_deg, nz, nx)
+        super().__init__(tilts_deg, nz, nx, **window)
         self.xp = cupy
         self._csp = csp
         self._ops: dict = {}
@@ -32,7 +32,7 @@ class CupyProjector(Projector):
         if key not in self._ops:
             mat = self.matrix
             if tilts is not None:
-                rows = (np.asarray(tilts, np.int64)[:, None] * self.nx + np.arange(self.nx)[None, :]).ravel()
+                rows = (np.asarray(tilts, np.int64)[:, None] * self.n_det + np.arange(self.n_det)[None, :]).ravel()
                 mat = mat[rows]
             a = self._csp.csr_matrix(mat.astype(np.float32))
             self._ops[key] = (a, a.T.tocsr())

@@ -111,10 +111,12 @@ def _taps(pos, weight, n):
 
 
 @njit(parallel=True, nogil=True, cache=True, boundscheck=False)
-def forward_project(x, nz, nx, cos_t, sin_t, out, tilts_per_task):  # pragma: no cover - compiled
-    """``out = A x`` for a volume block ``x (nz * nx, ny)``; ``out (n_tilts * nx, ny)`` float32.
+def forward_project(x, nz, nx, cos_t, sin_t, shift_t, out, tilts_per_task):  # pragma: no cover - compiled
+    """``out = A x`` for a volume block ``x (nz * nx, ny)``; ``out (n_tilts * n_det, ny)`` float32.
 
-    Each task projects ``tilts_per_task`` tilts in one pass over the volume.
+    ``shift_t (n_tilts,)``: where the volume's centre projects on the detector at each tilt,
+    in bins from the detector's centre (0 for a volume centred on the tilt axis). Each task
+    projects ``tilts_per_task`` tilts in one pass over the volume.
     """
     ny = x.shape[1]
     n_t = cos_t.shape[0]
@@ -138,8 +140,9 @@ def forward_project(x, nz, nx, cos_t, sin_t, out, tilts_per_task):  # pragma: no
                         continue
                     off = (k - c_step) * ratio - c_in
                     base = t * n_det
+                    ut = uc + shift_t[t]
                     for d in range(n_det):
-                        i0, w0, w1 = _taps((d - uc) * inv - off, weight, n_in)
+                        i0, w0, w1 = _taps((d - ut) * inv - off, weight, n_in)
                         if w0 == 0 and w1 == 0:
                             continue
                         a = min(max(i0, 0), n_in - 1)
@@ -156,10 +159,11 @@ def forward_project(x, nz, nx, cos_t, sin_t, out, tilts_per_task):  # pragma: no
 
 
 @njit(parallel=True, nogil=True, cache=True, boundscheck=False)
-def back_project(r, nz, nx, cos_t, sin_t, out, rows_per_task):  # pragma: no cover - compiled
-    """``out = Aᵀ r`` for a tilt-series block ``r (n_tilts * nx, ny)``; ``out (nz * nx, ny)`` float32.
+def back_project(r, nz, nx, cos_t, sin_t, shift_t, out, rows_per_task):  # pragma: no cover - compiled
+    """``out = Aᵀ r`` for a tilt-series block ``r (n_tilts * n_det, ny)``; ``out (nz * nx, ny)`` float32.
 
-    Each task fills ``rows_per_task`` pixel rows, which read overlapping detector bins.
+    ``shift_t`` as in :func:`forward_project`. Each task fills ``rows_per_task`` pixel rows,
+    which read overlapping detector bins.
     """
     ny = r.shape[1]
     n_t = cos_t.shape[0]
@@ -172,13 +176,14 @@ def back_project(r, nz, nx, cos_t, sin_t, out, rows_per_task):  # pragma: no cov
         for t in range(n_t):
             row_step, weight, inv, ratio, c_in, c_step, n_in = _geometry(cos_t[t], sin_t[t], nz, nx)
             base = t * n_det
+            ut = uc + shift_t[t]
             for k in range(k0, k1):
                 for j in range(nx):
                     step, target = (k, j) if row_step else (j, k)
                     off = (step - c_step) * ratio - c_in
                     # bins whose sample (d - uc) * inv - off lies within one pixel of the target
-                    da = (target - 1 + off) / inv + uc
-                    db = (target + 1 + off) / inv + uc
+                    da = (target - 1 + off) / inv + ut
+                    db = (target + 1 + off) / inv + ut
                     lo = max(0, int(np.floor(min(da, db))))
                     hi = min(n_det - 1, int(np.ceil(max(da, db))))
                     # samples are at least one pixel apart, so at most two lie within the window
@@ -187,7 +192,7 @@ def back_project(r, nz, nx, cos_t, sin_t, out, rows_per_task):  # pragma: no cov
                     wa = np.float32(0.0)
                     wb = np.float32(0.0)
                     for d in range(lo, hi + 1):
-                        i0, w0, w1 = _taps((d - uc) * inv - off, weight, n_in)
+                        i0, w0, w1 = _taps((d - ut) * inv - off, weight, n_in)
                         wt = w0 if i0 == target else (w1 if i0 + 1 == target else np.float32(0.0))
                         if wt == 0:
                             continue

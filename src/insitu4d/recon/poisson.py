@@ -51,7 +51,7 @@ def rows_per_tilt(projector: Projector, values) -> np.ndarray:
     values = np.asarray(values, np.float32).ravel()
     if values.shape != (projector.n_tilts,):
         raise InvalidParameter(f"{values.size} per-tilt values for {projector.n_tilts} tilts.")
-    return projector.xp.asarray(np.repeat(values, projector.nx)[:, None])
+    return projector.xp.asarray(np.repeat(values, projector.n_det)[:, None])
 
 
 def mlem(projector: Projector, counts, background=None, gain=None, *, iterations: int = MLEM_ITERATIONS,

@@ -27,16 +27,19 @@ from .joseph import back_project, forward_project, task_sizes
 __all__ = ["Projector", "joseph_matrix", "copy_into"]
 
 
-def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None) -> sp.csr_matrix:
+def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None,
+                  centre_px: tuple[float, float] = (0.0, 0.0)) -> sp.csr_matrix:
     """System matrix of the Joseph (ray-driven, linear interpolation) projector.
 
     Each ray is sampled once per pixel row (or column) along its dominant direction; the
     value there is linearly interpolated between the two nearest pixels and weighted by
     the path length through that row, ``1 / max(|cos θ|, |sin θ|)`` pixels.
 
-    Geometry: pixel centres at ``x_j = j - (nx - 1)/2`` and ``z_k = k - (nz - 1)/2``;
-    detector bin ``i`` at ``u_i = i - (n_det - 1)/2``; at tilt θ the ray through ``u``
-    is the set of points with ``x cos θ + z sin θ = u``. At θ = 0 the beam runs along z.
+    Geometry: pixel centres at ``x_j = j - (nx - 1)/2 + c_x`` and ``z_k = k - (nz - 1)/2 + c_z``,
+    (c_z, c_x) = ``centre_px``; detector bin ``i`` at ``u_i = i - (n_det - 1)/2``; at tilt θ
+    the ray through ``u`` is the set of points with ``x cos θ + z sin θ = u``. At θ = 0 the
+    beam runs along z. A volume smaller than the detector, off the tilt axis, is a window
+    of a larger field (:class:`Projector`).
 
     Parameters
     ----------
@@ -46,6 +49,8 @@ def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None) -> sp.c
         Slice size in pixels (``z`` along the beam at 0°, ``x`` across the tilt axis).
     n_det : int, optional
         Detector bins; default ``nx``.
+    centre_px : (float, float)
+        The volume's centre (z, x) relative to the tilt axis, pixels.
 
     Returns
     -------
@@ -58,12 +63,13 @@ def joseph_matrix(tilts_deg, nz: int, nx: int, n_det: int | None = None) -> sp.c
     """
     theta = np.deg2rad(np.asarray(tilts_deg, dtype=np.float64))
     n_det = nx if n_det is None else int(n_det)
-    u = np.arange(n_det) - (n_det - 1) / 2.0
     xc = (nx - 1) / 2.0
     zc = (nz - 1) / 2.0
     counts, cols_all, vals_all = [], [], []
+    cz, cx = (float(v) for v in centre_px)
     for t in theta:
         c, s = np.cos(t), np.sin(t)
+        u = np.arange(n_det) - (n_det - 1) / 2.0 - (cx * c + cz * s)  # relative to the volume's centre
         if abs(c) >= abs(s):
             # step over pixel rows z_k; x = u / c − z_k tan θ (x index units)
             pos = u[:, None] / c - (np.arange(nz) - zc)[None, :] * (s / c) + xc  # (n_det, nz)
@@ -103,21 +109,38 @@ class Projector:
     tilts_deg : (n_tilts,) array_like of float, degrees
         Tilt angles.
     nz, nx : int
-        Reconstructed slice size in pixels; ``nx`` equals the detector width.
+        Reconstructed slice size in pixels.
+    n_det : int, optional
+        Detector width in pixels; default ``nx``.
+    centre_px : (float, float)
+        The volume's centre (z, x) relative to the tilt axis, pixels. With ``n_det`` it makes
+        the volume a window of the field: a region of interest, or the box of one particle
+        pair, whose rays are the detector's (:func:`joseph_matrix`).
     """
 
     name = "cpu"
     xp = np
 
-    def __init__(self, tilts_deg, nz: int, nx: int) -> None:
+    def __init__(self, tilts_deg, nz: int, nx: int, *, n_det: int | None = None,
+                 centre_px: tuple[float, float] = (0.0, 0.0)) -> None:
         self.tilts_deg = np.asarray(tilts_deg, dtype=np.float64).ravel()
         self.nz, self.nx = int(nz), int(nx)
+        self.n_det = self.nx if n_det is None else int(n_det)
+        self.centre_px = (float(centre_px[0]), float(centre_px[1]))
         theta = np.deg2rad(self.tilts_deg)
         self._cos, self._sin = np.cos(theta), np.sin(theta)
+        # where the volume's centre projects, bins from the detector's centre, at each tilt
+        self._shift = self.centre_px[1] * self._cos + self.centre_px[0] * self._sin
         self._sums: dict = {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(n_tilts={self.n_tilts}, nz={self.nz}, nx={self.nx})"
+        window = "" if self.is_whole_field else f", n_det={self.n_det}, centre_px={self.centre_px}"
+        return f"{type(self).__name__}(n_tilts={self.n_tilts}, nz={self.nz}, nx={self.nx}{window})"
+
+    @property
+    def is_whole_field(self) -> bool:
+        """Whether the volume is the whole field: as wide as the detector and centred on the tilt axis."""
+        return self.n_det == self.nx and self.centre_px == (0.0, 0.0)
 
     @property
     def n_tilts(self) -> int:
@@ -126,7 +149,7 @@ class Projector:
     @functools.cached_property
     def matrix(self) -> sp.csr_matrix:
         """The explicit system matrix (:func:`joseph_matrix`), built on first use."""
-        return joseph_matrix(self.tilts_deg, self.nz, self.nx)
+        return joseph_matrix(self.tilts_deg, self.nz, self.nx, self.n_det, self.centre_px)
 
     # -- order conversion: the one place where our order meets the backend's ----------
     def volume_to_backend(self, volume):
@@ -149,7 +172,7 @@ class Projector:
     def sino_from_backend(self, block) -> np.ndarray:
         """(n_tilts * n_det, ny) -> (n_tilts, ny, n_det) NumPy array."""
         block = self.to_host(block)
-        return np.ascontiguousarray(np.transpose(block.reshape(-1, self.nx, block.shape[1]), (0, 2, 1)))
+        return np.ascontiguousarray(np.transpose(block.reshape(-1, self.n_det, block.shape[1]), (0, 2, 1)))
 
     def to_host(self, block) -> np.ndarray:
         """A backend array as a NumPy array."""
@@ -158,9 +181,10 @@ class Projector:
     # -- operators on backend blocks -----------------------------------------------------
     def _trig(self, tilts):
         if tilts is None:
-            return self._cos, self._sin
+            return self._cos, self._sin, self._shift
         idx = np.asarray(tilts, dtype=np.int64)
-        return np.ascontiguousarray(self._cos[idx]), np.ascontiguousarray(self._sin[idx])
+        return (np.ascontiguousarray(self._cos[idx]), np.ascontiguousarray(self._sin[idx]),
+                np.ascontiguousarray(self._shift[idx]))
 
     def forward_block(self, block, tilts=None, out=None):
         """``A x`` on a ``(nz * nx, ny)`` block -> ``(n * n_det, ny)`` float32.
@@ -170,19 +194,19 @@ class Projector:
         array of the result's shape, receives the result (iterations reuse their buffers:
         fresh arrays of this size cost page faults every time).
         """
-        c, s = self._trig(tilts)
+        c, s, shift = self._trig(tilts)
         x = np.ascontiguousarray(block, dtype=np.float32)
-        out = self._buffer(out, (len(c) * self.nx, x.shape[1]))
-        forward_project(x, self.nz, self.nx, c, s, out, task_sizes(len(c), self.nz)[0])
+        out = self._buffer(out, (len(c) * self.n_det, x.shape[1]))
+        forward_project(x, self.nz, self.nx, c, s, shift, out, task_sizes(len(c), self.nz)[0])
         return out
 
     def back_block(self, block, tilts=None, out=None):
         """``Aᵀ y`` on a ``(n * n_det, ny)`` block -> ``(nz * nx, ny)`` float32 (``tilts`` and
         ``out`` as in :meth:`forward_block`)."""
-        c, s = self._trig(tilts)
+        c, s, shift = self._trig(tilts)
         r = np.ascontiguousarray(block, dtype=np.float32)
         out = self._buffer(out, (self.nz * self.nx, r.shape[1]))
-        back_project(r, self.nz, self.nx, c, s, out, task_sizes(len(c), self.nz)[1])
+        back_project(r, self.nz, self.nx, c, s, shift, out, task_sizes(len(c), self.nz)[1])
         return out
 
     @staticmethod
@@ -201,7 +225,7 @@ class Projector:
                 self._sums[key] = self.forward_block(ones, tilts)[:, 0]
             else:
                 n = self.n_tilts if tilts is None else len(tilts)
-                ones = self.xp.ones((n * self.nx, 1), dtype=np.float32)
+                ones = self.xp.ones((n * self.n_det, 1), dtype=np.float32)
                 self._sums[key] = self.back_block(ones, tilts)[:, 0]
         return self._sums[key]
 

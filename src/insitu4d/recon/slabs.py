@@ -203,7 +203,7 @@ def reconstruct_slabs(tilt_series: TiltSeries, output, *, max_memory_gb: float, 
     plan = plan_slabs(n_tilts, ny, nx, nz, method, max_memory_gb, overlap_rows=overlap, held_bytes=held_bytes)
     iterations = DEFAULT_ITERATIONS.get(method, 1) if iterations is None else int(iterations)
     common = {"method": method, "iterations": iterations if method != "fbp" else None, "filter_name": filter_name,
-              "thickness_px": nz, "nonnegative": nonnegative, "backend": backend}
+              "thickness_px": nz, "nonnegative": nonnegative, "backend": backend, "region": "whole"}
     choices: dict = {}
     if method == "tv":
         common["tv_scale"] = _whole_density_scale(tilt_series, nz, plan, backend)
