@@ -11,8 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
-__all__ = ["TRACK_COLOURS", "save_particles_3d"]
+__all__ = ["TRACK_COLOURS", "save_particles_3d", "MESH_VOXELS"]
+
+#: The most marching-cubes steps across one particle's box (coarser steps beyond it).
+MESH_VOXELS = 48
 
 #: One flat colour per track id (matplotlib's tab10), shared by the 3D view and the neck slices.
 TRACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -56,12 +60,18 @@ def save_particles_3d(path, frames: list[tuple[str, np.ndarray, dict]], voxel_si
     extent = np.array(frames[0][1].shape[::-1], float) * voxel_size_nm  # x, y, z
     for k, (title, labels, ids) in enumerate(frames, start=1):
         ax = fig.add_subplot(1, len(frames), k, projection="3d")
-        for label in np.unique(labels[labels > 0]):
-            mask = np.pad(labels == label, 1).astype(np.float32)
+        for label, box in enumerate(ndimage.find_objects(labels), start=1):
+            if box is None:
+                continue
+            mask = np.pad(labels[box] == label, 1).astype(np.float32)  # each particle in its own box
             if mask.sum() < 8:
                 continue
-            verts, faces, _, _ = marching_cubes(mask, 0.5, spacing=(voxel_size_nm,) * 3)
-            verts = (verts - voxel_size_nm)[:, ::-1]  # (z, y, x) -> (x, y, z), undo the padding
+            # at most MESH_VOXELS marching-cubes steps across a particle: a full-resolution particle
+            # would otherwise give matplotlib millions of faces
+            step = max(1, int(np.ceil(max(mask.shape) / MESH_VOXELS)))
+            verts, faces, _, _ = marching_cubes(mask, 0.5, spacing=(voxel_size_nm,) * 3, step_size=step)
+            origin = np.array([sl.start for sl in box], float) * voxel_size_nm
+            verts = (verts - voxel_size_nm + origin)[:, ::-1]  # (z, y, x) -> (x, y, z), undo the padding
             mesh = Poly3DCollection(verts[faces], alpha=0.85, linewidths=0)
             shown = int(ids.get(int(label), label))
             mesh.set_facecolor(TRACK_COLOURS[(shown - 1) % len(TRACK_COLOURS)])
