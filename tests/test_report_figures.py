@@ -36,3 +36,29 @@ def test_neck_slices_draw_one_row_per_pair(tmp_path):
     assert path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="nothing to draw"):
         save_neck_slices(tmp_path / "m.png", [], [], 1.0)
+
+
+def test_the_neck_slices_of_a_4d_run_find_the_particles_by_track_id(tmp_path):
+    # the pair table names particles by track id; at a later time point the labels differ from the
+    # track ids (here 1, 2 -> 7, 9), which once made the report fail with a KeyError
+    from types import SimpleNamespace
+
+    from insitu4d.io.writers import write_array
+    from insitu4d.pipeline.four_d import _neck_slices
+
+    labels = np.zeros((20, 30, 40), np.int32)
+    labels[8:12, 10:20, 5:15], labels[8:12, 10:20, 15:25] = 1, 2
+    for name in ("T01", "T02"):
+        (tmp_path / name).mkdir()
+        write_array(tmp_path / name / "volume.h5", (labels > 0).astype(np.float32), attrs={"voxel_size_nm": 1.0})
+        write_array(tmp_path / name / "labels.h5", labels, attrs={"voxel_size_nm": 1.0})
+    experiment = SimpleNamespace(timepoints=[SimpleNamespace(name="T01", time_s=0.0),
+                                             SimpleNamespace(name="T02", time_s=5.0)])
+    tracks = {"track_of": [{1: 1, 2: 2}, {1: 7, 2: 9}]}
+    particle_rows = [{"time_point": tp, "label": label, "track_id": track, "centroid_z_nm": 10.0,
+                      "centroid_y_nm": 15.0, "centroid_x_nm": 10.0 * label}
+                     for tp, ids in (("T01", tracks["track_of"][0]), ("T02", tracks["track_of"][1]))
+                     for label, track in ids.items()]
+    pair_rows = [{"time_point": "T02", "pair_id": 1, "label_a": 7, "label_b": 9, "r_p_nm": 5.0}]
+    path = _neck_slices(experiment, tmp_path, pair_rows, particle_rows, tracks)
+    assert path.read_bytes()[:4] == b"\x89PNG"

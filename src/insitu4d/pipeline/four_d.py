@@ -360,7 +360,8 @@ def _neck_slices(experiment: Experiment, outdir: Path, pair_rows: list[dict], pa
     from ..report.neck_slices import neck_view, save_neck_slices
 
     names = [tp.name for tp in experiment.timepoints]
-    centroid = {(r["time_point"], r["label"]): [r[f"centroid_{a}_nm"] for a in "zyx"] for r in particle_rows}
+    # a pair row names its particles by track id (label_a, label_b: see _timeseries)
+    centroid = {(r["time_point"], r["track_id"]): [r[f"centroid_{a}_nm"] for a in "zyx"] for r in particle_rows}
     first_rows = {}
     for r in sorted(pair_rows, key=lambda r: names.index(r["time_point"])):
         first_rows.setdefault(r["pair_id"], r)
