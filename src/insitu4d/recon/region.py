@@ -1,7 +1,7 @@
 """Reconstruct only where the sample is: the box that holds it, found from its shadows.
 
-A nanoparticle experiment's field is mostly vacuum: the Ihara twin's particles fill about
-a third of its box. Parallel-beam rays through vacuum carry nothing, so a volume that is
+A nanoparticle experiment's field is mostly vacuum: the bounding box of the Ihara twin's
+particles is about a third of its field. Parallel-beam rays through vacuum carry nothing, so a volume that is
 zero outside a box explains the data as well as the whole field does, and the iterations
 need only run over the box. The box is a window of the field (a volume narrower than the
 detector, off the tilt axis: :class:`~insitu4d.recon.projector.Projector`), so every
