@@ -137,3 +137,14 @@ def _ball(centre, r):
     z, y, x = np.ogrid[:NZ, :NY, :NX]
     cz, cy, cx = (c + (n - 1) / 2 for c, n in zip(centre, (NZ, NY, NX)))
     return (((z - cz) ** 2 + (y - cy) ** 2 + (x - cx) ** 2) <= r * r).astype(np.float32)
+
+
+def test_bad_stacks_and_windows_are_refused():
+    from insitu4d.recon.projector import Projector
+
+    with pytest.raises(InvalidParameter, match="one tilt angle each; got shape"):
+        find_region(np.zeros((5, 8, 8)), TILTS, 8, 1.0)
+    with pytest.raises(InvalidParameter, match="at least 1 pixel"):
+        Projector(TILTS, 8, 8, n_det=0)
+    with pytest.raises(InvalidParameter, match="two finite numbers"):
+        Projector(TILTS, 8, 8, centre_px=(0.0, float("nan")))

@@ -22,6 +22,7 @@ import functools
 import numpy as np
 import scipy.sparse as sp
 
+from ..errors import InvalidParameter
 from .joseph import back_project, forward_project, task_sizes
 
 __all__ = ["Projector", "joseph_matrix", "copy_into"]
@@ -116,6 +117,11 @@ class Projector:
         The volume's centre (z, x) relative to the tilt axis, pixels. With ``n_det`` it makes
         the volume a window of the field: a region of interest, or the box of one particle
         pair, whose rays are the detector's (:func:`joseph_matrix`).
+
+    Raises
+    ------
+    InvalidParameter
+        A size below 1 pixel, or a centre that is not two finite numbers.
     """
 
     name = "cpu"
@@ -126,7 +132,13 @@ class Projector:
         self.tilts_deg = np.asarray(tilts_deg, dtype=np.float64).ravel()
         self.nz, self.nx = int(nz), int(nx)
         self.n_det = self.nx if n_det is None else int(n_det)
-        self.centre_px = (float(centre_px[0]), float(centre_px[1]))
+        self.centre_px = tuple(float(c) for c in np.ravel(centre_px))
+        if min(self.nz, self.nx, self.n_det) < 1:
+            raise InvalidParameter(f"a projector needs at least 1 pixel along z, x and the detector; got nz={self.nz}, "
+                                   f"nx={self.nx}, n_det={self.n_det}.")
+        if len(self.centre_px) != 2 or not np.all(np.isfinite(self.centre_px)):
+            raise InvalidParameter(f"centre_px is the window's (z, x) centre in pixels, two finite numbers; got "
+                                   f"{centre_px!r}.")
         theta = np.deg2rad(self.tilts_deg)
         self._cos, self._sin = np.cos(theta), np.sin(theta)
         # where the volume's centre projects, bins from the detector's centre, at each tilt

@@ -41,6 +41,8 @@ import numpy as np
 from scipy import ndimage
 from scipy.optimize import linprog
 
+from ..errors import InvalidParameter
+
 #: A row or column holds sample where its summed signal exceeds this many noise standard deviations.
 THRESHOLD_SIGMAS = 5.0
 #: The sample's edge: from where it stands out, outward while the signal stays above this many SD.
@@ -124,8 +126,14 @@ def find_region(data, tilts_deg, nz: int, noise_sum_sq: float) -> Region | None:
         None when nothing stands out of the noise, when the shadows contradict each other
         (no point projects inside all of them), or when the box would keep more than
         :data:`MAX_FRACTION` of the field.
+
+    Raises
+    ------
+    InvalidParameter
+        Images that are not a ``(n_tilts, ny, nx)`` stack with one angle each.
     """
     images = np.asarray(data, np.float64)
+    _check_stack(images, tilts_deg)
     n_tilts, ny, nx = images.shape
     pixel_var = max(float(noise_sum_sq), 0.0) / images.size
     rows = _above_noise(images.sum(axis=(0, 2)), n_tilts * nx * pixel_var)
@@ -153,6 +161,13 @@ def find_region(data, tilts_deg, nz: int, noise_sum_sq: float) -> Region | None:
     y = (max(0, rows[0] - MARGIN_PX), min(ny, rows[1] + 1 + MARGIN_PX))
     region = Region(bounds[0], y, bounds[1], field_shape=(int(nz), int(ny), int(nx)))
     return region if region.fraction <= MAX_FRACTION and min(region.shape) > 0 else None
+
+
+def _check_stack(images: np.ndarray, tilts_deg) -> None:
+    n = np.size(tilts_deg)
+    if images.ndim != 3 or images.shape[0] != n:
+        raise InvalidParameter(f"the images must be a (n_tilts, ny, nx) stack with one tilt angle each; got shape "
+                               f"{images.shape} and {n} angles.")
 
 
 def _above_noise(profile: np.ndarray, variance: float) -> tuple[int, int] | None:
@@ -205,8 +220,14 @@ def outside_signal(data, tilts_deg, region: Region, noise_sum_sq: float) -> floa
     -------
     float
         Σ data over those pixels / √(their share of E‖n‖²); 0 when there are none.
+
+    Raises
+    ------
+    InvalidParameter
+        As :func:`find_region`.
     """
     images = np.asarray(data, np.float64)
+    _check_stack(images, tilts_deg)
     n_tilts, ny, nx = images.shape
     theta = np.deg2rad(np.asarray(tilts_deg, np.float64))
     u = np.arange(nx) - (nx - 1) / 2
