@@ -21,10 +21,15 @@ linearly at every step (variable projection: Golub & Pereyra, SIAM J. Numer. Ana
 rays through the pair's box. Other particles, with a margin of :data:`MARGIN_VOX` for their
 blur, are taken from the reconstruction and their projection subtracted first.
 
-The shape starts from :func:`~insitu4d.shape_fit.fit_two_spheres` on the pair's two labels,
-with the collar at the larger of that fit's collar and the volume's reading of the neck: a
-collar inside the circle where the spheres cross changes nothing, so started there it could
-not grow; started wide, it shrinks to what the images hold. The neck of the fitted model is
+The shape starts from :func:`~insitu4d.shape_fit.fit_two_spheres` on the pair's two labels.
+A collar inside the circle where the spheres cross changes nothing, so the images give it
+no gradient there: started inside, it cannot grow. Neither the surface fit's collar nor the
+volume's reading of the neck is a safe start: on the full-resolution twin the volume read a
+21.6-voxel neck as 6.9 voxels, the surface fit's collar was 8.7, and the fit, started at the
+larger, stayed at the crossing circle (14.6 voxels). So the collar starts at the best, by the
+images' residual, of those two and :data:`COLLAR_SCAN_POINTS` collars evenly spaced from the
+crossing circle to :data:`COLLAR_SCAN_TOP` of the smaller radius; the trust region then moves
+all nine parameters from there. The neck of the fitted model is
 its waist, the collar or the crossing circle, whichever is wider
 (:attr:`insitu4d.shape_fit.TwoSphereFit.waist`); its SD is propagated from the fit's
 Jacobian with the noise's variance per ray (the sandwich covariance of least squares).
@@ -58,8 +63,7 @@ from .recon import get_projector
 from .shape_fit import TwoSphereFit, _pack, _unpack, fit_two_spheres, render_occupancy
 
 __all__ = ["NeckFit", "fit_neck_to_tilt_series", "refine_necks", "MARGIN_VOX", "MAX_RADIUS_CHANGE",
-           "MAX_NOISE_RATIO",
-           "MAX_VOLUME_RATIO"]
+           "MAX_NOISE_RATIO", "MAX_VOLUME_RATIO", "COLLAR_SCAN_POINTS", "COLLAR_SCAN_TOP"]
 
 #: Voxels round the other particles whose reconstruction is kept as theirs (TV's edge spread is 2–4 voxels).
 MARGIN_VOX = 4
@@ -81,6 +85,13 @@ XTOL = 1e-2
 FTOL = 1e-6
 #: Residual evaluations of the fit at most.
 MAX_EVALUATIONS = 60
+#: Collars tried for the start, evenly spaced from the spheres' crossing circle to :data:`COLLAR_SCAN_TOP`
+#: of the smaller radius: about one voxel apart on binned necks, a tenth of the radius at full resolution,
+#: close enough for the trust region to take it from the best one.
+COLLAR_SCAN_POINTS = 8
+#: The widest collar tried for the start, as a share of the smaller sphere's radius (a neck wider than
+#: this has merged the pair).
+COLLAR_SCAN_TOP = 0.95
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,22 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else (0.0 if a == 0 else float("inf"))
 
 
+def _best_collar(p0: np.ndarray, start: TwoSphereFit, starts: list[float], residuals) -> float:
+    """The collar of least residual among ``starts`` and a scan from the crossing circle outward (module notes)."""
+    crossing = dataclasses.replace(start, neck_radius=0.0).waist  # the spheres' own waist
+    smaller = min(start.radius_a, start.radius_b)
+    top = COLLAR_SCAN_TOP * smaller
+    candidates = [min(max(c, 0.0), smaller) for c in starts]
+    if top > crossing:
+        candidates += np.linspace(crossing, top, COLLAR_SCAN_POINTS).tolist()
+    costs = []
+    for collar in candidates:
+        q = np.zeros(len(p0))
+        q[8] = collar - p0[8]
+        costs.append(float(np.sum(residuals(q) ** 2)))
+    return candidates[int(np.argmin(costs))]
+
+
 def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, tilts_deg, noise_variance, *,
                             neck_start_vox: float | None = None, edge_px: tuple[int, int] = (0, 0),
                             backend: str = "auto") -> NeckFit:
@@ -171,9 +198,8 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
         estimates enter only through their sum over the pair's rays, so single ones may be
         negative (the Poisson–Gaussian model a·μ + b at a pixel below the vacuum level).
     neck_start_vox : float, optional
-        The volume's reading of the neck, voxels. The collar starts at the larger of it and
-        the surface fit's collar: a collar inside the circle where the spheres cross has no
-        effect on the model, so started there it could not grow.
+        The volume's reading of the neck, voxels: one of the collars tried for the start
+        (module notes).
     edge_px : (int, int)
         Rows and columns at each edge of the images that alignment filled in (the largest
         shift along y and x, plus one): their rays are left out.
@@ -214,8 +240,8 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
         return NeckFit(labels_t, False, float("nan"), float("nan"), None, float("nan"), float("nan"), float("nan"), 0,
                        "the pair's body does not divide into two spheres")
     p0 = _pack(start)
-    if neck_start_vox is not None and np.isfinite(neck_start_vox):
-        p0[8] = min(max(p0[8], float(neck_start_vox)), start.radius_a, start.radius_b)
+    starts = [start.neck_radius] + ([float(neck_start_vox)] if neck_start_vox is not None and
+                                    np.isfinite(neck_start_vox) else [])
     centre = (start.centre_a + start.centre_b) / 2
     half = start.distance / 2 + max(start.radius_a, start.radius_b) + MARGIN_VOX
     box = tuple(slice(max(int(np.floor(c - half)), 0), min(int(np.ceil(c + half)) + 1, n))
@@ -249,7 +275,8 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
     if rays.sum() < 100 * len(p0):
         return NeckFit(labels_t, False, float("nan"), float("nan"), None, float("nan"), float("nan"), float("nan"), 0,
                        f"only {int(rays.sum())} rays through the pair hold data (the rest is the images' filled edges)")
-    target = (images[:, rows, :] - projector.forward(slab * ~region)).ravel()[rays]
+    # in float64: the normal equations below sum ~10⁶ rays at full resolution
+    target = (images[:, rows, :] - projector.forward(slab * ~region)).ravel()[rays].astype(np.float64)
     residual_volume = float(((target - projector.forward(slab * region).ravel()[rays]) ** 2).sum())
     ray_variance = np.broadcast_to(variance, images.shape)[:, rows, :].ravel()[rays]
     residual_noise = float(ray_variance.sum())
@@ -258,12 +285,13 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
     def residuals(q):
         render_occupancy(p0 + q, origin, rendered)
         count[0] += 1
-        model = box_projector.forward(rendered).ravel()[rays] / scale
+        model = box_projector.forward(rendered).ravel()[rays].astype(np.float64) / scale
         # density, saturation and offset by linear least squares (variable projection)
         design = np.stack([model, model * model, np.ones_like(model)], 1)
         coef = np.linalg.solve(design.T @ design + 1e-9 * np.eye(3), design.T @ target)
         return target - design @ coef
 
+    p0[8] = _best_collar(p0, start, starts, residuals)
     lower = np.concatenate([np.full(6, -np.inf), [0.5, 0.5, 0.0]]) - p0
     solution = least_squares(residuals, np.zeros(9), bounds=(lower, np.inf), diff_step=STEP_VOX,
                              max_nfev=MAX_EVALUATIONS, tr_solver="lsmr", xtol=XTOL, ftol=FTOL)
