@@ -8,7 +8,9 @@ from insitu4d.data import TiltSeries
 from insitu4d.errors import InvalidParameter
 from insitu4d.noise import NoiseLevel, noise_level, thinned_difference
 from insitu4d.recon import reconstruct
-from insitu4d.recon.auto import choose_method, discrepancy_tv_weight
+from insitu4d.recon.algorithms import density_scale, tv_iterations
+from insitu4d.recon.auto import (DISCREPANCY_FACTOR, SETTLE_CHUNK, SETTLE_MAX_FACTOR, SETTLE_SHARE, choose_method,
+                                  discrepancy_tv_weight)
 from insitu4d.recon.backends import get_projector
 
 SPHERES = [((0.0, 0.0, -8.0), 9.0), ((0.0, 0.0, 8.0), 9.0)]
@@ -46,8 +48,37 @@ def test_discrepancy_weight_meets_the_noise_on_its_curve():
     assert r0 > noise.relative >= r1
     expected = np.exp(np.log(w0) + (np.log(w1) - np.log(w0)) * (r0 - noise.relative) / (r0 - r1))
     assert choice.discrepancy_weight == pytest.approx(expected)
-    assert choice.tv_weight == pytest.approx(0.7 * expected)
+    assert choice.tv_weight == pytest.approx(DISCREPANCY_FACTOR * expected)
     assert [w for w, _ in choice.curve] == [30.0, 10.0, 3.0, 1.0, 0.3, 0.1][: len(choice.curve)]
+
+
+def test_each_grid_weight_is_solved_until_its_residual_settles():
+    # the rule itself, replayed chunk by chunk: a grid weight stops when its residual moved by less than
+    # SETTLE_SHARE of itself over two chunks in a row, or at SETTLE_MAX_FACTOR times its least count; the
+    # curve holds the residual where it stopped
+    counts = _counts(20.0)
+    noise = noise_level(counts, difference=thinned_difference(counts, np.random.default_rng(1)))
+    proj = get_projector(TILTS, 40, 40, "cpu")
+    b = proj.sino_to_backend(counts)
+    least = (40, 20)
+    choice = discrepancy_tv_weight(proj, b, noise, first_iterations=least[0], iterations=least[1])
+    bs = b / density_scale(proj, b)
+    state, norm = None, float(np.linalg.norm(bs))
+    for k, ((weight, recorded), spent) in enumerate(zip(choice.curve, choice.iterations)):
+        first = least[min(k, 1)]
+        state = tv_iterations(proj, bs, weight, first, state=state)
+        trace = [float(np.linalg.norm(proj.forward_block(state.x) - bs)) / norm]
+        while len(trace) - 1 < (spent - first) // SETTLE_CHUNK:
+            state = tv_iterations(proj, bs, weight, SETTLE_CHUNK, state=state)
+            trace.append(float(np.linalg.norm(proj.forward_block(state.x) - bs)) / norm)
+        assert trace[-1] == pytest.approx(recorded, rel=1e-5)
+        still = [abs(a - c) < SETTLE_SHARE * c for a, c in zip(trace, trace[1:])]
+        settled_at = next((i + 2 for i in range(len(still) - 1) if still[i] and still[i + 1]), None)
+        if settled_at is None:  # never two still moves in a row: it ran to the most allowed
+            assert spent + SETTLE_CHUNK > SETTLE_MAX_FACTOR * first
+        else:  # it stopped at the first two still moves in a row
+            assert spent == first + settled_at * SETTLE_CHUNK
+    assert any(spent > least[min(k, 1)] for k, spent in enumerate(choice.iterations))  # it did continue
 
 
 def test_more_noise_asks_for_more_weight():

@@ -105,21 +105,24 @@ def test_the_box_reconstructs_like_the_whole_field(method, seed):
 
 @pytest.mark.parametrize("seed", [21, 22, 23, 24])
 def test_tv_weight_chosen_in_the_box_is_near_the_converged_whole_fields(seed):
-    # oracle: the discrepancy weight of the whole field with its grid points solved 4× longer (400 and
-    # 200 iterations; 1600/800 moved it by 4 % on seed 22). The search in the box sees the whole
-    # field's residual (rows outside count as unexplained data) and its density scale, and converges
-    # faster: measured within -23 % ... +52 % of the oracle on these seeds, where the whole field at
-    # the default 100/50 iterations reads 51-83 % low.
+    # oracle: the discrepancy weight of the whole field with every grid point's least iterations 4× longer
+    # (400 and 200, each then settling). The default search settles too, over the whole field and in the box
+    # (which sees the whole field's residual: rows outside count as unexplained data, and its density scale):
+    # measured within -6 % ... +9 % and -6 % ... -1 % of the oracle on these seeds. Before the search settled,
+    # its fixed 100 + 50 iterations read the whole field's weight 51-83 % low. Tolerance ×/÷ 1.25: what the
+    # primal-dual oscillation leaves after settling.
     _, ts = _scene(seed, dose=50.0)
     data = np.asarray(ts.data, np.float32)
     noise = noise_level(data)
     whole = get_projector(ts.tilts_deg, NZ, NX)
     oracle = discrepancy_tv_weight(whole, whole.sino_to_backend(data), noise, first_iterations=400,
                                    iterations=200).discrepancy_weight
+    w_whole = discrepancy_tv_weight(whole, whole.sino_to_backend(data), noise).discrepancy_weight
     boxed = reconstruct(ts, method="tv", thickness_px=NZ, region="sample", iterations=1)
     assert boxed.provenance["region"]["used"] is True
     w_box = boxed.provenance["tv_weight_choice"]["discrepancy_weight"]
-    assert abs(np.log(w_box / oracle)) < np.log(1.6)
+    assert abs(np.log(w_whole / oracle)) < np.log(1.25)
+    assert abs(np.log(w_box / oracle)) < np.log(1.25)
 
 
 def test_an_unknown_region_is_refused():

@@ -29,7 +29,11 @@ volume's reading of the neck is a safe start: on the full-resolution twin the vo
 larger, stayed at the crossing circle (14.6 voxels). So the collar starts at the best, by the
 images' residual, of those two and :data:`COLLAR_SCAN_POINTS` collars evenly spaced from the
 crossing circle to :data:`COLLAR_SCAN_TOP` of the smaller radius; the trust region then moves
-all nine parameters from there. The neck of the fitted model is
+all nine parameters from there. Spheres started too large cross in a circle wider than the
+neck, so no collar helps at the start; the fit shrinks them and the collar, inside, stays. So
+the collars are scanned again on the fitted spheres and a better one starts a second fit (on
+the full-resolution twin's second pair the first fit read the crossing circle, 15.6 voxels
+for a neck of 21.9). The neck of the fitted model is
 its waist, the collar or the crossing circle, whichever is wider
 (:attr:`insitu4d.shape_fit.TwoSphereFit.waist`); its SD is propagated from the fit's
 Jacobian with the noise's variance per ray (the sandwich covariance of least squares).
@@ -63,7 +67,7 @@ from .recon import get_projector
 from .shape_fit import TwoSphereFit, _pack, _unpack, fit_two_spheres, render_occupancy
 
 __all__ = ["NeckFit", "fit_neck_to_tilt_series", "refine_necks", "MARGIN_VOX", "MAX_RADIUS_CHANGE",
-           "MAX_NOISE_RATIO", "MAX_VOLUME_RATIO", "COLLAR_SCAN_POINTS", "COLLAR_SCAN_TOP"]
+           "MAX_NOISE_RATIO", "MAX_VOLUME_RATIO", "COLLAR_SCAN_POINTS", "COLLAR_SCAN_TOP", "COLLAR_ROUNDS"]
 
 #: Voxels round the other particles whose reconstruction is kept as theirs (TV's edge spread is 2–4 voxels).
 MARGIN_VOX = 4
@@ -92,6 +96,9 @@ COLLAR_SCAN_POINTS = 8
 #: The widest collar tried for the start, as a share of the smaller sphere's radius (a neck wider than
 #: this has merged the pair).
 COLLAR_SCAN_TOP = 0.95
+#: Fits at most: after each, the collars are scanned again on the fitted spheres, and a better one starts
+#: the next fit (module notes).
+COLLAR_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -160,10 +167,12 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else (0.0 if a == 0 else float("inf"))
 
 
-def _best_collar(p0: np.ndarray, start: TwoSphereFit, starts: list[float], residuals) -> float:
-    """The collar of least residual among ``starts`` and a scan from the crossing circle outward (module notes)."""
-    crossing = dataclasses.replace(start, neck_radius=0.0).waist  # the spheres' own waist
-    smaller = min(start.radius_a, start.radius_b)
+def _best_collar(p0: np.ndarray, starts: list[float], residuals) -> float:
+    """The collar of least residual on the spheres of ``p0`` among ``starts`` and a scan from the crossing
+    circle outward (module notes); the first of ``starts`` where none is better."""
+    spheres = _unpack(p0)
+    crossing = dataclasses.replace(spheres, neck_radius=0.0).waist  # the spheres' own waist
+    smaller = min(spheres.radius_a, spheres.radius_b)
     top = COLLAR_SCAN_TOP * smaller
     candidates = [min(max(c, 0.0), smaller) for c in starts]
     if top > crossing:
@@ -291,11 +300,17 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
         coef = np.linalg.solve(design.T @ design + 1e-9 * np.eye(3), design.T @ target)
         return target - design @ coef
 
-    p0[8] = _best_collar(p0, start, starts, residuals)
-    lower = np.concatenate([np.full(6, -np.inf), [0.5, 0.5, 0.0]]) - p0
-    solution = least_squares(residuals, np.zeros(9), bounds=(lower, np.inf), diff_step=STEP_VOX,
-                             max_nfev=MAX_EVALUATIONS, tr_solver="lsmr", xtol=XTOL, ftol=FTOL)
-    p = p0 + solution.x
+    p0[8] = _best_collar(p0, starts, residuals)
+    for _ in range(COLLAR_ROUNDS):
+        lower = np.concatenate([np.full(6, -np.inf), [0.5, 0.5, 0.0]]) - p0
+        solution = least_squares(residuals, np.zeros(9), bounds=(lower, np.inf), diff_step=STEP_VOX,
+                                 max_nfev=MAX_EVALUATIONS, tr_solver="lsmr", xtol=XTOL, ftol=FTOL)
+        p0 += solution.x  # the residuals are taken about p0: the next round starts from this fit
+        collar = _best_collar(p0, [float(p0[8])], residuals)  # the scan again, on the fitted spheres
+        if collar == p0[8]:
+            break
+        p0[8] = collar
+    p = p0.copy()
     fit = _unpack(p)
     residual_model = float(2.0 * solution.cost)
     r_n = fit.waist
