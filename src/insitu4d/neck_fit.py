@@ -33,7 +33,7 @@ all nine parameters from there. Spheres started too large cross in a circle wide
 neck, so no collar helps at the start; the fit shrinks them and the collar, inside, stays. So
 the collars are scanned again on the fitted spheres and a better one starts a second fit (on
 the full-resolution twin's second pair the first fit read the crossing circle, 15.6 voxels
-for a neck of 21.9). The neck of the fitted model is
+for a neck of 21.9); the round whose fit leaves less residual is kept. The neck of the fitted model is
 its waist, the collar or the crossing circle, whichever is wider
 (:attr:`insitu4d.shape_fit.TwoSphereFit.waist`); its SD is propagated from the fit's
 Jacobian with the noise's variance per ray (the sandwich covariance of least squares).
@@ -301,16 +301,19 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
         return target - design @ coef
 
     p0[8] = _best_collar(p0, starts, residuals)
+    best = None
     for _ in range(COLLAR_ROUNDS):
         lower = np.concatenate([np.full(6, -np.inf), [0.5, 0.5, 0.0]]) - p0
         solution = least_squares(residuals, np.zeros(9), bounds=(lower, np.inf), diff_step=STEP_VOX,
                                  max_nfev=MAX_EVALUATIONS, tr_solver="lsmr", xtol=XTOL, ftol=FTOL)
         p0 += solution.x  # the residuals are taken about p0: the next round starts from this fit
+        if best is None or solution.cost < best[1].cost:  # a round that ends worse is not kept
+            best = (p0.copy(), solution)
         collar = _best_collar(p0, [float(p0[8])], residuals)  # the scan again, on the fitted spheres
         if collar == p0[8]:
             break
         p0[8] = collar
-    p = p0.copy()
+    p, solution = best
     fit = _unpack(p)
     residual_model = float(2.0 * solution.cost)
     r_n = fit.waist
