@@ -114,12 +114,16 @@ def test_edge_width_along_a_direction():
     assert edge_width_vox(blurred, mask, direction=(0, 0, 1)) == pytest.approx(2.5631 * 1.2, rel=0.1)
 
 
-def test_edge_widths_along_several_directions_equal_the_whole_volume_gradient():
+@pytest.mark.parametrize("field_margin", [0, 24])
+def test_edge_widths_along_several_directions_equal_the_whole_volume_gradient(field_margin):
     # oracle: the normals from np.gradient of the whole smoothed distance map (the shell-only
-    # computation must select the same voxels), and one call per direction
+    # computation must select the same voxels), and one call per direction; with a field margin
+    # the particles' box is a small part of the field, so the cropped distance map must equal the
+    # whole field's where it is used
     rng = np.random.default_rng(3)
     block = np.zeros((40, 36, 44))
     block[6:30, 8:28, 5:40] = 1.0
+    block = np.pad(block, field_margin)
     blurred = ndimage.gaussian_filter(block, (1.8, 1.0, 1.3)) + rng.normal(0, 0.02, block.shape)
     mask = blurred > 0.5
     directions = [None, (1, 0, 0), (0, 0.6, 0.8), (0.3, -0.2, 0.93)]

@@ -75,3 +75,22 @@ def test_debris_removal_decides_as_the_whole_volume_distance_transform(seed):
     keep[0] = False
     assert 0 < keep.sum() < n  # some objects go, some stay
     np.testing.assert_array_equal(mask, keep[lab])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_morphology_in_the_foregrounds_box_equals_the_whole_fields(seed):
+    # oracle: opening, closing and hole filling on the whole field (scipy.ndimage), for blobs in a corner of
+    # a larger field of zeros (a reconstruction in a region) and for blobs that touch the field's edges
+    from insitu4d.segment import SegmentationParameters, binarise
+    from skimage.morphology import ball
+    rng = np.random.default_rng(seed)
+    blobs = ndimage.gaussian_filter(rng.random((30, 34, 28)), rng.uniform(0.8, 1.5))
+    for volume in (np.pad(blobs, ((3, 40), (25, 4), (12, 30))), blobs):
+        radius = int(rng.integers(1, 3))
+        params = SegmentationParameters(threshold=float(np.percentile(blobs, 60)), opening_radius_vox=radius,
+                                        closing_radius_vox=radius, min_volume_vox=0, min_inscribed_radius_vox=0)
+        mask, _ = binarise(volume, params)
+        expected = ndimage.binary_opening(volume > params.threshold, structure=ball(radius))
+        expected = ndimage.binary_fill_holes(ndimage.binary_closing(expected, structure=ball(radius)))
+        assert expected.any()
+        np.testing.assert_array_equal(mask, expected)

@@ -24,6 +24,7 @@ from skimage.segmentation import watershed
 
 from .data import Volume
 from .errors import InvalidParameter
+from .measure.labels import grown_box
 
 __all__ = ["SegmentationParameters", "segment", "binarise", "split_particles", "refine_by_shape", "propagate_labels"]
 
@@ -109,12 +110,21 @@ def binarise(volume: np.ndarray, params: SegmentationParameters) -> tuple[np.nda
         threshold = float(threshold_otsu(vol))
     else:
         threshold = float(params.threshold)
-    mask = vol > threshold
+    whole = vol > threshold
+    if not whole.any():
+        return whole, threshold
+    # the morphology in the foreground's box, grown by what opening and closing reach and one voxel of
+    # background round it: the same as in the whole field (a reconstruction in a region is mostly zeros)
+    reach = params.opening_radius_vox + 2 * params.closing_radius_vox + 1
+    box = grown_box(ndimage.find_objects(whole.view(np.uint8))[0], reach, whole.shape)
+    mask = whole[box]
     if params.opening_radius_vox > 0:
         mask = ndimage.binary_opening(mask, structure=ball(params.opening_radius_vox))
     if params.closing_radius_vox > 0:
         mask = ndimage.binary_closing(mask, structure=ball(params.closing_radius_vox))
     mask = ndimage.binary_fill_holes(mask)
+    whole[box] = mask
+    mask = whole
     if params.min_volume_vox > 0 or params.min_inscribed_radius_vox > 0:
         lab, n = ndimage.label(mask)
         if n:
@@ -139,8 +149,7 @@ def _reach_vox(mask: np.ndarray, lab: np.ndarray, label: int, box: tuple, radius
     volume, at the cost of the box (a full-resolution volume has 10⁸ voxels, its particles' boxes
     a fraction of them).
     """
-    grow = int(np.ceil(radius_vox)) + 1
-    wide = tuple(slice(max(sl.start - grow, 0), min(sl.stop + grow, n)) for sl, n in zip(box, mask.shape))
+    wide = grown_box(box, int(np.ceil(radius_vox)) + 1, mask.shape)
     edt = ndimage.distance_transform_edt(np.pad(mask[wide], 1))[1:-1, 1:-1, 1:-1]
     return float(edt[lab[wide] == label].max())
 

@@ -273,7 +273,7 @@ def union_sdf_zyx(p: np.ndarray, z, y, x) -> np.ndarray:
     return np.minimum(np.minimum(da, db), dc)
 
 
-def render_occupancy(p: np.ndarray, origin, out: np.ndarray) -> np.ndarray:
+def render_occupancy(p: np.ndarray, origin, out: np.ndarray, *, row_step: int = 1) -> np.ndarray:
     """The occupancy clip(½ − d, 0, 1) of two spheres and their collar on a box of voxels, compiled.
 
     ``d`` is :func:`union_sdf_zyx`, the same formula in one pass per voxel (a neck fit
@@ -287,18 +287,22 @@ def render_occupancy(p: np.ndarray, origin, out: np.ndarray) -> np.ndarray:
         The (z, y, x) voxel index of ``out[0, 0, 0]``.
     out : (nz, ny, nx) ndarray of float32
         Filled in place.
+    row_step : int
+        Every ``row_step``-th row (y) from ``origin``: ``out[:, j]`` is row ``origin[1] +
+        j * row_step`` (the rows, slices across the tilt axis, are projected independently).
 
     Returns
     -------
     (nz, ny, nx) ndarray of float32
         ``out``.
     """
-    _occupancy_kernel(np.asarray(p, np.float64), float(origin[0]), float(origin[1]), float(origin[2]), out)
+    _occupancy_kernel(np.asarray(p, np.float64), float(origin[0]), float(origin[1]), float(origin[2]),
+                      float(row_step), out)
     return out
 
 
 @njit(parallel=True, nogil=True, cache=True, boundscheck=False)
-def _occupancy_kernel(p, z0, y0, x0, out):  # pragma: no cover - compiled
+def _occupancy_kernel(p, z0, y0, x0, dy, out):  # pragma: no cover - compiled
     nz, ny, nx = out.shape
     ax, bx = p[0:3], p[3:6]
     ra, rb, rn = p[6], p[7], p[8]
@@ -309,8 +313,8 @@ def _occupancy_kernel(p, z0, y0, x0, out):  # pragma: no cover - compiled
         za = z0 + i - ax[0]
         zb = z0 + i - bx[0]
         for j in range(ny):
-            ya = y0 + j - ax[1]
-            yb = y0 + j - bx[1]
+            ya = y0 + j * dy - ax[1]
+            yb = y0 + j * dy - bx[1]
             for k in range(nx):
                 xa = x0 + k - ax[2]
                 xb = x0 + k - bx[2]

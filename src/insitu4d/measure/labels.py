@@ -7,7 +7,7 @@ import numpy as np
 from ..data import require_positive
 from ..errors import InvalidParameter, NotAStack
 
-__all__ = ["check_labels"]
+__all__ = ["check_labels", "grown_box"]
 
 
 def check_labels(labels, voxel_size_nm) -> tuple[np.ndarray, float]:
@@ -45,3 +45,21 @@ def check_labels(labels, voxel_size_nm) -> tuple[np.ndarray, float]:
     if labels.size and labels.min() < 0:
         raise InvalidParameter("labels must be ≥ 0 (0 is background).")
     return labels, require_positive(voxel_size_nm, "voxel size", "nm")
+
+
+def grown_box(box: tuple, reach: int, shape) -> tuple[slice, ...]:
+    """A box of slices widened by ``reach`` voxels on every side, within an array of ``shape``.
+
+    Parameters
+    ----------
+    box : tuple of slice
+        As :func:`scipy.ndimage.find_objects` gives them.
+    reach : int, voxels
+    shape : tuple of int
+
+    Returns
+    -------
+    tuple of slice
+    """
+    return tuple(slice(max(sl.start - reach, 0), min(sl.stop + reach, n)) for sl, n in zip(box, shape))
+

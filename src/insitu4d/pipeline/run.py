@@ -32,7 +32,7 @@ from ..measure import Measurements, Pair, Particle
 from ..neck_fit import refine_necks
 from ..noise import looks_like_counts, noise_level, noise_variance, thinned_difference
 from ..quality import (check_alignment, check_counts, check_field_of_view, check_pairs, check_particles,
-                       check_residual, check_tilts, edge_widths_vox, signal_counts, signed_distance_vox)
+                       check_residual, check_tilts, edge_widths_vox, signal_counts)
 from ..provenance import current_environment
 from ..preprocess import (PreprocessParameters, bin_tilt_series, normalise, remove_background, rotate_images,
                           rotate_to_vertical_axis)
@@ -459,10 +459,8 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
             measurements, neck_fits = refine_necks(measurements, labels, volume.data, ts.data, ts.tilts_deg,
                                                    noise_variance(ts.data, difference=difference),
                                                    edge_px=_shift_margins(ts), backend=params.backend)
-        signed = signed_distance_vox(labels > 0)
         resolution_vox, *neck_resolution = edge_widths_vox(volume.data, labels > 0,
-                                                           [None, *(p.neck_normal for p in measurements.pairs)],
-                                                           signed=signed)
+                                                           [None, *(p.neck_normal for p in measurements.pairs)])
         flags = [*check_tilts(ts.tilts_deg), *check_counts(counts_per_pixel, volume.provenance["method"]),
                  *(check_alignment(alignment.direction_residuals) if alignment is not None else []),
                  *check_residual(residual, noise.relative),
