@@ -1,5 +1,7 @@
 """Reconstruction settings chosen from the data: the method rule and the discrepancy principle."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from conftest import sphere_projections
@@ -50,6 +52,26 @@ def test_discrepancy_weight_meets_the_noise_on_its_curve():
     assert choice.discrepancy_weight == pytest.approx(expected)
     assert choice.tv_weight == pytest.approx(DISCREPANCY_FACTOR * expected)
     assert [w for w, _ in choice.curve] == [30.0, 10.0, 3.0, 1.0, 0.3, 0.1][: len(choice.curve)]
+
+
+def test_a_weight_at_the_grids_end_says_it_is_a_bound():
+    # the noise given as 98 % of the data's norm, so that the grid's largest weight already leaves less, and as
+    # a hundredth of itself, so that its smallest still leaves more: the weight is the grid's end, and the
+    # record says the principle's weight lies beyond it
+    counts = _counts(20.0)
+    noise = noise_level(counts, difference=thinned_difference(counts, np.random.default_rng(1)))
+    proj = get_projector(TILTS, 40, 40, "cpu")
+    b = proj.sino_to_backend(counts)
+    loud = dataclasses.replace(noise, relative=0.98)
+    heavy = discrepancy_tv_weight(proj, b, loud, grid=(30.0, 10.0), first_iterations=40)
+    assert heavy.curve[0][1] <= loud.relative and len(heavy.curve) == 1
+    assert heavy.discrepancy_weight == pytest.approx(30.0)
+    assert "largest weight, 30, already leaves no more than the noise" in heavy.rule
+    quiet = dataclasses.replace(noise, sum_sq=noise.sum_sq * 1e-4, relative=noise.relative * 1e-2)
+    light = discrepancy_tv_weight(proj, b, quiet, grid=(0.3, 0.1), first_iterations=40, iterations=20)
+    assert light.curve[-1][1] > quiet.relative and len(light.curve) == 2
+    assert light.discrepancy_weight == pytest.approx(0.1)
+    assert "smallest weight, 0.1, still leaves more than the noise" in light.rule
 
 
 def test_each_grid_weight_is_solved_until_its_residual_settles():

@@ -87,7 +87,9 @@ class WeightChoice:
     tv_weight : float
         The weight used: ``factor`` × ``discrepancy_weight``, clipped to the grid's range.
     discrepancy_weight : float
-        The weight whose relative residual ‖A x − b‖ / ‖b‖ equals the noise's.
+        The weight whose relative residual ‖A x − b‖ / ‖b‖ equals the noise's; the grid's
+        end when that weight lies beyond it (``rule`` then says so: at full resolution the
+        largest grid weight, 30, already leaves less than the noise).
     factor : float
     noise_relative : float
         √E‖n‖² / ‖b‖.
@@ -215,14 +217,19 @@ def discrepancy_tv_weight(projector: Projector, sino_block, noise: NoiseLevel, *
             break
     weights = np.log([c[0] for c in curve])
     residuals = np.array([c[1] for c in curve])
-    if residuals[0] <= target:  # even the smoothest weight explains the data to the noise: all noise
+    rule = f"discrepancy principle: {factor:g} × the weight whose residual equals the noise"
+    if residuals[0] <= target:  # even the smoothest weight explains the data to the noise
         log_w = weights[0]
+        rule += (f"; the grid's largest weight, {grid[0]:g}, already leaves no more than the noise, so that weight "
+                 f"is {grid[0]:g} or more and {grid[0]:g} is taken for it")
     elif residuals[-1] > target:  # the noise is below what the model can fit (model error): least smoothing
         log_w = weights[-1]
+        rule += (f"; the grid's smallest weight, {grid[-1]:g}, still leaves more than the noise (a model error or "
+                 f"the noise underestimated), so {grid[-1]:g} is taken for it")
     else:
         r0, r1, w0, w1 = residuals[-2], residuals[-1], weights[-2], weights[-1]
         log_w = w0 + (w1 - w0) * (r0 - target) / (r0 - r1)
     discrepancy = float(np.exp(log_w))
     chosen = float(np.clip(factor * discrepancy, grid[-1], grid[0]))
     return WeightChoice(chosen, discrepancy, float(factor), float(target), noise.strategy, tuple(curve), tuple(spent),
-                        f"discrepancy principle: {factor:g} × the weight whose residual equals the noise")
+                        rule)
