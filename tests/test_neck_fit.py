@@ -196,3 +196,6 @@ def test_compiled_occupancy_equals_the_array_formula(seed):
     render_occupancy(p, origin, tall)
     render_occupancy(p, origin, sparse := np.empty((23, 10, 27), np.float32), row_step=3)
     np.testing.assert_array_equal(sparse, tall[:, ::3])
+    for bad in (0, -2, 1.5):
+        with pytest.raises(InvalidParameter, match="row_step must be a whole number"):
+            render_occupancy(p, origin, sparse, row_step=bad)

@@ -295,7 +295,14 @@ def render_occupancy(p: np.ndarray, origin, out: np.ndarray, *, row_step: int = 
     -------
     (nz, ny, nx) ndarray of float32
         ``out``.
+
+    Raises
+    ------
+    InvalidParameter
+        ``row_step`` is not a whole number ≥ 1.
     """
+    if isinstance(row_step, bool) or not isinstance(row_step, (int, np.integer)) or row_step < 1:
+        raise InvalidParameter(f"row_step must be a whole number ≥ 1 (every row_step-th row); got {row_step!r}.")
     _occupancy_kernel(np.asarray(p, np.float64), float(origin[0]), float(origin[1]), float(origin[2]),
                       float(row_step), out)
     return out

@@ -62,4 +62,3 @@ def grown_box(box: tuple, reach: int, shape) -> tuple[slice, ...]:
     tuple of slice
     """
     return tuple(slice(max(sl.start - reach, 0), min(sl.stop + reach, n)) for sl, n in zip(box, shape))
-
