@@ -4,9 +4,9 @@ Every backend is a :class:`~insitu4d.recon.projector.Projector` with the same bl
 operators, so every reconstruction algorithm runs on each of them unchanged:
 
 * ``"cpu"``: the default, compiled Joseph kernels (Numba), all CPU cores;
-* ``"gpu"``: the same Joseph matrix (:func:`~insitu4d.recon.projector.joseph_matrix`) on
-  an NVIDIA GPU through CuPy, applied with cuSPARSE's sparse x dense-block product; the
-  whole iteration then runs on the GPU (install ``insitu4d[gpu]``);
+* ``"gpu"``: the same Joseph weights as CUDA kernels on an NVIDIA GPU through CuPy
+  (:mod:`~insitu4d.recon.cupy_backend`), computed on the fly; the whole iteration then runs
+  on the GPU (install ``insitu4d[gpu]``);
 * ``"astra"``: the ASTRA Toolbox's 2D CPU ``linear`` projector (Joseph's too), slice by
   slice; it is slow and exists to compare with the peer inside our own algorithms
   (install ``insitu4d[astra]``). van Aarle et al., Ultramicroscopy 157, 35 (2015),
@@ -130,7 +130,7 @@ def get_projector(tilts_deg, nz: int, nx: int, backend: str = "cpu", *, n_det: i
 
     A pipeline reconstructs, then reprojects for the residual, with the same geometry;
     reusing the projector keeps its cached row and column sums (and a GPU backend's
-    device matrix).
+    device constants).
 
     Parameters
     ----------

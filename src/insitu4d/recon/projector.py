@@ -4,8 +4,8 @@ In parallel-beam geometry with one tilt axis every slice perpendicular to the ti
 has the same system matrix ``A`` of shape ``(n_tilts * n_det, nz * nx)``. The projector
 applies it to all slices at once, with the slices (the tilt-axis coordinate ``y``) as
 the columns of a dense block: on the CPU through compiled kernels
-(:mod:`insitu4d.recon.joseph`), on a GPU as a sparse-matrix x dense-block product
-(:mod:`insitu4d.recon.backends`). :func:`joseph_matrix` builds ``A`` explicitly; it is
+(:mod:`insitu4d.recon.joseph`), on a GPU through the same kernels in CUDA
+(:mod:`insitu4d.recon.cupy_backend`). :func:`joseph_matrix` builds ``A`` explicitly; it is
 the reference the kernels are tested against.
 
 Internal ("backend") order, converted by the ``*_to_backend`` / ``*_from_backend``
