@@ -17,7 +17,9 @@ class AstraProjector(Projector):
     """ASTRA Toolbox 2D CPU ``linear`` projector, one slice at a time.
 
     ASTRA's image is our ``(z, x)`` slice; its angle is ``−θ`` in our convention (checked
-    against :func:`~insitu4d.recon.projector.joseph_matrix` in the tests).
+    against :func:`~insitu4d.recon.projector.joseph_matrix` in the tests). The projections go
+    through ``OpTomo.FP``/``BP``, not ``op @ v``: SciPy 1.18's ``LinearOperator`` product needs
+    an attribute (``_xp``) that ASTRA 2.5's ``OpTomo`` does not set.
     """
 
     name = "astra"
@@ -43,9 +45,9 @@ class AstraProjector(Projector):
     def forward_block(self, block, tilts=None, out=None):
         op = self._operator(tilts)
         x = np.asarray(block, dtype=np.float32)
-        return copy_into(out, np.stack([op @ np.ascontiguousarray(x[:, i]) for i in range(x.shape[1])], axis=1))
+        return copy_into(out, np.stack([op.FP(x[:, i]).ravel() for i in range(x.shape[1])], axis=1))
 
     def back_block(self, block, tilts=None, out=None):
         op = self._operator(tilts)
         r = np.asarray(block, dtype=np.float32)
-        return copy_into(out, np.stack([op.T @ np.ascontiguousarray(r[:, i]) for i in range(r.shape[1])], axis=1))
+        return copy_into(out, np.stack([op.BP(r[:, i]).ravel() for i in range(r.shape[1])], axis=1))
