@@ -357,7 +357,13 @@ def run_tilt_series(input_path, outdir, *, tilts=None, params: RunParameters | N
     params = params or RunParameters()
     if until not in (None, "reconstruct"):
         raise InvalidParameter(f"until must be None or 'reconstruct'; got {until!r}.")
-    with output_folder(outdir, "run.json") as folder:
+    # BLAS on one thread throughout: a multi-threaded BLAS sums (dot products, norms) in an order set by its
+    # thread count, and a time point on a dask worker (whose BLAS gets cores / workers threads) must give the
+    # same bytes as inline. The neck fits moved by ~1e-4 with BLAS on 2 threads; with only the measurement held
+    # to one thread, the twin's 18 time points on 16 one-thread workers differed from inline on 16 cores, while
+    # 16 workers on 2 cores and Numba on 16 threads against 1 gave the same bytes. The heavy work runs in Numba
+    # and CuPy kernels, which do not use BLAS.
+    with output_folder(outdir, "run.json") as folder, threadpool_limits(limits=1, user_api="blas"):
         return _run_tilt_series(input_path, folder, tilts=tilts, params=params, progress=progress, figures=figures,
                                 previous_labels=previous_labels, previous_volume=previous_volume, edx=edx,
                                 until=until)
@@ -450,9 +456,7 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
                     inputs["previous_labels"], unused=f"shape {list(previous.shape)} differs from the volume's")
                 previous = None
         labels, seg_info = segment(volume, params.segmentation, previous=previous, coalescing=coalescing)
-    # BLAS on one thread: a multi-threaded BLAS sums in an order set by its thread count, which moves the neck
-    # fits by ~1e-4, so a time point on a dask worker (whose nanny sets OMP_NUM_THREADS=1) would differ from inline
-    with stage("measure"), threadpool_limits(limits=1, user_api="blas"):
+    with stage("measure"):
         measurements = measure(labels, volume.voxel_size_nm)
         neck_fits = ()
         if params.neck_fit:
