@@ -18,7 +18,8 @@ PARTICLES_CSV = ["label", "n_voxels", "volume_nm3", "r_p_nm", "r_inscribed_nm", 
                  "extent_x_nm", "aspect_ratio_hw", "touches_border"]
 PAIRS_CSV = ["label_a", "label_b", "r_n_nm", "r_n_inscribed_nm", "contact_area_nm2", "d_nm", "d_xy_nm", "d_z_nm",
              "d_centre_nm", "r_p_nm", "r_n_over_r_p", "d_over_2r_p", "neck_normal_z", "neck_normal_y",
-             "neck_normal_x", "interface_faces", "neck_beam_angle_deg", "r_n_volume_nm", *PROTOCOL_2D_COLUMNS]
+             "neck_normal_x", "interface_faces", "neck_beam_angle_deg", "r_n_volume_nm", "d_volume_nm",
+             *PROTOCOL_2D_COLUMNS]
 
 
 @pytest.fixture(scope="module")

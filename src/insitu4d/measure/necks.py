@@ -42,6 +42,7 @@ class Pair(Record):
     interface_faces: int = quantity(timeseries=False)
     neck_beam_angle_deg: float = quantity("deg", default=float("nan"))
     r_n_volume_nm: float = quantity("nm", default=float("nan"))
+    d_volume_nm: float = quantity("nm", default=float("nan"))
     protocol_2d: dict | None = field(default=None, metadata={"unit": "", "kind": "protocol", "timeseries": True})
 
 
@@ -192,7 +193,9 @@ def measure_pairs(labels, voxel_size_nm: float, particles: list[Particle] | None
       diameter / 2), the minor semi-axis for an elliptical neck.
     * ``d_nm``, ``d_xy_nm``, ``d_z_nm``: distance between the centroids (COM) and its
       in-plane (y, x) and beam (z) parts; ``d_centre_nm`` between the inscribed-sphere
-      centres, the sphere-centre distance of the sintering models.
+      centres, the sphere-centre distance of the sintering models. ``d_volume_nm`` keeps
+      ``d_nm`` when the pipeline replaces the distances by those of the neck fitted to the
+      tilt series.
     * ``r_n_over_r_p`` and ``d_over_2r_p``, with r_p the mean equal-volume radius of the two.
     * ``neck_normal``: unit normal of the neck plane (z, y, x), from i to j.
     * ``neck_beam_angle_deg``: angle between that normal (the pair axis) and the beam at 0°
@@ -246,6 +249,7 @@ def measure_pairs(labels, voxel_size_nm: float, particles: list[Particle] | None
             neck_beam_angle_deg=float(np.degrees(np.arccos(min(abs(S[0]) / area_faces, 1.0))))
             if area_faces > 0 else float("nan"),
             d_nm=d,
+            d_volume_nm=d,
             d_xy_nm=float(np.hypot(dvec[1], dvec[2])),
             d_z_nm=float(abs(dvec[0])),
             d_centre_nm=float(np.linalg.norm(cvec)),

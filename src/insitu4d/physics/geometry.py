@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InvalidParameter
 
 __all__ = ["model_c_distance", "model_c_neck_radius", "model_c_distance_unequal", "model_c_com_distance",
-           "ModelCHalves", "model_c_halves",
+           "ModelCHalves", "model_c_halves", "two_sphere_halves",
            "truncated_sphere", "neck_distance_curve", "GEOMETRY_MODELS", "DISTANCE_FLAVOURS"]
 
 
@@ -186,8 +186,9 @@ def model_c_halves(r_n: float, r_1: float, r_2: float) -> ModelCHalves:
     ∫_{−∞}^{p} A dt = 4π r_1³/3 (each half keeps its sphere's volume, the property of model
     C that makes the equal-volume radius of a half exact; see
     ``docs/science.md`` §2), and each half's centre of mass is ∫ t A dt / ∫ A dt over its
-    side. Integrated numerically (``scipy.integrate.quad``, relative error ≪ 1e-6); equal
-    spheres give p = 0 and :func:`model_c_com_distance`.
+    side (:func:`two_sphere_halves` with model C's distance). Integrated numerically
+    (``scipy.integrate.quad``, relative error ≪ 1e-6); equal spheres give p = 0 and
+    :func:`model_c_com_distance`.
 
     Parameters
     ----------
@@ -204,14 +205,50 @@ def model_c_halves(r_n: float, r_1: float, r_2: float) -> ModelCHalves:
     InvalidParameter
         r_n ≤ 0, r_n > min(r_1, r_2), or a radius ≤ 0.
     """
-    from scipy.integrate import quad
-    from scipy.optimize import brentq
-
     r_n, r_1, r_2 = float(r_n), float(r_1), float(r_2)
     if not (r_1 > 0 and r_2 > 0 and 0 < r_n <= min(r_1, r_2)):
         raise InvalidParameter(f"model C needs radii > 0 and 0 < r_n ≤ min(r_1, r_2); got r_n={r_n}, "
                                f"r_1={r_1}, r_2={r_2}.")
-    d = float(model_c_distance_unequal(r_n, r_1, r_2))
+    return two_sphere_halves(r_n, r_1, r_2, float(model_c_distance_unequal(r_n, r_1, r_2)))
+
+
+def two_sphere_halves(r_n: float, r_1: float, r_2: float, d: float) -> ModelCHalves:
+    """The two halves of two spheres joined by a collar, at any centre distance ``d``.
+
+    The body of :func:`model_c_halves` with its centre distance free (a fitted model,
+    :class:`~insitu4d.shape_fit.TwoSphereFit`): spheres of radii ``r_1``, ``r_2`` at ∓d/2 on
+    the axis and the collar of radius ``r_n`` between them. The neck plane gives each half
+    its sphere's share of the body's volume, r_1³ / (r_1³ + r_2³) (model C's rule where the
+    body's volume is the spheres', as in model C itself), and each half's centre of mass is
+    ∫ t A dt / ∫ A dt over its side.
+
+    Parameters
+    ----------
+    r_n : float, one length unit
+        Collar radius (0 for none).
+    r_1, r_2 : float
+        Sphere radii.
+    d : float
+        Centre distance, larger than ``|r_1 − r_2|`` (neither sphere inside the other).
+
+    Returns
+    -------
+    ModelCHalves
+        Lengths in the unit of the input.
+
+    Raises
+    ------
+    InvalidParameter
+        A radius ≤ 0, r_n < 0, or d ≤ |r_1 − r_2|.
+    """
+    from scipy.integrate import quad
+    from scipy.optimize import brentq
+
+    r_n, r_1, r_2, d = float(r_n), float(r_1), float(r_2), float(d)
+    if not (r_1 > 0 and r_2 > 0 and r_n >= 0 and d > abs(r_1 - r_2)):
+        raise InvalidParameter(f"two spheres joined by a collar need radii > 0, a collar ≥ 0 and a centre distance "
+                               f"above |r_1 − r_2| (neither inside the other); got r_n={r_n}, r_1={r_1}, r_2={r_2}, "
+                               f"d={d}.")
     lo, hi = -d / 2 - r_1, d / 2 + r_2
     breaks = sorted({-d / 2, d / 2, lo, hi})
 
@@ -223,8 +260,8 @@ def model_c_halves(r_n: float, r_1: float, r_2: float) -> ModelCHalves:
         pts = [x for x in breaks if a < x < b]
         return quad(f, a, b, points=pts or None, limit=200, epsabs=0.0, epsrel=1e-10)[0]
 
-    v_1 = 4.0 / 3.0 * np.pi * r_1 ** 3
-    split = brentq(lambda p: integral(area, lo, p) - v_1, lo, hi, xtol=1e-12 * max(r_1, r_2))
+    share = integral(area, lo, hi) * r_1 ** 3 / (r_1 ** 3 + r_2 ** 3)
+    split = brentq(lambda p: integral(area, lo, p) - share, lo, hi, xtol=1e-12 * max(r_1, r_2))
     c_1 = integral(lambda t: t * area(t), lo, split) / integral(area, lo, split)
     c_2 = integral(lambda t: t * area(t), split, hi) / integral(area, split, hi)
     return ModelCHalves(d=d, split=float(split), d_com=float(c_2 - c_1))
