@@ -220,7 +220,8 @@ def two_sphere_halves(r_n: float, r_1: float, r_2: float, d: float) -> ModelCHal
     the axis and the collar of radius ``r_n`` between them. The neck plane gives each half
     its sphere's share of the body's volume, r_1³ / (r_1³ + r_2³) (model C's rule where the
     body's volume is the spheres', as in model C itself), and each half's centre of mass is
-    ∫ t A dt / ∫ A dt over its side.
+    ∫ t A dt / ∫ A dt over its side. Model C: Ihara et al., Nanoscale 15, 10133 (2023),
+    doi:10.1039/d3nr00992k.
 
     Parameters
     ----------
