@@ -97,16 +97,26 @@ def main() -> None:
         t_mem, peak_mem = _run([*common, "-o", str(Path(tmp) / "memory.h5")], Path(tmp))
         with h5py.File(Path(tmp) / "slabs.h5") as a, h5py.File(Path(tmp) / "memory.h5") as b:
             plan = json.loads(a["data"].attrs["provenance"])["slabs"]
-            diff, peak_value = 0.0, 0.0
+            per_slice, peak_value = [], 0.0
             for y0 in range(0, args.size, 32):  # compared a few slices at a time
                 sa, sb = a["data"][:, y0:y0 + 32], b["data"][:, y0:y0 + 32]
-                diff = max(diff, float(np.max(np.abs(sa - sb))))
+                per_slice.extend(np.max(np.abs(sa - sb), axis=(0, 2)).tolist())
                 peak_value = max(peak_value, float(np.max(np.abs(sb))))
+        per_slice = np.asarray(per_slice)
+        diff = float(per_slice.max())
+        # where the slabs meet (TV): the slices within 2 of a boundary against the rest
+        seams = np.arange(1, plan["n_slabs"]) * plan["rows"]
+        to_seam = np.min(np.abs(np.arange(args.size)[:, None] - seams[None, :]), axis=1) if len(seams) else \
+            np.full(args.size, args.size)
         print(f"  slabs:     {t_slab:7.1f} s, peak memory {peak_slab:.3f} GB (budget {args.budget_gb:g}); "
               f"{plan['n_slabs']} slabs of {plan['rows']} slices; held before the slabs {plan['held_gb']:.3f} GB")
         print(f"  in memory: {t_mem:7.1f} s, peak memory {peak_mem:.3f} GB")
         print(f"  max |slabs − in memory| / max |in memory| = {diff / peak_value:.2e}; peak within budget: "
               f"{peak_slab <= args.budget_gb}")
+        if len(seams):
+            near, away = per_slice[to_seam <= 2], per_slice[to_seam > 2]
+            print(f"  of which within 2 slices of a slab boundary {near.max() / peak_value:.2e}, elsewhere "
+                  f"{(away.max() if away.size else 0.0) / peak_value:.2e}")
 
 
 if __name__ == "__main__":
