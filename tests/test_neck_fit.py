@@ -193,13 +193,18 @@ def test_broadcast_signed_distance_matches_the_point_form_and_the_spheres():
     assert union_sdf_zyx(p, np.array(10.0), np.array(12.0), np.array(38.0)) == pytest.approx(3.0)
 
 
+@pytest.mark.parametrize("axis", ["random", "along x", "nearly along x", "along z"])
 @pytest.mark.parametrize("seed", range(4))
-def test_compiled_occupancy_equals_the_array_formula(seed):
-    # oracle: clip(½ − d, 0, 1) with d from union_sdf_zyx (NumPy, float64), on a box off the origin,
-    # random spheres and collars (float32 output: 1e-6)
+def test_compiled_occupancy_equals_the_array_formula(seed, axis):
+    # oracle: clip(½ − d, 0, 1) with d from union_sdf_zyx (NumPy, float64) at every voxel, on a box off the
+    # origin, random spheres and collars (float32 output: 1e-6). The kernel evaluates only the surface's band
+    # on each row (x), so the pair axis is also taken along the rows, nearly along them and across them.
     from insitu4d.shape_fit import render_occupancy, union_sdf_zyx
     rng = np.random.default_rng(seed)
-    p = np.concatenate([rng.uniform(5, 25, 3), rng.uniform(5, 25, 3), rng.uniform(2, 9, 2), [rng.uniform(0, 5)]])
+    a = rng.uniform(5, 25, 3)
+    b = {"random": rng.uniform(5, 25, 3), "along x": a + [0.0, 0.0, 12.0],
+         "nearly along x": a + [1e-5, -2e-5, 12.0], "along z": a + [12.0, 0.0, 0.0]}[axis]
+    p = np.concatenate([a, b, rng.uniform(2, 9, 2), [rng.uniform(0, 5)]])
     origin = tuple(int(v) for v in rng.integers(-3, 4, 3))
     out = np.empty((23, 30, 27), np.float32)
     render_occupancy(p, origin, out)

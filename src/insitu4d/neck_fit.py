@@ -35,8 +35,9 @@ the collars are scanned again on the fitted spheres and a better one starts a se
 the full-resolution twin's second pair the first fit read the crossing circle, 15.6 voxels
 for a neck of 21.9); the round whose fit leaves less residual is kept.
 
-At full resolution every model projection costs about half a second (a pair's box holds 10⁷
-voxels), and the scans and rounds take 100–200 of them. The rows of the images are independent
+At full resolution a pair's box holds ~2·10⁷ voxels: every model costs ~0.1 s on 2 cores (its
+rendering 8 ms, :func:`~insitu4d.shape_fit.render_occupancy`, the projection the rest), and the
+scans and rounds take 100–200 of them. The rows of the images are independent
 slices across the tilt axis, and the tilts independent views, so for a pair whose smaller
 sphere has a radius of k ≥ 2 times :data:`SPARSE_RADIUS_VOX` the scans and rounds run on
 every k-th row of the box and every second tilt (2k times fewer rays, the model rendered on

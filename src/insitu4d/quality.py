@@ -48,6 +48,7 @@ import numpy as np
 from scipy import ndimage
 
 from .align import CONVENTIONAL_DIRECTION_DEG, MIN_DIRECTION_CONTRAST, direction_contrast
+from .distance import distance_to_background
 from .measure.labels import grown_box
 
 __all__ = ["QualityFlag", "check_tilts", "check_counts", "check_alignment", "check_residual",
@@ -297,7 +298,7 @@ def signed_distance_vox(mask) -> np.ndarray:
     (nz, ny, nx) ndarray of float
     """
     m = np.asarray(mask, bool)
-    signed = ndimage.distance_transform_edt(m) - ndimage.distance_transform_edt(~m)
+    signed = distance_to_background(m) - distance_to_background(~m)
     return np.where(m, signed - 0.5, signed + 0.5)
 
 

@@ -23,6 +23,7 @@ from skimage.morphology import ball, h_maxima
 from skimage.segmentation import watershed
 
 from .data import Volume
+from .distance import distance_to_background
 from .errors import InvalidParameter
 from .measure.labels import grown_box
 
@@ -150,7 +151,7 @@ def _reach_vox(mask: np.ndarray, lab: np.ndarray, label: int, box: tuple, radius
     a fraction of them).
     """
     wide = grown_box(box, int(np.ceil(radius_vox)) + 1, mask.shape)
-    edt = ndimage.distance_transform_edt(np.pad(mask[wide], 1))[1:-1, 1:-1, 1:-1]
+    edt = distance_to_background(np.pad(mask[wide], 1))[1:-1, 1:-1, 1:-1]
     return float(edt[lab[wide] == label].max())
 
 
@@ -199,7 +200,7 @@ def split_particles(mask: np.ndarray, params: SegmentationParameters, *, seeds: 
     for k, box in enumerate(ndimage.find_objects(components), start=1):
         padded = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, n_)) for s, n_ in zip(box, mask.shape))
         comp = components[padded] == k
-        edt = ndimage.distance_transform_edt(np.pad(comp, 1))[1:-1, 1:-1, 1:-1]
+        edt = distance_to_background(np.pad(comp, 1))[1:-1, 1:-1, 1:-1]
         seeded = np.where(comp, cores[padded], 0) if cores is not None else None
         if seeded is not None and np.unique(seeded[seeded > 0]).size >= 2:
             part, first_readings = _split_seeded(comp, edt, seeded, params, merges, pending)
@@ -228,7 +229,7 @@ def _seed_cores(seeds: np.ndarray) -> np.ndarray:
         if box is None:
             continue
         region = np.pad(seeds[box] == label, 1)
-        edt = ndimage.distance_transform_edt(region)[1:-1, 1:-1, 1:-1]
+        edt = distance_to_background(region)[1:-1, 1:-1, 1:-1]
         core = edt >= 0.4 * edt.max()
         cores[box][core] = label
     return cores

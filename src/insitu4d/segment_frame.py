@@ -44,6 +44,7 @@ from skimage.morphology import h_maxima
 from skimage.segmentation import watershed
 
 from .choices import CONTRASTS
+from .distance import distance_to_background
 from .errors import InvalidParameter
 
 __all__ = ["FrameSegmentation", "segment_frame", "smoothing_scale", "CONTRASTS", "SIGMA_LADDER_PX"]
@@ -287,7 +288,7 @@ def _split(mask: np.ndarray, split_h: float) -> np.ndarray:
     for k, box in enumerate(ndimage.find_objects(components), start=1):
         padded = tuple(slice(max(s.start - 1, 0), min(s.stop + 1, size)) for s, size in zip(box, mask.shape))
         comp = components[padded] == k
-        edt = ndimage.distance_transform_edt(np.pad(comp, 1))[1:-1, 1:-1]
+        edt = distance_to_background(np.pad(comp, 1))[1:-1, 1:-1]
         h = max(split_h * float(edt.max()), 1.0)
         markers, m = ndimage.label(h_maxima(edt, h).astype(bool) & comp, structure=np.ones((3, 3)))
         part = watershed(-edt, markers, mask=comp) if m > 1 else comp.astype(np.int32)

@@ -276,8 +276,10 @@ def union_sdf_zyx(p: np.ndarray, z, y, x) -> np.ndarray:
 def render_occupancy(p: np.ndarray, origin, out: np.ndarray, *, row_step: int = 1) -> np.ndarray:
     """The occupancy clip(½ − d, 0, 1) of two spheres and their collar on a box of voxels, compiled.
 
-    ``d`` is :func:`union_sdf_zyx`, the same formula in one pass per voxel (a neck fit
-    renders its model hundreds of times; at full resolution its box holds ~10⁷ voxels).
+    ``d`` is :func:`union_sdf_zyx`, the same formula, evaluated only in the surface's band: on
+    each row the spans where the occupancy must be 0 or 1 follow from the balls and the capsule
+    round the collar (a neck fit renders its model hundreds of times; at full resolution its box
+    holds ~2·10⁷ voxels, of which ~10⁵ lie in the band: 8 ms instead of 116 ms on 2 cores).
 
     Parameters
     ----------
@@ -308,23 +310,122 @@ def render_occupancy(p: np.ndarray, origin, out: np.ndarray, *, row_step: int = 
     return out
 
 
+#: How much wider (voxels) than the partial-occupancy band the spans of :func:`_occupancy_kernel` are taken,
+#: so that rounding in their arithmetic (~1e-12 voxel) cannot leave out a voxel the formula would fill.
+_SPAN_MARGIN_VOX = 1e-3
+
+
+@njit(nogil=True, inline="always")
+def _ball_span(cx, rho2, radius):  # pragma: no cover - compiled
+    """The x-interval of a row at squared distance ``rho2`` from a ball's centre line inside the ball (lo > hi:
+    none)."""
+    h2 = radius * radius - rho2
+    if radius <= 0.0 or h2 < 0.0:
+        return 1.0, 0.0
+    h = np.sqrt(h2)
+    return cx - h, cx + h
+
+
+@njit(nogil=True, inline="always")
+def _hull(lo, hi, lo2, hi2):  # pragma: no cover - compiled
+    """The smallest interval holding two intervals (either may be empty: lo > hi)."""
+    if lo2 > hi2:
+        return lo, hi
+    if lo > hi:
+        return lo2, hi2
+    return min(lo, lo2), max(hi, hi2)
+
+
+@njit(nogil=True, inline="always")
+def _capsule_span(za, ya, ax_x, u0, u1, u2, length, radius):  # pragma: no cover - compiled
+    """An x-interval of a row holding its points within ``radius`` of the segment from a along u.
+
+    ``za, ya``: the row's z and y relative to a; ``ax_x``: a's x. The capsule is the cylinder
+    between the end planes and a ball at each end; the cylinder's part is where a quadratic in x is
+    not positive, between the planes. Where the quadratic is nearly flat (the axis nearly along x),
+    the whole part between the planes is taken when the row comes within ``radius`` of the axis.
+    """
+    lo, hi = _ball_span(ax_x, za * za + ya * ya, radius)
+    zb, yb = za - u0 * length, ya - u1 * length
+    lo2, hi2 = _ball_span(ax_x + u2 * length, zb * zb + yb * yb, radius)
+    lo, hi = _hull(lo, hi, lo2, hi2)
+    # the cylinder between the end planes 0 ≤ t0 + u2 s ≤ length (s = x − ax_x), where
+    # radial² − radius² = (1 − u2²) s² − 2 t0 u2 s + (za² + ya² − t0² − radius²) ≤ 0
+    t0 = za * u0 + ya * u1
+    if abs(u2) > 1e-9:
+        e1, e2 = -t0 / u2, (length - t0) / u2
+        s_lo, s_hi = min(e1, e2), max(e1, e2)
+    elif 0.0 <= t0 <= length:
+        s_lo, s_hi = -np.inf, np.inf
+    else:
+        return lo, hi
+    a = 1.0 - u2 * u2
+    b = -2.0 * t0 * u2
+    c = za * za + ya * ya - t0 * t0 - radius * radius
+    if a > 1e-6:
+        disc = b * b - 4.0 * a * c
+        if disc < 0.0:
+            return lo, hi
+        root = np.sqrt(disc)
+        s_lo, s_hi = max(s_lo, (-b - root) / (2.0 * a)), min(s_hi, (-b + root) / (2.0 * a))
+    else:  # the axis nearly along x (|u2| ≈ 1, so the planes bound s): the row's closest approach decides
+        q = min((a * s_lo + b) * s_lo + c, (a * s_hi + b) * s_hi + c)
+        if a > 0.0:
+            v = min(max(-b / (2.0 * a), s_lo), s_hi)
+            q = min(q, (a * v + b) * v + c)
+        if q > 0.0:
+            return lo, hi
+    if s_lo > s_hi:
+        return lo, hi
+    return _hull(lo, hi, ax_x + s_lo, ax_x + s_hi)
+
+
 @njit(parallel=True, nogil=True, cache=True, boundscheck=False)
 def _occupancy_kernel(p, z0, y0, x0, dy, out):  # pragma: no cover - compiled
+    """The occupancy, evaluated only where it can be partial.
+
+    On each row (x) the voxels outside the spans of the balls of radius r + ½ and of the
+    capsule of radius r_n + ½ round the axis (which holds the capped cylinder grown by ½) have
+    d > ½, occupancy 0; those inside a ball of radius r − ½ have d < −½, occupancy 1 (both
+    spans widened, resp. narrowed, by :data:`_SPAN_MARGIN_VOX`). The formula runs on the rest,
+    the surface's band: the values are those of evaluating it everywhere.
+    """
     nz, ny, nx = out.shape
     ax, bx = p[0:3], p[3:6]
     ra, rb, rn = p[6], p[7], p[8]
     a0, a1, a2 = bx[0] - ax[0], bx[1] - ax[1], bx[2] - ax[2]
     length = max(np.sqrt(a0 * a0 + a1 * a1 + a2 * a2), 1e-9)
     u0, u1, u2 = a0 / length, a1 / length, a2 / length
+    grow = 0.5 + _SPAN_MARGIN_VOX
     for i in prange(nz):
         za = z0 + i - ax[0]
         zb = z0 + i - bx[0]
         for j in range(ny):
             ya = y0 + j * dy - ax[1]
             yb = y0 + j * dy - bx[1]
-            for k in range(nx):
+            rho_a, rho_b = za * za + ya * ya, zb * zb + yb * yb
+            lo, hi = _ball_span(ax[2], rho_a, ra + grow)
+            lo2, hi2 = _ball_span(bx[2], rho_b, rb + grow)
+            lo, hi = _hull(lo, hi, lo2, hi2)
+            lo2, hi2 = _capsule_span(za, ya, ax[2], u0, u1, u2, length, rn + grow)
+            lo, hi = _hull(lo, hi, lo2, hi2)
+            k0, k1 = nx, nx  # the voxels [k0, k1) may be non-zero
+            if lo <= hi:
+                k0 = int(np.floor(min(max(lo - x0, -2.0), nx + 2.0))) - 1
+                k1 = int(np.ceil(min(max(hi - x0, -2.0), nx + 2.0))) + 2
+                k0, k1 = min(max(k0, 0), nx), min(max(k1, 0), nx)
+                k1 = max(k1, k0)
+            row = out[i, j]
+            row[:k0] = 0.0
+            row[k1:] = 0.0
+            in_a_lo, in_a_hi = _ball_span(ax[2], rho_a, ra - grow)
+            in_b_lo, in_b_hi = _ball_span(bx[2], rho_b, rb - grow)
+            for k in range(k0, k1):
                 xa = x0 + k - ax[2]
                 xb = x0 + k - bx[2]
+                if in_a_lo <= x0 + k <= in_a_hi or in_b_lo <= x0 + k <= in_b_hi:
+                    row[k] = 1.0
+                    continue
                 sq = za * za + ya * ya + xa * xa
                 da = np.sqrt(sq) - ra
                 db = np.sqrt(zb * zb + yb * yb + xb * xb) - rb
@@ -333,7 +434,7 @@ def _occupancy_kernel(p, z0, y0, x0, dy, out):  # pragma: no cover - compiled
                 dt = abs(t - length / 2) - length / 2
                 dc = np.hypot(max(dr, 0.0), max(dt, 0.0)) + min(max(dr, dt), 0.0)
                 d = min(min(da, db), dc)
-                out[i, j, k] = np.float32(min(max(0.5 - d, 0.0), 1.0))
+                row[k] = np.float32(min(max(0.5 - d, 0.0), 1.0))
 
 
 def _model_voxels(fit: TwoSphereFit, shape) -> np.ndarray:

@@ -35,6 +35,7 @@ from skimage.feature import peak_local_max
 from skimage.filters import threshold_otsu
 from skimage.segmentation import watershed
 
+from ..distance import distance_to_background
 from ..errors import InvalidParameter
 
 __all__ = ["CoreShellFit", "locate_particles", "fit_core_shell", "projected_core_shell", "CORE_SHELL_COLUMNS"]
@@ -130,7 +131,7 @@ def locate_particles(total: np.ndarray, *, smoothing_px: float = 1.5, min_distan
     """
     smooth = ndimage.gaussian_filter(np.asarray(total, np.float64), smoothing_px)
     mask = smooth > threshold_otsu(smooth)
-    distance = ndimage.distance_transform_edt(mask)
+    distance = distance_to_background(mask)
     peaks = peak_local_max(distance, min_distance=min_distance_px, labels=ndimage.label(mask)[0])
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..distance import distance_to_background
 from .labels import check_labels
 from .records import Record, quantity
 
@@ -57,7 +58,7 @@ def foreground_edt(labels: np.ndarray) -> np.ndarray:
     if not box:
         return out
     box = box[0]
-    out[box] = ndimage.distance_transform_edt(np.pad(fg[box], 1))[1:-1, 1:-1, 1:-1]
+    out[box] = distance_to_background(np.pad(fg[box], 1))[1:-1, 1:-1, 1:-1]
     return out
 
 
