@@ -3,6 +3,7 @@ a separately started scheduler; a worker that dies; an unreachable scheduler."""
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -186,6 +187,34 @@ def test_an_unreachable_scheduler_fails_fast_with_a_clear_message(experiment, tm
                                       "tcp://127.0.0.1:9"])
     assert result.exit_code == 2 and "no dask scheduler answered" in result.output
     assert "Traceback" not in result.output
+
+
+def test_workers_without_this_insitu4d_are_refused_with_a_clear_message(monkeypatch):
+    """A running cluster's workers are asked for their insitu4d version on connecting; one without it, or with
+    another version, stops the run before any task, and the message names the workers and the fix."""
+    import insitu4d.pipeline.cluster as cluster_module
+    from insitu4d import __version__
+    from insitu4d.errors import WorkerEnvironmentMismatch
+    from insitu4d.pipeline.cluster import Runner, worker_problems
+
+    missing = ModuleNotFoundError("No module named 'insitu4d'")
+    assert worker_problems({"tcp://b:2": __version__, "tcp://a:1": missing, "tcp://c:3": "0.0.1"}) == [
+        "tcp://a:1: insitu4d is not installed there (ModuleNotFoundError)", "tcp://c:3: insitu4d 0.0.1"]
+    assert worker_problems({"tcp://a:1": __version__}) == []
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None)
+    try:
+        with Runner(ClusterSettings(scheduler=cluster.scheduler_address)) as runner:  # the same version: accepted
+            assert runner.describe()["n_workers"] == 1
+        # the worker processes keep the installed version; this process now claims another
+        monkeypatch.setattr(cluster_module, "__version__", "9.9.9")
+        with pytest.raises(WorkerEnvironmentMismatch,
+                           match=rf"1 of the 1 dask workers at .* cannot run insitu4d 9\.9\.9: tcp://127\.0\.0\.1:\d+: "
+                                 rf"insitu4d {re.escape(__version__)}\. Install insitu4d 9\.9\.9"):
+            with Runner(ClusterSettings(scheduler=cluster.scheduler_address)):
+                pass
+    finally:
+        cluster.close()
 
 
 def test_local_workers_share_the_cores_and_keep_glibcs_dynamic_mmap_threshold():

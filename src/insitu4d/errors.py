@@ -22,6 +22,7 @@ __all__ = [
     "NoSpectrumImage",
     "SchedulerUnreachable",
     "WorkerLost",
+    "WorkerEnvironmentMismatch",
     "MemoryBudgetTooSmall",
 ]
 
@@ -100,6 +101,10 @@ class SchedulerUnreachable(Insitu4dError, ConnectionError):
 
 class WorkerLost(Insitu4dError, RuntimeError):
     """A task whose dask worker died every time it was tried (out of memory, killed)."""
+
+
+class WorkerEnvironmentMismatch(Insitu4dError, RuntimeError):
+    """Dask workers of a running cluster (``--scheduler``) whose Python lacks insitu4d, or has another version."""
 
 
 class MemoryBudgetTooSmall(Insitu4dError, ValueError):

@@ -9,7 +9,9 @@ and parameters. A :class:`Runner` runs a list of them and returns when all are d
   listens on 127.0.0.1 only and starts no dashboard;
 - on a running cluster (``--scheduler ADDRESS``, e.g. one started by ``dask scheduler`` and
   ``dask worker``, or by dask-jobqueue on SLURM/PBS). ``tls://`` addresses use dask's own
-  security settings (``distributed.comm.tls.*`` in the dask configuration).
+  security settings (``distributed.comm.tls.*`` in the dask configuration). Its workers must
+  run this insitu4d version, which is checked on connecting: a worker without insitu4d would
+  fail every task it took, one with another version could give other results.
 
 Workers read their inputs from the paths and write their own output folders; only the job
 records go out and a yes/no (resumed) comes back, so nothing large travels through the
@@ -30,11 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..errors import InvalidParameter, SchedulerUnreachable, WorkerLost
+from .. import __version__
+from ..errors import InvalidParameter, SchedulerUnreachable, WorkerEnvironmentMismatch, WorkerLost
 from .run import RunParameters, finished_measurements, run_tilt_series
 
-__all__ = ["ClusterSettings", "RunJob", "Runner", "run_job", "worker_environment", "CONNECT_TIMEOUT_S",
-           "PROGRESS_TOPIC"]
+__all__ = ["ClusterSettings", "RunJob", "Runner", "run_job", "worker_environment", "worker_problems",
+           "CONNECT_TIMEOUT_S", "PROGRESS_TOPIC"]
 
 #: Seconds to wait for a scheduler given by address before giving up.
 CONNECT_TIMEOUT_S = 10.0
@@ -161,6 +164,30 @@ def worker_environment(n_workers: int) -> dict:
             "NUMBA_NUM_THREADS": threads}
 
 
+def worker_problems(versions: dict) -> list[str]:
+    """What keeps each dask worker from running this insitu4d: not installed, or another version.
+
+    Parameters
+    ----------
+    versions : dict
+        Worker address → its ``importlib.metadata.version("insitu4d")``, or the exception it
+        raised (``Client.run(..., on_error="return")``).
+
+    Returns
+    -------
+    list of str
+        One line per worker that cannot run this process's version, sorted by address; empty
+        when all can.
+    """
+    problems = []
+    for address, found in sorted(versions.items()):
+        if isinstance(found, BaseException):
+            problems.append(f"{address}: insitu4d is not installed there ({type(found).__name__})")
+        elif found != __version__:
+            problems.append(f"{address}: insitu4d {found}")
+    return problems
+
+
 class Runner:
     """Runs :class:`RunJob` lists inline or on a cluster (module docstring); a context manager.
 
@@ -174,6 +201,9 @@ class Runner:
     ------
     SchedulerUnreachable
         On entering: the scheduler does not answer within :data:`CONNECT_TIMEOUT_S`.
+    WorkerEnvironmentMismatch
+        On entering: a worker of the running cluster cannot import insitu4d, or has another
+        version (:func:`worker_problems`); its tasks would fail, or give other results.
     """
 
     def __init__(self, settings: ClusterSettings | None = None,
@@ -204,8 +234,25 @@ class Runner:
                     f"no dask scheduler answered at {address} within {CONNECT_TIMEOUT_S:g} s ({exc}). Check the "
                     "address (tcp://HOST:8786, or tls://… with dask's TLS settings), that 'dask scheduler' runs "
                     "there and that its port is open; or run without --scheduler.") from None
+            self._check_workers(address)
         self.client.subscribe_topic(PROGRESS_TOPIC, self._on_event)
         return self
+
+    def _check_workers(self, address: str) -> None:
+        """Every worker's insitu4d version, asked through a standard-library function (a worker without
+        insitu4d could not unpickle one of ours), against this process's."""
+        from importlib.metadata import version
+
+        found = self.client.run(version, "insitu4d", on_error="return")
+        problems = worker_problems(found)
+        if problems:
+            self.client.close()
+            self.client = None
+            raise WorkerEnvironmentMismatch(
+                f"{len(problems)} of the {len(found)} dask workers at {address} cannot run insitu4d {__version__}: "
+                f"{'; '.join(problems)}. Install insitu4d {__version__} in the Python environment the workers "
+                f"start from (e.g. pip install insitu4d=={__version__}, or the same checkout with pip install -e), "
+                "or start them from this environment.")
 
     def _on_event(self, event) -> None:
         _, message = event

@@ -88,9 +88,9 @@ def run_experiment(experiment: Experiment, outdir, *, progress: Callable[[str, i
     UnwritableOutput, OutputInUse
         The output folder cannot be written, or another run holds it
         (:func:`insitu4d.io.output_folder.output_folder`).
-    SchedulerUnreachable, WorkerLost
-        The cluster's scheduler does not answer, or a worker died on every try of a run
-        (:class:`~insitu4d.pipeline.cluster.Runner`).
+    SchedulerUnreachable, WorkerEnvironmentMismatch, WorkerLost
+        The cluster's scheduler does not answer, a worker of it lacks this insitu4d version, or a
+        worker died on every try of a run (:class:`~insitu4d.pipeline.cluster.Runner`).
     Insitu4dError
         What a time point's :func:`~insitu4d.pipeline.run.run_tilt_series` raises.
     """
@@ -121,7 +121,7 @@ def run_experiment_file(path, outdir, *, progress: Callable[[str, int, int], Non
     ------
     UnreadableFile, InvalidParameter
         The experiment file cannot be read or holds a wrong setting (the message names it).
-    UnwritableOutput, OutputInUse, SchedulerUnreachable, WorkerLost, Insitu4dError
+    UnwritableOutput, OutputInUse, SchedulerUnreachable, WorkerEnvironmentMismatch, WorkerLost, Insitu4dError
         As :func:`run_experiment`.
     """
     return run_experiment(read_experiment(path), outdir, progress=progress, cluster=cluster)
