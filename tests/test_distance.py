@@ -5,6 +5,7 @@ import pytest
 from scipy import ndimage
 
 from insitu4d.distance import distance_to_background
+from insitu4d.errors import InvalidParameter
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -24,3 +25,9 @@ def test_distance_equals_scipys(seed, shape):
 def test_distance_without_background_is_infinite():
     assert np.isinf(distance_to_background(np.ones((4, 5, 6), bool))).all()
     assert (distance_to_background(np.zeros((4, 5), bool)) == 0).all()
+
+
+def test_distance_refuses_a_mask_that_is_not_2d_or_3d():
+    for shape in [(7,), (2, 3, 4, 5)]:
+        with pytest.raises(InvalidParameter, match=r"needs a 2D image or a 3D volume mask; got \d dimensions"):
+            distance_to_background(np.ones(shape, bool))

@@ -17,6 +17,8 @@ import edt
 import numba
 import numpy as np
 
+from .errors import InvalidParameter
+
 __all__ = ["distance_to_background"]
 
 
@@ -35,6 +37,14 @@ def distance_to_background(mask) -> np.ndarray:
     -------
     ndarray of float64, the shape of ``mask``
         Voxels; ``inf`` everywhere when the mask holds no background.
+
+    Raises
+    ------
+    InvalidParameter
+        A mask that is not 2D or 3D.
     """
     m = np.ascontiguousarray(mask, dtype=bool)
+    if m.ndim not in (2, 3):
+        raise InvalidParameter(f"the distance transform needs a 2D image or a 3D volume mask; got {m.ndim} "
+                               f"dimensions (shape {m.shape}).")
     return edt.edt(m, black_border=False, parallel=numba.get_num_threads()).astype(np.float64)
