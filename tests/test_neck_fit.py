@@ -140,6 +140,19 @@ def test_refine_necks_keeps_the_volume_reading_beside_the_fit(seed):
     assert abs(after.d_centre_nm - 2.0 * truth.d_nm) < 0.5
 
 
+def test_a_pair_read_as_one_body_is_not_fitted():
+    # a pair the segmentation read as coalescing keeps the volume's reading, and its fit says why; the labels
+    # may come in either order
+    fill, labels, _ = _scene(4.0)
+    measured = measure(labels, 2.0, protocol_2d=False)
+    a, b = measured.pairs[0].labels
+    refined, fits = refine_necks(measured, labels, fill, np.zeros((len(TILTS), *fill.shape[1:]), np.float32), TILTS,
+                                 1.0, backend="cpu", coalescing=[(b, a)])
+    assert refined.pairs == measured.pairs
+    assert not fits[0].accepted and fits[0].evaluations == 0 and np.isnan(fits[0].r_n_vox)
+    assert "no neck left" in fits[0].reason
+
+
 def test_fit_refused_where_the_particles_are_not_spheres():
     # two touching cubes, reconstructed exactly; noisy images: two spheres and a collar leave far more
     # than the noise, whatever the noise draw
@@ -217,6 +230,13 @@ def test_compiled_occupancy_equals_the_array_formula(seed, axis):
     render_occupancy(p, origin, tall)
     render_occupancy(p, origin, sparse := np.empty((23, 10, 27), np.float32), row_step=3)
     np.testing.assert_array_equal(sparse, tall[:, ::3])
+    # in the projector's order (z, x, y): the same values, transposed (the distances' sums taken in another
+    # order: float64 rounding, far below float32's)
+    for step in (1, 3):
+        swapped = render_occupancy(p, origin, np.empty((23, 27, 10), np.float32), row_step=step, order="zxy")
+        np.testing.assert_allclose(swapped, tall[:, ::step][:, :10].transpose(0, 2, 1), atol=1e-6)
     for bad in (0, -2, 1.5):
         with pytest.raises(InvalidParameter, match="row_step must be a whole number"):
             render_occupancy(p, origin, sparse, row_step=bad)
+    with pytest.raises(InvalidParameter, match="order must be 'zyx' or 'zxy'"):
+        render_occupancy(p, origin, sparse, order="xyz")

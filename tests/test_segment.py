@@ -94,3 +94,25 @@ def test_the_morphology_in_the_foregrounds_box_equals_the_whole_fields(seed):
         expected = ndimage.binary_fill_holes(ndimage.binary_closing(expected, structure=ball(radius)))
         assert expected.any()
         np.testing.assert_array_equal(mask, expected)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_seeds_move_by_skimages_phase_correlation_shift(seed):
+    # oracle: skimage.registration.phase_cross_correlation (complex double-precision transforms), which
+    # propagate_labels used before its real single-precision ones; shapes odd and even, shifts of either sign
+    from skimage.registration import phase_cross_correlation
+
+    from insitu4d.segment import propagate_labels
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(24, 41, 3))
+    blobs = ndimage.gaussian_filter(rng.random(shape), 2.0)
+    previous, _ = ndimage.label(blobs > np.percentile(blobs, 85))
+    true_shift = rng.integers(-6, 7, 3)
+    mask = np.roll(previous > 0, tuple(true_shift), axis=(0, 1, 2))
+    mask &= rng.random(shape) > 0.05  # this time point's foreground is not the last one's, moved
+    expected = phase_cross_correlation(mask.astype(float), (previous > 0).astype(float), normalization=None)[0]
+    seeds, shift = propagate_labels(previous, mask)
+    np.testing.assert_array_equal(shift, expected)
+    np.testing.assert_array_equal(shift, true_shift)
+    assert seeds.dtype == np.int32
+    np.testing.assert_array_equal(seeds, ndimage.shift(previous.astype(np.int32), true_shift, order=0, cval=0))

@@ -9,8 +9,8 @@ from insitu4d.errors import InvalidParameter
 from insitu4d.measure import measure
 from insitu4d.segment import SegmentationParameters, segment
 from insitu4d import shape_fit
-from insitu4d.shape_fit import (TwoSphereFit, fit_two_spheres, moment_ellipsoid_mismatch, one_or_two, power_split,
-                                surface_points)
+from insitu4d.shape_fit import (TwoSphereFit, fit_two_spheres, have_coalesced, moment_ellipsoid_mismatch, one_or_two,
+                                power_split, surface_points)
 from insitu4d.simulate.phantom import SinteringPair, Sphere, Spheroid, voxelise
 from insitu4d.simulate.scenes import random_axis
 
@@ -74,6 +74,21 @@ def test_a_full_neck_has_coalesced():
     labels, _ = _pair_mask(rng, 12.0, 1.0, 1.0)
     test = one_or_two(labels > 0)
     assert not test.two and test.coalesced
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_have_coalesced_reads_as_the_whole_shape_test(seed):
+    # oracle: one_or_two(...).coalesced, which also fits the ellipsoid and renders the model; random pairs from
+    # shallow necks to none left (r_n = r_p: coalesced), size ratios 1–1.6, random axes, with and without the split
+    rng = np.random.default_rng(seed)
+    readings = []
+    for neck_ratio in (0.4, 0.9, 1.0):
+        labels, _ = _pair_mask(rng, rng.uniform(10, 14), rng.uniform(1.0, 1.6), neck_ratio)
+        for split in (None, labels == 2):
+            expected = one_or_two(labels > 0, split=split).coalesced
+            assert have_coalesced(labels > 0, split=split) == expected
+            readings.append(expected)
+    assert not readings[0] and readings[-1]  # a shallow neck has not coalesced; no neck left has
 
 
 def test_segment_splits_deep_necks_of_random_pairs():

@@ -303,36 +303,49 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
     ey, ex = (max(int(e), 0) for e in edge_px)
     first, last = max(ey - rows.start, 0), min(volume.shape[1] - ey, rows.stop) - rows.start
     valid[:, first:max(last, first), ex:max(volume.shape[2] - ex, ex)] = True
-    rays = (through_box > 0) & valid  # the rays through the box: only they see the model
+    # the rays in the projector's order, (tilt, detector bin, row): the model is rendered and projected in it
+    rays = np.ascontiguousarray(((through_box > 0) & valid).transpose(0, 2, 1))  # only they see the model
     scale = float(through_box.max())  # path lengths in units of the longest through the box
     if rays.sum() < 100 * len(p0):
         return NeckFit(labels_t, False, float("nan"), float("nan"), None, float("nan"), float("nan"), float("nan"), 0,
                        f"only {int(rays.sum())} rays through the pair hold data (the rest is the images' filled edges)")
-    target_images = images[:, rows, :] - projector.forward(slab * ~region)
+    target_images = (images[:, rows, :] - projector.forward(slab * ~region)).transpose(0, 2, 1)
     # in float64: the normal equations below sum ~10⁶ rays at full resolution
     target = target_images[rays].astype(np.float64)
-    residual_volume = float(((target - projector.forward(slab * region)[rays]) ** 2).sum())
-    ray_variance = np.broadcast_to(variance, images.shape)[:, rows, :][rays]
+    residual_volume = float(((target - projector.forward(slab * region).transpose(0, 2, 1)[rays]) ** 2).sum())
+    ray_variance = np.broadcast_to(variance, images.shape)[:, rows, :].transpose(0, 2, 1)[rays]
     residual_noise = float(ray_variance.sum())
     count = [0]
 
     def residuals_on(row_step: int, tilt_step: int):
         """The residuals on every ``row_step``-th row of the box and ``tilt_step``-th tilt, about ``p0``."""
-        keep = (slice(None, None, tilt_step), slice(None, None, row_step))
+        keep = (slice(None, None, tilt_step), slice(None), slice(None, None, row_step))
         on, data = rays[keep], target if row_step == tilt_step == 1 else target_images[keep][rays[keep]]
         data = np.asarray(data, np.float64)
         sparse = box_projector if tilt_step == 1 else get_projector(
             tilts[::tilt_step], *box_projector_shape, box_projector.name, n_det=volume.shape[2], centre_px=box_centre)
-        out = rendered if row_step == 1 else np.empty((rendered.shape[0], on.shape[1], rendered.shape[2]), np.float32)
+        out = np.empty((rendered.shape[0], rendered.shape[2], on.shape[2]), np.float32)  # (z, x, y)
+        block = out.reshape(-1, on.shape[2])
+        buffer = np.empty((on.shape[0] * on.shape[1], on.shape[2]), np.float32) if sparse.xp is np else None
+        data_sum = float(data.sum())
 
         def residuals(q):
-            render_occupancy(p0 + q, origin, out, row_step=row_step)
+            render_occupancy(p0 + q, origin, out, row_step=row_step, order="zxy")
             count[0] += 1
-            model = sparse.forward(out)[on].astype(np.float64) / scale
-            # density, saturation and offset by linear least squares (variable projection)
-            design = np.stack([model, model * model, np.ones_like(model)], 1)
-            coef = np.linalg.solve(design.T @ design + 1e-9 * np.eye(3), design.T @ data)
-            return data - design @ coef
+            model = sparse.to_host(sparse.forward_block(block, out=buffer)).reshape(on.shape)[on].astype(np.float64)
+            model /= scale
+            # density, saturation and offset by linear least squares (variable projection) on the design
+            # [m, m², 1]: its normal equations from dot products, without the (rays × 3) matrix
+            square = model * model
+            m1, m2, m3, m4 = float(model.sum()), float(model @ model), float(square @ model), float(square @ square)
+            gram = np.array([[m2, m3, m1], [m3, m4, m2], [m1, m2, float(model.size)]]) + 1e-9 * np.eye(3)
+            coef = np.linalg.solve(gram, np.array([float(model @ data), float(square @ data), data_sum]))
+            model *= -coef[0]
+            model -= coef[2]
+            model += data
+            square *= coef[1]
+            model -= square
+            return model
         return residuals
 
     def fit_from_p0(residuals):
@@ -383,7 +396,8 @@ def fit_neck_to_tilt_series(volume, labels, pair: tuple[int, int], tilt_series, 
 
 
 def refine_necks(measurements: Measurements, labels, volume, tilt_series, tilts_deg, noise_variance, *,
-                 edge_px: tuple[int, int] = (0, 0), backend: str = "auto") -> tuple[Measurements, tuple[NeckFit, ...]]:
+                 edge_px: tuple[int, int] = (0, 0), backend: str = "auto",
+                 coalescing=()) -> tuple[Measurements, tuple[NeckFit, ...]]:
     """Every pair's neck fitted to the tilt series; accepted fits replace the volume's r_n and distances.
 
     The volume's reading (the interface area, :func:`~insitu4d.measure.measure_pairs`) stays
@@ -409,6 +423,12 @@ def refine_necks(measurements: Measurements, labels, volume, tilt_series, tilts_
     edge_px : (int, int)
         As in :func:`fit_neck_to_tilt_series`.
     backend : str
+    coalescing : iterable of (int, int)
+        Pairs that the segmentation read as one body, no neck left between them
+        (:func:`insitu4d.segment.segment`'s ``info["coalescing"]``, kept apart until the next
+        time point confirms it): there is no neck to fit, and a two-spheres-and-collar model of
+        one body wanders (waists wider than the smaller particle). They keep the volume's
+        reading, with a fit not accepted that says why.
 
     Returns
     -------
@@ -422,10 +442,16 @@ def refine_necks(measurements: Measurements, labels, volume, tilt_series, tilts_
         As :func:`fit_neck_to_tilt_series`.
     """
     h = measurements.voxel_size_nm
+    one_body = {frozenset(int(v) for v in labels_) for labels_ in coalescing}
     pairs, fits = [], []
     for pair in measurements.pairs:
-        fit = fit_neck_to_tilt_series(volume, labels, pair.labels, tilt_series, tilts_deg, noise_variance,
-                                      neck_start_vox=pair.r_n_volume_nm / h, edge_px=edge_px, backend=backend)
+        if frozenset(pair.labels) in one_body:
+            fit = NeckFit(tuple(int(v) for v in pair.labels), False, float("nan"), float("nan"), None, float("nan"),
+                          float("nan"), float("nan"), 0, "the segmentation reads no neck left between them (one "
+                          "body, to be confirmed at the next time point): no neck to fit")
+        else:
+            fit = fit_neck_to_tilt_series(volume, labels, pair.labels, tilt_series, tilts_deg, noise_variance,
+                                          neck_start_vox=pair.r_n_volume_nm / h, edge_px=edge_px, backend=backend)
         fits.append(fit)
         if fit.accepted:
             pair = _fitted_pair(pair, fit, h)

@@ -58,7 +58,7 @@ from scipy.optimize import least_squares
 from .errors import InvalidParameter
 
 __all__ = ["TwoSphereFit", "ShapeTest", "surface_points", "union_sdf_zyx", "render_occupancy",
-           "moment_ellipsoid_mismatch", "fit_two_spheres", "one_or_two", "power_split"]
+           "moment_ellipsoid_mismatch", "fit_two_spheres", "one_or_two", "have_coalesced", "power_split"]
 
 #: Largest fitted waist (:attr:`TwoSphereFit.waist`) over the smaller sphere radius that still counts as a neck.
 MAX_NECK_RATIO = 0.97
@@ -273,7 +273,7 @@ def union_sdf_zyx(p: np.ndarray, z, y, x) -> np.ndarray:
     return np.minimum(np.minimum(da, db), dc)
 
 
-def render_occupancy(p: np.ndarray, origin, out: np.ndarray, *, row_step: int = 1) -> np.ndarray:
+def render_occupancy(p: np.ndarray, origin, out: np.ndarray, *, row_step: int = 1, order: str = "zyx") -> np.ndarray:
     """The occupancy clip(½ − d, 0, 1) of two spheres and their collar on a box of voxels, compiled.
 
     ``d`` is :func:`union_sdf_zyx`, the same formula, evaluated only in the surface's band: on
@@ -287,26 +287,36 @@ def render_occupancy(p: np.ndarray, origin, out: np.ndarray, *, row_step: int = 
         As :func:`union_sdf_zyx`, voxels.
     origin : (int, int, int)
         The (z, y, x) voxel index of ``out[0, 0, 0]``.
-    out : (nz, ny, nx) ndarray of float32
+    out : (nz, ny, nx) ndarray of float32, or (nz, nx, ny) with ``order="zxy"``
         Filled in place.
     row_step : int
-        Every ``row_step``-th row (y) from ``origin``: ``out[:, j]`` is row ``origin[1] +
+        Every ``row_step``-th row (y) from ``origin``: row ``j`` of ``out`` is row ``origin[1] +
         j * row_step`` (the rows, slices across the tilt axis, are projected independently).
+    order : {"zyx", "zxy"}
+        The axes of ``out``: "zxy" is the projector's own order
+        (:meth:`insitu4d.recon.projector.Projector.forward_block`), which spares a fit the
+        transposition of each model it projects.
 
     Returns
     -------
-    (nz, ny, nx) ndarray of float32
+    ndarray of float32
         ``out``.
 
     Raises
     ------
     InvalidParameter
-        ``row_step`` is not a whole number ≥ 1.
+        ``row_step`` is not a whole number ≥ 1, or an unknown ``order``.
     """
     if isinstance(row_step, bool) or not isinstance(row_step, (int, np.integer)) or row_step < 1:
         raise InvalidParameter(f"row_step must be a whole number ≥ 1 (every row_step-th row); got {row_step!r}.")
-    _occupancy_kernel(np.asarray(p, np.float64), float(origin[0]), float(origin[1]), float(origin[2]),
-                      float(row_step), out)
+    p = np.asarray(p, np.float64)
+    z0, y0, x0 = (float(v) for v in origin)
+    if order == "zyx":
+        _occupancy_kernel(p, z0, y0, x0, float(row_step), 1.0, out)
+    elif order == "zxy":  # the same formula with y and x swapped: rows along y, stepped
+        _occupancy_kernel(p[[0, 2, 1, 3, 5, 4, 6, 7, 8]], z0, x0, y0, 1.0, float(row_step), out)
+    else:
+        raise InvalidParameter(f"order must be 'zyx' or 'zxy' (the axes of out); got {order!r}.")
     return out
 
 
@@ -381,7 +391,7 @@ def _capsule_span(za, ya, ax_x, u0, u1, u2, length, radius):  # pragma: no cover
 
 
 @njit(parallel=True, nogil=True, cache=True, boundscheck=False)
-def _occupancy_kernel(p, z0, y0, x0, dy, out):  # pragma: no cover - compiled
+def _occupancy_kernel(p, z0, y0, x0, dy, dx, out):  # pragma: no cover - compiled
     """The occupancy, evaluated only where it can be partial.
 
     On each row (x) the voxels outside the spans of the balls of radius r + ½ and of the
@@ -411,8 +421,8 @@ def _occupancy_kernel(p, z0, y0, x0, dy, out):  # pragma: no cover - compiled
             lo, hi = _hull(lo, hi, lo2, hi2)
             k0, k1 = nx, nx  # the voxels [k0, k1) may be non-zero
             if lo <= hi:
-                k0 = int(np.floor(min(max(lo - x0, -2.0), nx + 2.0))) - 1
-                k1 = int(np.ceil(min(max(hi - x0, -2.0), nx + 2.0))) + 2
+                k0 = int(np.floor(min(max((lo - x0) / dx, -2.0), nx + 2.0))) - 1
+                k1 = int(np.ceil(min(max((hi - x0) / dx, -2.0), nx + 2.0))) + 2
                 k0, k1 = min(max(k0, 0), nx), min(max(k1, 0), nx)
                 k1 = max(k1, k0)
             row = out[i, j]
@@ -421,9 +431,10 @@ def _occupancy_kernel(p, z0, y0, x0, dy, out):  # pragma: no cover - compiled
             in_a_lo, in_a_hi = _ball_span(ax[2], rho_a, ra - grow)
             in_b_lo, in_b_hi = _ball_span(bx[2], rho_b, rb - grow)
             for k in range(k0, k1):
-                xa = x0 + k - ax[2]
-                xb = x0 + k - bx[2]
-                if in_a_lo <= x0 + k <= in_a_hi or in_b_lo <= x0 + k <= in_b_hi:
+                xk = x0 + k * dx
+                xa = xk - ax[2]
+                xb = xk - bx[2]
+                if in_a_lo <= xk <= in_a_hi or in_b_lo <= xk <= in_b_hi:
                     row[k] = 1.0
                     continue
                 sq = za * za + ya * ya + xa * xa
@@ -566,7 +577,7 @@ def one_or_two(mask: np.ndarray, *, margin: float = 0.8, split: np.ndarray | Non
     volume = mask.sum()
     parts = power_split(mask, fit)
     share = min((parts == 1).sum(), (parts == 2).sum()) / max(volume, 1)
-    if fit.distance < MIN_CENTRE_DISTANCE * (fit.radius_a + fit.radius_b):
+    if _spheres_coincide(fit):
         return ShapeTest(False, one, two, fit, "the two spheres nearly coincide", coalesced=True)
     if fit.waist > MAX_NECK_RATIO * r_min:
         return ShapeTest(False, one, two, fit, "no neck left: one body",
@@ -578,6 +589,41 @@ def one_or_two(mask: np.ndarray, *, margin: float = 0.8, split: np.ndarray | Non
     if two > margin * one:
         return ShapeTest(False, one, two, fit, "an ellipsoid explains the body as well")
     return ShapeTest(True, one, two, fit, "two spheres with a neck explain the body better than one ellipsoid")
+
+
+def _spheres_coincide(fit: TwoSphereFit) -> bool:
+    return fit.distance < MIN_CENTRE_DISTANCE * (fit.radius_a + fit.radius_b)
+
+
+def have_coalesced(mask: np.ndarray, *, split: np.ndarray | None = None) -> bool:
+    """:attr:`ShapeTest.coalesced` of :func:`one_or_two`, from the two-sphere fit alone.
+
+    Whether two particles known apart have become one body is read from the fitted geometry
+    only (spheres that coincide, or a waist of at least :data:`COALESCED_NECK_RATIO` of the
+    smaller radius), so the ellipsoid, the model's voxels and the power split that
+    :func:`one_or_two` also works out are not needed: on a full-resolution pair of 3.5·10⁶
+    voxels that is 1 s instead of 5.
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) ndarray of bool
+        The two regions' union.
+    split : (nz, ny, nx) ndarray of bool, optional
+        One of the regions (the fit's second start).
+
+    Returns
+    -------
+    bool
+
+    Raises
+    ------
+    InvalidParameter
+        ``split`` of another shape than ``mask``.
+    """
+    fit = fit_two_spheres(np.asarray(mask, bool), split=split)
+    if fit is None:
+        return False
+    return _spheres_coincide(fit) or fit.waist > COALESCED_NECK_RATIO * min(fit.radius_a, fit.radius_b)
 
 
 def power_split(mask: np.ndarray, fit: TwoSphereFit) -> np.ndarray:

@@ -462,7 +462,8 @@ def _run_tilt_series(input_path, outdir: Path, *, tilts, params: RunParameters, 
         if params.neck_fit:
             measurements, neck_fits = refine_necks(measurements, labels, volume.data, ts.data, ts.tilts_deg,
                                                    noise_variance(ts.data, difference=difference),
-                                                   edge_px=_shift_margins(ts), backend=params.backend)
+                                                   edge_px=_shift_margins(ts), backend=params.backend,
+                                                   coalescing=seg_info.get("coalescing", ()))
         resolution_vox, *neck_resolution = edge_widths_vox(volume.data, labels > 0,
                                                            [None, *(p.neck_normal for p in measurements.pairs)])
         flags = [*check_tilts(ts.tilts_deg), *check_counts(counts_per_pixel, volume.provenance["method"]),
