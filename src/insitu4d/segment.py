@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import numba
+import numpy as np
 from scipy import fft as sp_fft
 from scipy import ndimage
 from skimage.filters import threshold_otsu
