@@ -395,8 +395,8 @@ def segment(volume: Volume, params: SegmentationParameters | None = None, *,
     params : SegmentationParameters, optional
     previous : (nz, ny, nx) ndarray of int, optional
         The labels of the previous time point (4D): moved onto this frame by the
-        translation between the two foregrounds (phase correlation,
-        ``skimage.registration.phase_cross_correlation``), they seed the split
+        translation between the two foregrounds (the peak of their cross-correlation, as
+        ``skimage.registration.phase_cross_correlation`` without normalisation), they seed the split
         (:func:`split_particles`).
     coalescing : iterable of (int, int)
         Pairs of ``previous`` labels that the previous time point read as coalesced and kept

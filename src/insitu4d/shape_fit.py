@@ -398,7 +398,8 @@ def _occupancy_kernel(p, z0, y0, x0, dy, dx, out):  # pragma: no cover - compile
     capsule of radius r_n + ½ round the axis (which holds the capped cylinder grown by ½) have
     d > ½, occupancy 0; those inside a ball of radius r − ½ have d < −½, occupancy 1 (both
     spans widened, resp. narrowed, by :data:`_SPAN_MARGIN_VOX`). The formula runs on the rest,
-    the surface's band: the values are those of evaluating it everywhere.
+    the surface's band: the values are those of evaluating it everywhere. ``out[i, j, k]`` is the
+    point (z0 + i, y0 + j dy, x0 + k dx).
     """
     nz, ny, nx = out.shape
     ax, bx = p[0:3], p[3:6]
