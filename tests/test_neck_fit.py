@@ -151,6 +151,10 @@ def test_a_pair_read_as_one_body_is_not_fitted():
     assert refined.pairs == measured.pairs
     assert not fits[0].accepted and fits[0].evaluations == 0 and np.isnan(fits[0].r_n_vox)
     assert "no neck left" in fits[0].reason
+    for bad in ([1, 2], [(1, 2, 3)], [("a", 2)]):
+        with pytest.raises(InvalidParameter, match=r"coalescing must hold pairs of particle labels"):
+            refine_necks(measured, labels, fill, np.zeros((len(TILTS), *fill.shape[1:]), np.float32), TILTS, 1.0,
+                         backend="cpu", coalescing=bad)
 
 
 def test_fit_refused_where_the_particles_are_not_spheres():

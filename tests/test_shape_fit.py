@@ -187,6 +187,8 @@ def test_fit_refuses_a_split_of_another_shape():
     body[5:15, 5:15, 5:15] = True
     with pytest.raises(InvalidParameter, match=r"split must be one part of the body, of its shape \(20, 20, 20\)"):
         fit_two_spheres(body, split=np.zeros((10, 10, 10), bool))
+    with pytest.raises(InvalidParameter, match=r"split must be one part of the body, of its shape \(20, 20, 20\)"):
+        have_coalesced(body, split=np.zeros((10, 10, 10), bool))
     # an integer body is read as a mask (a boolean index), not as indices
     lower_half = body & (np.indices(body.shape)[0] >= 10)
     fit = fit_two_spheres(body.astype(np.uint8), split=lower_half)

@@ -439,10 +439,14 @@ def refine_necks(measurements: Measurements, labels, volume, tilt_series, tilts_
     Raises
     ------
     InvalidParameter
-        As :func:`fit_neck_to_tilt_series`.
+        As :func:`fit_neck_to_tilt_series`; ``coalescing`` that is not pairs of labels.
     """
     h = measurements.voxel_size_nm
-    one_body = {frozenset(int(v) for v in labels_) for labels_ in coalescing}
+    try:
+        one_body = {frozenset((int(a), int(b))) for a, b in coalescing}
+    except (TypeError, ValueError) as err:
+        raise InvalidParameter(f"coalescing must hold pairs of particle labels, e.g. [(1, 3)]; got {coalescing!r}.") \
+            from err
     pairs, fits = [], []
     for pair in measurements.pairs:
         if frozenset(pair.labels) in one_body:
